@@ -1,0 +1,77 @@
+"""Pair explorer (seed part A): random positive/negative pairs as a 7x7 montage."""
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from siamese_core import SAME, SiameseError, make_pairs
+from siamese_core.pairs import pair_montage
+from ui.common import ACTIVE_DATASET, DATASETS, active_dataset, dataset, png_bytes
+
+st.title("🧩 Pair explorer")
+st.caption("Part A: a siamese network learns from *positive* pairs (same class) and *negative* "
+           "pairs (different classes). Here are 49 of them, sampled at random.")
+
+c1, c2, c3 = st.columns([2, 1, 3])
+spec = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(active_dataset())
+                    if active_dataset() in DATASETS else 0, key="explorer_dataset",
+                    help="mnist-5k works offline; fashion-mnist uses Debian's files if installed; "
+                         "mnist downloads once.")
+st.session_state[ACTIVE_DATASET] = spec
+if "explorer_seed" not in st.session_state:
+    st.session_state.explorer_seed = 0
+if c2.button("🔀 Resample", key="resample", width="stretch"):
+    st.session_state.explorer_seed = int(np.random.default_rng().integers(0, 1_000_000))
+seed = c2.number_input("Seed", 0, 1_000_000, key="explorer_seed")
+
+try:
+    ds = dataset(spec, "train")
+except SiameseError as e:
+    st.error(str(e))
+    st.stop()
+
+chosen = c3.multiselect("Only these classes (optional, at least 2)", ds.class_names,
+                        key="explorer_classes")
+if chosen and len(chosen) < 2:
+    st.warning("Pick at least two classes: negative pairs need two.")
+    st.stop()
+keep = np.flatnonzero(np.isin(ds.labels, [ds.class_names.index(c) for c in chosen])) \
+    if chosen else np.arange(len(ds))
+
+try:
+    pairs = make_pairs(ds.labels[keep], int(seed), n_pairs=49)
+except SiameseError as e:
+    st.error(str(e))
+    st.stop()
+pairs = pairs._replace(a=keep[pairs.a], b=keep[pairs.b])
+montage = pair_montage(ds.images, pairs)
+png = png_bytes(montage)
+st.session_state.explorer_montage_sha = hashlib.sha256(png).hexdigest()[:16]
+
+left, right = st.columns([3, 2])
+with left:
+    st.image(montage, caption=f"{spec}: 7×7 pairs, seed {seed} — green pos, red neg",
+             width="stretch")
+    st.download_button("⬇️ Download montage (PNG)", png, file_name=f"pairs-{spec}-{seed}.png",
+                       mime="image/png", key="download_montage")
+with right:
+    n_pos = int((pairs.label == SAME).sum())
+    m1, m2 = st.columns(2)
+    m1.metric("Positive pairs", n_pos)
+    m2.metric("Negative pairs", len(pairs.label) - n_pos)
+    names = np.array(ds.class_names)
+    counts = pd.DataFrame({
+        "class": list(names[ds.labels[pairs.a]]) + list(names[ds.labels[pairs.b]]),
+        "kind": np.where(np.tile(pairs.label, 2) == SAME, "pos", "neg"),
+    }).value_counts().unstack(fill_value=0)
+    st.markdown("**Images per class in these pairs**")
+    st.bar_chart(counts, color=["#d62728", "#2ca02c"][:counts.shape[1]], height=220)
+    st.markdown("**Look at one pair**")
+    i = st.number_input("Pair number (1–49, row by row)", 1, len(pairs.a), 1, key="pair_index") - 1
+    a, b = pairs.a[i], pairs.b[i]
+    pa, pb = st.columns(2)
+    pa.image(ds.images[a], caption=f"{names[ds.labels[a]]} (#{a})", width=140)
+    pb.image(ds.images[b], caption=f"{names[ds.labels[b]]} (#{b})", width=140)
+    verdict = "positive: same class" if pairs.label[i] == SAME else "negative: different classes"
+    (st.success if pairs.label[i] == SAME else st.error)(verdict)

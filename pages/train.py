@@ -1,0 +1,172 @@
+"""Train (seed part B): click to train in a worker process and watch it learn live."""
+import io
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from siamese_core import SiameseError
+from siamese_core import weights as W
+from siamese_core.jobs import BusyError, TrainingJob, smoothed
+from siamese_core.train import TrainConfig
+from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset
+
+RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
+JOB = "train_job"
+
+st.title("🏋️ Train a siamese network")
+st.caption("Part B: training runs in its own process — switch pages freely, it keeps going. "
+           "Defaults finish in about a minute on a laptop CPU.")
+
+job: TrainingJob | None = st.session_state.get(JOB)
+running = job is not None and not job.finished
+
+with st.form("train_form"):
+    c1, c2, c3, c4 = st.columns(4)
+    spec = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(active_dataset())
+                        if active_dataset() in DATASETS else 0)
+    loss = c2.selectbox("Loss", ["contrastive", "bce", "triplet"],
+                        help="contrastive: pull same together, push different past a margin · "
+                             "bce: sigmoid head on the distance · triplet: anchor nearer its "
+                             "positive than its negative")
+    margin = c3.number_input("Margin (contrastive/triplet)", 0.1, 2.0, 1.0, 0.1,
+                             help="Embeddings have unit length, so distances lie in [0, 2]. "
+                                  "Triplet works best near 0.5.")
+    dim = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], 64)
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 200, 20)
+    seconds = c2.number_input("Time budget (s)", 5, 1800, 60,
+                              help="Training stops at the epochs or the budget, whichever first.")
+    batch = c3.select_slider("Batch size", [20, 40, 60, 100, 200, 400], 100,
+                             help="Every pair inside a batch is used: 100 images → 4,950 pairs.")
+    lr = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2], 3e-3)
+    c1, c2, c3, c4 = st.columns(4)
+    max_train = c1.number_input("Training images (0 = all)", 0, 60_000, 0, 100,
+                                help="Fewer images train faster (for a quick look).")
+    pairing = c2.selectbox("Pairs", ["batch", "fixed"], format_func={
+        "batch": "all pairs in each batch (fast)", "fixed": "1 pos + 1 neg per image (seed)"}.get)
+    augment = c3.toggle("Augmentation", True, help="small random shifts, rotations and zooms")
+    seed = c4.number_input("Seed", 0, 1_000_000, 0)
+    submitted = st.form_submit_button("▶️ Train", type="primary", disabled=running)
+
+if submitted and not running:
+    try:
+        cfg = TrainConfig(dataset=spec, loss=loss, margin=float(margin), embedding_dim=int(dim),
+                          epochs=int(epochs), seconds=float(seconds), batch_size=int(batch),
+                          learning_rate=float(lr), pairing=pairing, augment=bool(augment),
+                          seed=int(seed), max_train=int(max_train) or None)
+        out = RUNS / uuid.uuid4().hex / f"{spec.replace(':', '_')}-{loss}"
+        st.session_state[JOB] = job = TrainingJob.start(cfg, out)
+        st.session_state[ACTIVE_DATASET] = spec
+    except BusyError as e:
+        st.warning(f"⏳ {e}")
+    except SiameseError as e:
+        st.error(str(e))
+
+
+def zip_model(prefix: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in W.paths(prefix).values():
+            z.write(p, p.name)
+    return buf.getvalue()
+
+
+def render(job: TrainingJob) -> None:
+    s = job.poll()
+    if s.status == "failed":
+        st.error(f"❌ {s.error}")
+        return
+    b, e = s.last_batch, s.last_epoch
+    if s.status == "starting":
+        st.progress(0.0, text="Starting the training process (loading TensorFlow)…")
+    elif s.status == "running" and b is not None:
+        eta = f", about {b.eta:.0f} s left" if b.eta is not None else ""
+        st.progress(min(b.progress, 1.0), text=f"Epoch {b.epoch} · batch "
+                    f"{(b.step - 1) % b.steps_per_epoch + 1}/{b.steps_per_epoch} · "
+                    f"{b.elapsed:.0f} s{eta}" + (" · stopping…" if s.stop_requested else ""))
+    elif s.status == "running":
+        st.progress(0.0, text="Compiling the training step…")
+    if s.status in ("starting", "running"):
+        if st.button("⏹️ Stop", key="stop_training", disabled=s.stop_requested):
+            job.stop()
+            st.rerun(scope="fragment")
+
+    if s.losses:
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown("**Training loss** (per batch, smoothed)")
+            st.line_chart(pd.DataFrame({"loss": s.losses, "smoothed": smoothed(s.losses)},
+                                       index=pd.Index(s.steps, name="step")), height=240)
+        with c2:
+            st.markdown("**Validation** (per epoch)")
+            if s.epochs:
+                hist = pd.DataFrame(s.epochs).set_index("epoch")[["pair_accuracy", "roc_auc"]]
+                st.line_chart(hist, height=240)
+            else:
+                st.caption("after the first epoch…")
+    if e is not None:
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown(f"**Validation embeddings, 2-D (PCA)** — epoch {e.epoch}")
+            names = np.array(s.begin.class_names if s.begin else [])
+            st.scatter_chart(pd.DataFrame({"x": e.embedding_2d[:, 0], "y": e.embedding_2d[:, 1],
+                                           "class": names[e.embedding_labels]}),
+                             x="x", y="y", color="class", height=300)
+        with c2:
+            thr = e.metrics["threshold"]
+            st.markdown(f"**Pair distances** — threshold {thr:.3f}, accuracy "
+                        f"{e.metrics['pair_accuracy']:.1%}")
+            edges = np.linspace(0, max(2.0, float(np.max(e.neg_distances, initial=0))), 41)
+            centres = np.round((edges[:-1] + edges[1:]) / 2, 3)
+            hist = pd.DataFrame({"same class": np.histogram(e.pos_distances, edges)[0],
+                                 "different": np.histogram(e.neg_distances, edges)[0]},
+                                index=pd.Index(centres, name="distance"))
+            st.bar_chart(hist, height=300, color=["#d62728", "#2ca02c"], stack=False)
+            st.caption(f"Pairs left of {thr:.3f} are called *same*.")
+    if s.status == "done":
+        end = s.end
+        m = end.metrics
+        st.success(f"✅ Training {'finished' if end.reason == 'completed' else 'stopped (' + end.reason + ')'}"
+                   f" after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; best epoch "
+                   f"{end.best_epoch} kept.")
+        c = st.columns(4)
+        c[0].metric("Pair accuracy", f"{m['pair_accuracy']:.2%}")
+        c[1].metric("ROC AUC", f"{m['roc_auc']:.4f}")
+        c[2].metric("Equal error rate", f"{m['eer']:.2%}")
+        c[3].metric("Threshold", f"{m['threshold']:.3f}")
+        fpr, tpr = end.roc
+        st.markdown("**ROC curve** (validation pairs)")
+        st.line_chart(pd.DataFrame({"true positive rate": tpr},
+                                   index=pd.Index(np.round(fpr, 4), name="false positive rate")),
+                      height=240)
+        c1, c2 = st.columns(2)
+        mine = st.session_state.get(ACTIVE_MODEL) == str(job.out)
+        if c1.button("✅ Use this model" if not mine else "✅ In use on Compare", key="use_model",
+                     disabled=mine, type="primary"):
+            st.session_state[ACTIVE_MODEL] = str(job.out)
+            st.rerun()
+        try:
+            c2.download_button("⬇️ Download weights (.zip)", zip_model(job.out),
+                               file_name=f"{job.out.name}.zip", mime="application/zip",
+                               key="download_model", on_click="ignore")
+        except OSError as err:
+            c2.error(f"model files are gone: {err}")
+
+
+if job is not None:
+    if job.finished:
+        render(job)
+    else:
+        @st.fragment(run_every=1.0)
+        def live():
+            render(job)
+            if job.finished:
+                st.rerun()   # full rerun: re-enables the form
+        live()
+else:
+    st.info("Set the hyperparameters and press **Train**.")

@@ -1,0 +1,129 @@
+"""Distances -> verdicts: threshold calibration and the metrics that judge a model.
+
+"Same" means ``distance <= threshold``. Scores for ROC are negated distances.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .pairs import SAME
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What validation pairs say about a distance threshold."""
+
+    threshold: float          # accuracy-maximising: same <=> distance <= threshold
+    accuracy: float           # pair accuracy at ``threshold``
+    roc_auc: float
+    eer: float                # equal error rate
+    eer_threshold: float
+    slope: float              # confidence: P(same | d) = sigmoid(slope * (threshold - d))
+    n_pairs: int
+
+    def to_dict(self) -> dict:
+        return {k: float(v) if k != "n_pairs" else int(v) for k, v in asdict(self).items()}
+
+
+def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """Pair accuracy when "same" is predicted for ``distance <= threshold``."""
+    return float(np.mean((np.asarray(distances) <= threshold) == (np.asarray(same) == SAME)))
+
+
+def calibrate(distances: np.ndarray, same: np.ndarray) -> Calibration:
+    """Pick the accuracy-maximising threshold (midpoint between neighbouring distances) and
+    report ROC AUC, the equal error rate and a logistic confidence slope."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    d = np.asarray(distances, dtype=np.float64).ravel()
+    y = (np.asarray(same).ravel() == SAME)
+    if y.all() or not y.any():
+        raise ValueError("calibration needs both same and different pairs")
+    order = np.argsort(d, kind="stable")
+    ds, ys = d[order], y[order]
+    # Predict "same" for the first k sorted pairs, k = 0..n: correct = positives in the first k
+    # plus negatives after it. Only cut between distinct distances.
+    correct = np.concatenate([[0], np.cumsum(ys)]) + np.concatenate([[(~ys).sum()],
+                                                                     (~ys).sum() - np.cumsum(~ys)])
+    valid = np.concatenate([[True], ds[1:] != ds[:-1], [True]])
+    k = int(np.argmax(np.where(valid, correct, -1)))
+    if k == 0:
+        threshold = ds[0] - 1e-6
+    elif k == len(ds):
+        threshold = ds[-1] + 1e-6
+    else:
+        threshold = 0.5 * (ds[k - 1] + ds[k])
+    fpr, tpr, thr = roc_curve(y, -d)
+    i = int(np.argmin(np.abs(fpr - (1.0 - tpr))))
+    eer = float(0.5 * (fpr[i] + 1.0 - tpr[i]))
+    eer_threshold = float(-thr[i]) if np.isfinite(thr[i]) else float(ds[0])
+    return Calibration(
+        threshold=float(threshold),
+        accuracy=float(correct[k] / len(d)),
+        roc_auc=float(roc_auc_score(y, -d)),
+        eer=eer,
+        eer_threshold=eer_threshold,
+        slope=_confidence_slope(d, y, float(threshold)),
+        n_pairs=len(d),
+    )
+
+
+def _confidence_slope(d: np.ndarray, y: np.ndarray, threshold: float) -> float:
+    """Logistic fit of P(same) on (threshold - d), intercept fixed at 0 so that the threshold
+    is the 50 % point; Newton's method on one parameter."""
+    x = threshold - d
+    s = 1.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-s * x))
+        grad = np.sum((p - y) * x) + 1e-3 * s
+        hess = np.sum(p * (1 - p) * x * x) + 1e-3
+        step = grad / hess
+        s -= step
+        if abs(step) < 1e-6:
+            break
+    return float(max(s, 1e-3))
+
+
+def confidence(distance: float | np.ndarray, threshold: float, slope: float):
+    """Probability-like confidence in the verdict (>= 0.5): P(same) or P(different)."""
+    p_same = 1.0 / (1.0 + np.exp(-slope * (threshold - np.asarray(distance, dtype=np.float64))))
+    return np.where(np.asarray(distance) <= threshold, p_same, 1.0 - p_same)
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance matrix between rows of ``a`` [N, D] and ``b`` [M, D]."""
+    d2 = (a * a).sum(1)[:, None] - 2.0 * a @ b.T + (b * b).sum(1)[None, :]
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def one_shot_accuracy(emb: np.ndarray, labels: np.ndarray, episodes: int = 1000,
+                      seed: int = 0) -> float:
+    """N-way one-shot accuracy: each episode draws one support image per class and one query
+    (a different image); the query is classified by its nearest support. Vectorised."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    groups = [np.flatnonzero(labels == c) for c in classes]
+    counts = np.array([len(g) for g in groups])
+    if len(classes) < 2 or counts.min() < 2:
+        raise ValueError("one-shot needs >= 2 classes with >= 2 images each")
+    flat = np.concatenate(groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    # Support: one per class per episode.
+    pick = (rng.random((episodes, len(classes))) * counts).astype(np.int64)
+    support = flat[starts + pick]                                   # [E, C]
+    q_cls = rng.integers(0, len(classes), episodes)
+    # Query: another image of its class (cyclic offset never returns the support itself).
+    off = 1 + (rng.random(episodes) * (counts[q_cls] - 1)).astype(np.int64)
+    q_pick = (pick[np.arange(episodes), q_cls] + off) % counts[q_cls]
+    query = flat[starts[q_cls] + q_pick]                            # [E]
+    d = np.linalg.norm(emb[support] - emb[query][:, None, :], axis=-1)  # [E, C]
+    return float(np.mean(np.argmin(d, axis=1) == q_cls))
+
+
+def pca_2d(emb: np.ndarray) -> np.ndarray:
+    """Project embeddings on their first two principal components (for the 2-D map)."""
+    x = emb - emb.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    return (x @ vt[:2].T).astype(np.float32)

@@ -1,0 +1,205 @@
+"""Command line: ``python -m siamese_core pairs|train|evaluate|compare``.
+
+User errors (bad files, images, datasets, weights) exit with code 2 and one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SiameseError
+
+EXIT_USAGE = 2
+
+
+def _cmd_pairs(args) -> int:
+    from PIL import Image
+
+    from .data import load_dataset
+    from .pairs import make_pairs, pair_montage
+
+    ds = load_dataset(args.dataset, args.split)
+    pairs = make_pairs(ds.labels, args.seed, n_pairs=49)
+    out = Path(args.montage)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Image.fromarray(pair_montage(ds.images, pairs)).save(out)
+    except (OSError, ValueError) as e:
+        raise SiameseError(f"cannot write {out}: {e}") from None
+    print(f"wrote {out}: 7x7 montage of {int(pairs.label.sum())} positive and "
+          f"{int((1 - pairs.label).sum())} negative pairs from {args.dataset} ({args.split})")
+    return 0
+
+
+class _ConsoleProgress:
+    """tqdm progress bar with loss, epoch, validation accuracy and ETA."""
+
+    def __init__(self):
+        from tqdm import tqdm
+        self._tqdm = tqdm
+        self.bar = None
+        self.val = ""
+
+    def on_train_begin(self, e):
+        print(f"training on {e.n_train} images, validating on {e.n_val} "
+              f"({e.config['loss']} loss, {e.config['pairing']} pairing)", file=sys.stderr)
+        self.bar = self._tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
+                              " {postfix}", file=sys.stderr, mininterval=0.5)
+
+    def on_batch_end(self, e):
+        self.bar.set_postfix_str(f"epoch {e.epoch} loss {e.loss:.4f}{self.val}", refresh=False)
+        self.bar.update(int(e.progress * 1000) - self.bar.n)  # redraws at most every 0.5 s
+
+    def on_epoch_end(self, e):
+        self.val = f" val acc {e.metrics['pair_accuracy']:.4f} auc {e.metrics['roc_auc']:.4f}"
+
+    def on_train_end(self, e):
+        self.bar.update(1000 - self.bar.n)
+        self.bar.close()
+
+    def stop_requested(self):
+        return False
+
+
+def _cmd_train(args) -> int:
+    from .train import Callback, TrainConfig, train
+
+    cfg = TrainConfig(dataset=args.dataset, loss=args.loss, margin=args.margin,
+                      epochs=args.epochs,
+                      seconds=args.seconds, seed=args.seed, batch_size=args.batch_size,
+                      learning_rate=args.lr, augment=not args.no_augment, pairing=args.pairing,
+                      embedding_dim=args.embedding_dim, max_train=args.max_train,
+                      max_val=args.max_val)
+    progress = type("Progress", (_ConsoleProgress, Callback), {})()
+    end = train(cfg, [progress], out=args.out)
+    m = end.metrics
+    print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
+          f"{end.best_epoch}: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, "
+          f"EER {m['eer']:.4f}, threshold {m['threshold']:.4f}")
+    print(f"saved {args.out}.weights.h5, .onnx, .json")
+    return 0
+
+
+def evaluate(model, dataset, n_pairs: int = 10_000, seed: int = 0, episodes: int = 2000) -> dict:
+    """Pair accuracy at the model's stored threshold on fresh balanced pairs, ROC AUC, EER and
+    10-way one-shot accuracy (nearest of one support image per class)."""
+    from .calibrate import accuracy_at, calibrate, one_shot_accuracy
+    from .pairs import make_pairs
+
+    emb = model.embed(dataset.images)
+    pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
+    d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
+    cal = calibrate(d, pairs.label)
+    n_way = len(np.unique(dataset.labels))
+    return {
+        "dataset": dataset.spec, "split": dataset.split, "n_images": len(dataset),
+        "n_pairs": len(d), "threshold": model.threshold,
+        "pair_accuracy": accuracy_at(d, pairs.label, model.threshold),
+        "roc_auc": cal.roc_auc, "eer": cal.eer,
+        "best_threshold_here": cal.threshold, "best_accuracy_here": cal.accuracy,
+        f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed),
+        "one_shot_episodes": episodes,
+    }
+
+
+def _cmd_evaluate(args) -> int:
+    from .data import load_dataset
+    from .verdict import SiameseModel
+
+    model = SiameseModel.load(args.weights)
+    ds = load_dataset(args.dataset, args.split)
+    r = evaluate(model, ds, n_pairs=args.pairs, seed=args.seed)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        for k, v in r.items():
+            print(f"{k:>20}: {v:.4f}" if isinstance(v, float) else f"{k:>20}: {v}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .verdict import SiameseModel
+
+    model = SiameseModel.load(args.weights)
+    for p in (args.image_a, args.image_b):
+        if not Path(p).is_file():
+            raise SiameseError(f"no such file: {p}")
+    v = model.compare(Path(args.image_a), Path(args.image_b))
+    if args.json:
+        print(json.dumps(v.to_dict()))
+    else:
+        print(f"{'same' if v.same else 'different'}: distance {v.distance:.4f} "
+              f"(threshold {v.threshold:.4f}), confidence {v.confidence:.1%}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DEFAULT_DATASET
+    from .config import LOSSES
+
+    p = argparse.ArgumentParser(prog="python -m siamese_core",
+                                description="Siamese networks on image pairs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("pairs", help="write a 7x7 montage of positive/negative pairs")
+    s.add_argument("--dataset", default=DEFAULT_DATASET)
+    s.add_argument("--split", default="train", choices=["train", "test"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--montage", required=True, metavar="OUT.png")
+    s.set_defaults(func=_cmd_pairs)
+
+    s = sub.add_parser("train", help="train a siamese network and save it")
+    s.add_argument("--dataset", default=DEFAULT_DATASET)
+    s.add_argument("--loss", default="contrastive", choices=LOSSES)
+    s.add_argument("--pairing", default="batch", choices=["batch", "fixed"],
+                   help="batch: all pairs inside each batch (fast); fixed: 1 pos + 1 neg per image")
+    s.add_argument("--margin", type=float, default=None)
+    s.add_argument("--epochs", type=int, default=None, help="default 12 unless --seconds is given")
+    s.add_argument("--seconds", type=float, default=None, help="wall-clock budget")
+    s.add_argument("--batch-size", type=int, default=100)
+    s.add_argument("--lr", type=float, default=3e-3)
+    s.add_argument("--embedding-dim", type=int, default=64)
+    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--max-train", type=int, default=None, help="subsample the training split")
+    s.add_argument("--max-val", type=int, default=None, help="subsample the validation split")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, metavar="weights/NAME")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("evaluate", help="pair accuracy, ROC AUC, EER and one-shot accuracy")
+    s.add_argument("--weights", default=None, metavar="PATH")
+    s.add_argument("--dataset", default=DEFAULT_DATASET)
+    s.add_argument("--split", default="test", choices=["train", "test"])
+    s.add_argument("--pairs", type=int, default=10_000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("compare", help="same or different? for two image files")
+    s.add_argument("--weights", default=None, metavar="PATH")
+    s.add_argument("image_a")
+    s.add_argument("image_b")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_compare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "epochs", None) is None and getattr(args, "seconds", None) is None \
+            and args.command == "train":
+        args.epochs = 12
+    try:
+        return args.func(args)
+    except SiameseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

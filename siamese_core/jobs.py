@@ -1,0 +1,150 @@
+"""Training in a spawned worker process, for UIs that must stay free of TensorFlow.
+
+The worker runs ``train.train`` and forwards its callback events through a queue; a stop event
+asks it to finish cleanly (best weights so far are kept). ``TrainingJob.poll`` drains the queue
+into a ``JobState`` that a UI renders. At most ``MAX_CONCURRENT`` jobs run per parent process.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_CONCURRENT = 2
+_lock = threading.Lock()
+_active: list["TrainingJob"] = []
+
+
+class BusyError(RuntimeError):
+    """Too many trainings are running on this server."""
+
+
+def _worker(config, out: str, events, stop) -> None:
+    """Entry point of the spawned process (must live in an importable module)."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from .errors import SiameseError
+        from .train import Callback, train
+
+        class Forward(Callback):
+            def on_train_begin(self, e): events.put(("begin", e))
+            def on_batch_end(self, e): events.put(("batch", e))
+            def on_epoch_end(self, e): events.put(("epoch", e))
+            def on_train_end(self, e):
+                e.meta = {}          # the UI reads the saved JSON; keep the message small
+                events.put(("end", e))
+            def stop_requested(self): return stop.is_set()
+
+        train(config, [Forward()], out=out)
+    except SiameseError as e:
+        events.put(("error", str(e)))
+    except Exception as e:  # report, don't hang the UI; the traceback goes to the server log
+        traceback.print_exc()
+        events.put(("error", f"training crashed: {type(e).__name__}: {e}"))
+
+
+@dataclass
+class JobState:
+    """Everything a UI needs to draw a run, accumulated from the worker's events."""
+
+    status: str = "starting"          # starting | running | done | failed
+    begin: object | None = None
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    last_batch: object | None = None
+    last_epoch: object | None = None
+    end: object | None = None
+    error: str | None = None
+    stop_requested: bool = False
+
+
+class TrainingJob:
+    """One training run in a child process. Create with ``TrainingJob.start``."""
+
+    def __init__(self, config, out: Path):
+        self.config, self.out = config, Path(out)
+        self.state = JobState()
+        self.started = time.time()
+        ctx = mp.get_context("spawn")
+        self._events = ctx.Queue()
+        self._stop = ctx.Event()
+        self._proc = ctx.Process(target=_worker, args=(config, str(out), self._events, self._stop),
+                                 daemon=True, name="siamese-train")
+
+    @classmethod
+    def start(cls, config, out: Path) -> "TrainingJob":
+        """Start a run, or raise ``BusyError`` when ``MAX_CONCURRENT`` are already running."""
+        with _lock:
+            _active[:] = [j for j in _active if j.alive]
+            if len(_active) >= MAX_CONCURRENT:
+                raise BusyError("the server is busy training other models; try again in a moment")
+            job = cls(config, out)
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            job._proc.start()
+            _active.append(job)
+        return job
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    @property
+    def finished(self) -> bool:
+        return self.state.status in ("done", "failed")
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the current batch (it still validates and saves)."""
+        self.state.stop_requested = True
+        self._stop.set()
+
+    def kill(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+
+    def poll(self, max_events: int = 10_000) -> JobState:
+        """Drain pending events into ``state``; detect a worker that died without a word."""
+        s = self.state
+        for _ in range(max_events):
+            try:
+                kind, ev = self._events.get_nowait()
+            except queue_mod.Empty:
+                break
+            except (EOFError, OSError):
+                break
+            if kind == "begin":
+                s.begin, s.status = ev, "running"
+            elif kind == "batch":
+                s.steps.append(ev.step)
+                s.losses.append(ev.loss)
+                s.last_batch = ev
+            elif kind == "epoch":
+                s.epochs.append(ev.metrics)
+                s.last_epoch = ev
+            elif kind == "end":
+                s.end, s.status = ev, "done"
+            elif kind == "error":
+                s.error, s.status = ev, "failed"
+        if not self.finished and not self._proc.is_alive() and self._events.empty():
+            code = self._proc.exitcode
+            s.status = "failed"
+            s.error = s.error or f"the training process exited unexpectedly (code {code})"
+        return s
+
+
+def smoothed(values: list[float], window: int = 10) -> np.ndarray:
+    """Trailing moving average for a readable loss curve."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)

@@ -1,0 +1,84 @@
+"""Losses on distances, with labels 1 = same class (``pairs.SAME``).
+
+Two families: per-pair losses for explicit (a, b) pairs — the seed's recipe — and in-batch losses
+that use every pair inside one embedded batch (B embeddings -> B(B-1)/2 pairs), the fast default.
+"""
+from __future__ import annotations
+
+from keras import ops
+
+EPS = 1e-12
+
+
+def contrastive_loss(distance, same, margin: float = 1.0):
+    """Mean of ``y * d^2 + (1 - y) * max(margin - d, 0)^2`` over pairs (Hadsell et al., 2006)."""
+    y = ops.cast(ops.reshape(same, (-1,)), "float32")
+    d = ops.cast(ops.reshape(distance, (-1,)), "float32")
+    return ops.mean(y * ops.square(d) + (1.0 - y) * ops.square(ops.relu(margin - d)))
+
+
+def bce_loss(prob_same, same):
+    """Binary cross-entropy of the head's "same" probability against the pair label."""
+    y = ops.cast(ops.reshape(same, (-1,)), "float32")
+    p = ops.clip(ops.cast(ops.reshape(prob_same, (-1,)), "float32"), 1e-7, 1.0 - 1e-7)
+    return -ops.mean(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+
+
+def triplet_loss(d_anchor_pos, d_anchor_neg, margin: float = 0.5):
+    """Mean of ``max(d(a, p) - d(a, n) + margin, 0)`` (Schroff et al., 2015)."""
+    dp = ops.cast(ops.reshape(d_anchor_pos, (-1,)), "float32")
+    dn = ops.cast(ops.reshape(d_anchor_neg, (-1,)), "float32")
+    return ops.mean(ops.relu(dp - dn + margin))
+
+
+# --- in-batch --------------------------------------------------------------------------------
+
+def pairwise_distances(emb):
+    """Euclidean distance matrix [B, B] of a batch of embeddings; gradient-safe at zero."""
+    sq = ops.sum(ops.square(emb), axis=1)
+    d2 = ops.expand_dims(sq, 1) - 2.0 * ops.matmul(emb, ops.transpose(emb)) + ops.expand_dims(sq, 0)
+    return ops.sqrt(ops.maximum(d2, EPS))
+
+
+def _masks(labels):
+    labels = ops.reshape(labels, (-1,))
+    eq = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
+    n = ops.shape(labels)[0]
+    off_diag = ops.logical_not(ops.cast(ops.eye(n), "bool"))
+    pos = ops.cast(ops.logical_and(eq, off_diag), "float32")
+    neg = ops.cast(ops.logical_not(eq), "float32")
+    return pos, neg
+
+
+def _balanced(pos_term, neg_term, pos, neg):
+    """Average positives and negatives separately, then together: B^2 pairs are ~90 % negative."""
+    return 0.5 * (ops.sum(pos_term * pos) / ops.maximum(ops.sum(pos), 1.0)
+                  + ops.sum(neg_term * neg) / ops.maximum(ops.sum(neg), 1.0))
+
+
+def batch_contrastive_loss(emb, labels, margin: float = 1.0):
+    """Contrastive loss over all pairs of the batch, positives and negatives weighted equally."""
+    d = pairwise_distances(emb)
+    pos, neg = _masks(labels)
+    return _balanced(ops.square(d), ops.square(ops.relu(margin - d)), pos, neg)
+
+
+def batch_bce_loss(emb, labels, head):
+    """BCE over all pairs of the batch; ``head`` maps a distance [.., 1] to a "same" probability."""
+    d = pairwise_distances(emb)
+    pos, neg = _masks(labels)
+    p = ops.clip(ops.squeeze(head(ops.expand_dims(d, -1)), -1), 1e-7, 1.0 - 1e-7)
+    return _balanced(-ops.log(p), -ops.log(1.0 - p), pos, neg)
+
+
+def batch_all_triplet_loss(emb, labels, margin: float = 0.5):
+    """Every valid (anchor, positive, negative) triplet of the batch, averaged over the ones
+    that still violate the margin. Batch-hard mining collapses early in training on small CPU
+    budgets; averaging over active triplets does not."""
+    d = pairwise_distances(emb)
+    pos, neg = _masks(labels)
+    t = ops.relu(ops.expand_dims(d, 2) - ops.expand_dims(d, 1) + margin)   # [a, p, n]
+    valid = ops.expand_dims(pos, 2) * ops.expand_dims(neg, 1)
+    t = t * valid
+    active = ops.sum(ops.cast(t > 1e-9, "float32"))
+    return ops.sum(t) / ops.maximum(active, 1.0)

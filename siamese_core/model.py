@@ -1,0 +1,82 @@
+"""The siamese network: one embedding CNN shared by both branches, a registered distance layer.
+
+Keras is imported here (and in train/losses/export) only; inference elsewhere uses ONNX.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers, ops
+
+EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the embedding network; stored in the weights' JSON to rebuild it."""
+
+    embedding_dim: int = 64
+    filters: tuple[int, ...] = (16, 32, 64)
+    normalize: bool = True      # unit-length embeddings: distances live in [0, 2]
+    input_size: int = 28
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["filters"] = tuple(d.get("filters", cls.filters))
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@keras.saving.register_keras_serializable(package="siamese")
+class EuclideanDistance(layers.Layer):
+    """Euclidean distance between two embedding batches -> [N, 1] (never NaN in the gradient)."""
+
+    def call(self, inputs):
+        a, b = inputs
+        return ops.sqrt(ops.maximum(ops.sum(ops.square(a - b), axis=-1, keepdims=True), EPS))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], 1)
+
+
+def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:
+    """uint8-range [N, 28, 28, 1] -> [N, embedding_dim]. Pooling after every conv keeps it cheap:
+    full-resolution convolutions cost ~2.5x the time (see NOTES)."""
+    s = cfg.input_size
+    x = inp = keras.Input((s, s, 1), name="image")
+    x = layers.Rescaling(1.0 / 255.0)(x)
+    for i, f in enumerate(cfg.filters):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        # Few hundred steps per run: a fast-moving average keeps inference statistics current.
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)
+        x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    # Flatten, not global pooling: where a stroke is matters (6 vs 9), and the convs only see
+    # ~20 px each.
+    x = layers.Flatten()(x)
+    x = layers.Dense(cfg.embedding_dim, name="embedding")(x)
+    if cfg.normalize:
+        x = layers.UnitNormalization(name="unit")(x)
+    return keras.Model(inp, x, name="embedding")
+
+
+def build_siamese(cfg: ModelConfig = ModelConfig()) -> tuple[keras.Model, keras.Model]:
+    """The two-branch network: (siamese, embedding). Both inputs go through the *same* embedding
+    model (one set of weights); the siamese output is their distance and a sigmoid "same"
+    probability from a one-unit head on that distance (used by the BCE loss)."""
+    emb = build_embedding(cfg)
+    s = cfg.input_size
+    a = keras.Input((s, s, 1), name="image_a")
+    b = keras.Input((s, s, 1), name="image_b")
+    dist = EuclideanDistance(name="distance")([emb(a), emb(b)])
+    # Start the head at P(same) = sigmoid(5 (0.5 - d)): sensible for unit-length embeddings,
+    # where a random init leaves BCE with near-zero gradients for many steps.
+    prob = layers.Dense(1, activation="sigmoid", name="same_head",
+                        kernel_initializer=keras.initializers.Constant(-5.0),
+                        bias_initializer=keras.initializers.Constant(2.5))(dist)
+    model = keras.Model([a, b], {"distance": dist, "same": prob}, name="siamese")
+    return model, emb

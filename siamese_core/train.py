@@ -1,0 +1,308 @@
+"""Training (seed part B), reporting progress through callbacks.
+
+The default path embeds each class-balanced batch once and learns from every pair inside it
+(B embeddings -> B(B-1)/2 pairs); ``pairing="fixed"`` is the seed's recipe (one positive and one
+negative pair per image, each image embedded once per pair). Both support BCE, contrastive and
+triplet losses. A run stops at ``epochs``, at ``seconds`` of wall clock, or when a callback asks;
+the best validation epoch's weights are kept and written atomically.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import weights
+from .calibrate import Calibration, calibrate, pca_2d
+from .data import Dataset, load_dataset
+from .errors import DataError
+from .config import PAIRINGS, TrainConfig  # noqa: F401  (re-exported)
+from .pairs import SAME, make_pairs, make_triplets, pk_batches
+
+VAL_PAIR_SEED = 1234      # validation pairs are fixed so epochs are comparable
+MAP_POINTS = 600          # embeddings sent for the 2-D map
+
+
+# --- events (plain, picklable: they cross a process boundary to the app) ------------------------
+
+@dataclass
+class TrainBegin:
+    config: dict
+    n_train: int
+    n_val: int
+    steps_per_epoch: int
+    total_steps: int | None
+    class_names: list[str]
+
+
+@dataclass
+class BatchEnd:
+    epoch: int
+    step: int              # global, from 1
+    steps_per_epoch: int
+    loss: float
+    progress: float        # 0..1 of the run (epochs or seconds, whichever ends first)
+    elapsed: float
+    eta: float | None
+
+
+@dataclass
+class EpochEnd:
+    epoch: int
+    metrics: dict          # pair_accuracy, roc_auc, eer, threshold, train_loss, ...
+    pos_distances: np.ndarray
+    neg_distances: np.ndarray
+    embedding_2d: np.ndarray
+    embedding_labels: np.ndarray
+    elapsed: float
+    is_best: bool
+
+
+@dataclass
+class TrainEnd:
+    reason: str            # "completed" | "time" | "stopped"
+    epochs_done: int
+    best_epoch: int
+    metrics: dict
+    roc: tuple[np.ndarray, np.ndarray]
+    elapsed: float
+    out: str | None
+    meta: dict = field(repr=False, default_factory=dict)
+
+
+class Callback:
+    """Override what you need; ``stop_requested`` is polled between batches."""
+
+    def on_train_begin(self, event: TrainBegin) -> None: ...
+    def on_batch_end(self, event: BatchEnd) -> None: ...
+    def on_epoch_end(self, event: EpochEnd) -> None: ...
+    def on_train_end(self, event: TrainEnd) -> None: ...
+
+    def stop_requested(self) -> bool:
+        return False
+
+
+def _subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
+    if n is None or n >= len(ds):
+        return ds
+    from .data import stratified_split
+    idx = stratified_split(ds.labels, "test", test_fraction=n / len(ds), seed=seed)
+    return ds.subset(idx)
+
+
+def _lr_at(base: float, progress: float, step: int, warmup: int = 30) -> float:
+    """Linear warm-up then cosine decay to 2 % of ``base`` over the run's progress."""
+    warm = min(1.0, step / warmup)
+    return base * warm * (0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min(progress, 1.0))))
+
+
+def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
+          out: str | os.PathLike | None = None, train_data: Dataset | None = None,
+          val_data: Dataset | None = None) -> TrainEnd:
+    """Train a siamese network; report through ``callbacks``; save to ``out`` if given."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from . import losses
+    from .model import ModelConfig, build_siamese
+
+    t_start = time.perf_counter()
+    cfg = config
+    train_ds = _subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
+    val_ds = _subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
+    for name, ds in (("training", train_ds), ("validation", val_ds)):
+        if len(np.unique(ds.labels)) < 2:
+            raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
+                            f"needs at least 2 to tell same from different")
+    keras.utils.set_random_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    model_cfg = ModelConfig(embedding_dim=cfg.embedding_dim, filters=tuple(cfg.filters),
+                            input_size=train_ds.images.shape[1])
+    siamese, emb = build_siamese(model_cfg)
+    head = siamese.get_layer("same_head")
+    dist_layer = siamese.get_layer("distance")
+    train_vars = emb.trainable_variables + (head.trainable_variables if cfg.loss == "bce" else [])
+    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+    optimizer.build(train_vars)
+    margin = cfg.effective_margin
+    aug = keras.Sequential([
+        keras.layers.RandomRotation(0.04, fill_mode="constant", seed=cfg.seed),
+        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=cfg.seed + 1),
+        keras.layers.RandomZoom(0.1, fill_mode="constant", seed=cfg.seed + 2),
+    ], name="augment") if cfg.augment else None
+
+    def embed_train(x):
+        if aug is not None:
+            x = aug(x, training=True)
+        return emb(x, training=True)
+
+    def apply(loss, tape):
+        grads = tape.gradient(loss, train_vars)
+        optimizer.apply_gradients(zip(grads, train_vars))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def step_batch(x, y):
+        with tf.GradientTape() as tape:
+            e = embed_train(x)
+            if cfg.loss == "contrastive":
+                loss = losses.batch_contrastive_loss(e, y, margin)
+            elif cfg.loss == "triplet":
+                loss = losses.batch_all_triplet_loss(e, y, margin)
+            else:
+                loss = losses.batch_bce_loss(e, y, head)
+        return apply(loss, tape)
+
+    @tf.function(reduce_retracing=True)
+    def step_fixed(xs, y):
+        # xs: [k, B, H, W, 1] (pairs: a, b; triplets: anchor, positive, negative); one forward pass.
+        k, b = tf.shape(xs)[0], tf.shape(xs)[1]
+        with tf.GradientTape() as tape:
+            e = embed_train(tf.reshape(xs, tf.concat([[k * b], tf.shape(xs)[2:]], 0)))
+            e = tf.reshape(e, [k, b, -1])
+            d_ab = dist_layer([e[0], e[1]])
+            if cfg.loss == "contrastive":
+                loss = losses.contrastive_loss(d_ab, y, margin)
+            elif cfg.loss == "bce":
+                loss = losses.bce_loss(head(d_ab), y)
+            else:
+                loss = losses.triplet_loss(d_ab, dist_layer([e[0], e[2]]), margin)
+        return apply(loss, tape)
+
+    @tf.function(reduce_retracing=True)
+    def forward(x):
+        return emb(x, training=False)
+
+    x_train = train_ds.images[..., None].astype(np.float32)
+    y_train = train_ds.labels.astype(np.int32)
+    x_val = val_ds.images[..., None].astype(np.float32)
+    val_pairs = make_pairs(val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
+    map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(val_ds))[:MAP_POINTS]
+
+    def batches_for_epoch() -> list[tuple[np.ndarray, np.ndarray]]:
+        if cfg.pairing == "batch":
+            return [(x_train[i], y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng)]
+        if cfg.loss == "triplet":
+            idx = np.stack(make_triplets(y_train, rng))             # [3, N]
+            y = np.zeros(idx.shape[1], np.int32)
+        else:
+            p = make_pairs(y_train, rng)
+            idx, y = np.stack([p.a, p.b]), p.label.astype(np.int32)
+        bs = cfg.batch_size
+        return [(x_train[idx[:, i:i + bs]], y[i:i + bs]) for i in range(0, idx.shape[1], bs)]
+
+    def validate() -> tuple[Calibration, np.ndarray, np.ndarray]:
+        e = np.concatenate([forward(x_val[i:i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
+        d = np.linalg.norm(e[val_pairs.a] - e[val_pairs.b], axis=1)
+        return calibrate(d, val_pairs.label), d, e
+
+    steps_per_epoch = len(batches_for_epoch())
+    total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
+    begin = TrainBegin(cfg.to_dict(), len(train_ds), len(val_ds), steps_per_epoch, total_steps,
+                       list(train_ds.class_names))
+    for cb in callbacks:
+        cb.on_train_begin(begin)
+
+    def stop_asked() -> bool:
+        return any(cb.stop_requested() for cb in callbacks)
+
+    # Short runs (tests, quick demos) must not spend most of their steps warming up.
+    warmup = 30 if total_steps is None else max(1, min(30, total_steps // 10))
+    history: list[dict] = []
+    best: dict = {"score": (-1.0, -1.0)}
+    step, epoch, reason = 0, 0, "completed"
+    t0 = time.perf_counter()
+
+    def progress_now() -> float:
+        parts = []
+        if total_steps:
+            parts.append(step / total_steps)
+        if cfg.seconds:
+            parts.append((time.perf_counter() - t0) / cfg.seconds)
+        return min(1.0, max(parts))
+
+    def end_epoch(epoch_losses: list[float]) -> None:
+        cal, d, e = validate()
+        m = cal.to_dict()
+        m.update(pair_accuracy=m.pop("accuracy"), epoch=epoch,
+                 train_loss=float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
+                 elapsed=time.perf_counter() - t0)
+        history.append(m)
+        score = (cal.accuracy, cal.roc_auc)
+        is_best = score > best["score"]
+        if is_best:
+            best.update(score=score, epoch=epoch, weights=siamese.get_weights(), cal=cal,
+                        metrics=m, d=d, y=val_pairs.label)
+        ev = EpochEnd(epoch, m, d[val_pairs.label == SAME], d[val_pairs.label != SAME],
+                      pca_2d(e[map_idx]), val_ds.labels[map_idx], time.perf_counter() - t0,
+                      is_best)
+        for cb in callbacks:
+            cb.on_epoch_end(ev)
+
+    while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):
+        epoch += 1
+        epoch_losses: list[float] = []
+        for batch_no, (xb, yb) in enumerate(batches_for_epoch()):
+            if stop_asked():
+                reason = "stopped"
+                break
+            if cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
+                reason = "time"
+                break
+            optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, progress_now(), step, warmup))
+            loss = float(step_fixed(xb, yb) if cfg.pairing == "fixed" else step_batch(xb, yb))
+            if not np.isfinite(loss):
+                raise DataError("training diverged (loss is not finite); lower the learning rate")
+            epoch_losses.append(loss)
+            step += 1
+            prog = progress_now()
+            elapsed = time.perf_counter() - t0
+            ev = BatchEnd(epoch, step, steps_per_epoch, loss, prog, elapsed,
+                          elapsed * (1 - prog) / prog if prog > 0 else None)
+            for cb in callbacks:
+                cb.on_batch_end(ev)
+        if epoch_losses:  # validate partial epochs too: a stopped run keeps its last progress
+            end_epoch(epoch_losses)
+        elif epoch == 1 or not history:
+            end_epoch([])
+        if reason == "completed" and cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
+            reason = "time"
+
+    siamese.set_weights(best["weights"])
+    from sklearn.metrics import roc_curve
+    fpr, tpr, _ = roc_curve(best["y"] == SAME, -best["d"])
+    cal: Calibration = best["cal"]
+    meta = {
+        "model": model_cfg.to_dict(),
+        "train": cfg.to_dict(),
+        "loss": cfg.loss,
+        "margin": cfg.effective_margin,
+        "dataset": cfg.dataset,
+        "class_names": list(train_ds.class_names),
+        "seed": cfg.seed,
+        "calibration": cal.to_dict(),
+        "metrics": {k: best["metrics"][k] for k in ("pair_accuracy", "roc_auc", "eer", "threshold",
+                                                    "eer_threshold", "n_pairs")},
+        "best_epoch": best["epoch"],
+        "epochs_done": epoch,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "history": history,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
+    }
+    if out is not None:
+        meta = weights.save(out, siamese, emb, meta)
+    end = TrainEnd(reason, epoch, best["epoch"], best["metrics"], (fpr, tpr),
+                   time.perf_counter() - t_start, str(out) if out is not None else None, meta)
+    for cb in callbacks:
+        cb.on_train_end(end)
+    return end
+
+
+def with_overrides(config: TrainConfig, **kw) -> TrainConfig:
+    """A copy of ``config`` with the given fields replaced (``None`` values are ignored)."""
+    return replace(config, **{k: v for k, v in kw.items() if v is not None})

@@ -1,0 +1,100 @@
+"""``SiameseModel``: load a trained model and compare images, without TensorFlow.
+
+Inference runs the ONNX export of the embedding network through onnxruntime, so the app
+process (and anything else that only compares) never imports TensorFlow or Keras.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import weights
+from .calibrate import confidence
+from .errors import WeightsError
+from .preprocess import preprocess
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to "same class?": ``same`` is ``distance <= threshold``; ``confidence`` >= 0.5."""
+
+    distance: float
+    same: bool
+    confidence: float
+    threshold: float
+
+    def to_dict(self) -> dict:
+        return {"distance": self.distance, "same": self.same, "confidence": self.confidence,
+                "threshold": self.threshold}
+
+
+class SiameseModel:
+    """A trained siamese network: embeddings, a calibrated threshold and verdicts."""
+
+    def __init__(self, session, meta: dict, prefix: Path):
+        self._session = session
+        self._input = session.get_inputs()[0].name
+        self.meta = meta
+        self.prefix = prefix
+        cal = meta["calibration"]
+        self.threshold = float(cal["threshold"])
+        self.slope = float(cal["slope"])
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "SiameseModel":
+        """Load ``weights/default`` (shipped) or ``path`` (``NAME``, ``NAME.json`` ...)."""
+        import onnxruntime as ort
+
+        prefix = Path(path) if path is not None else weights.default_prefix()
+        meta = weights.read_meta(prefix, verify=("onnx",))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # one small image: threads cost more than they save
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(weights.paths(prefix)["onnx"]), opts,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise WeightsError(f"cannot load ONNX model ({str(e).splitlines()[0][:160]})") from None
+        if "calibration" not in meta:
+            raise WeightsError(f"{prefix}: metadata has no calibration")
+        return cls(session, meta, weights.paths(prefix)["json"].with_suffix(""))
+
+    @property
+    def name(self) -> str:
+        return self.prefix.name
+
+    def embed(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """[N, 28, 28] (uint8 0..255 or float in the same range), MNIST convention -> [N, D]."""
+        x = np.asarray(images)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 3:
+            x = x[..., None]
+        x = x.astype(np.float32, copy=False)
+        out = [self._session.run(None, {self._input: x[i:i + batch_size]})[0]
+               for i in range(0, len(x), batch_size)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+    def verdict(self, distance: float) -> Verdict:
+        """The verdict for a distance, at the calibrated threshold."""
+        d = float(distance)
+        return Verdict(distance=d, same=bool(d <= self.threshold),
+                       confidence=float(confidence(d, self.threshold, self.slope)),
+                       threshold=self.threshold)
+
+    def compare(self, img_a, img_b) -> Verdict:
+        """Preprocess two images (any size/format/polarity) and say whether they match."""
+        a, b = preprocess(img_a), preprocess(img_b)
+        e = self.embed(np.stack([a, b]))
+        return self.verdict(float(np.linalg.norm(e[0] - e[1])))
+
+
+def nearest(query: np.ndarray, gallery: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and distances of the ``k`` gallery embeddings closest to one query embedding."""
+    d = np.linalg.norm(gallery - query[None, :], axis=1)
+    k = min(k, len(d))
+    idx = np.argpartition(d, k - 1)[:k]
+    idx = idx[np.argsort(d[idx])]
+    return idx, d[idx]

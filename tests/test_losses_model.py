@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from siamese_core import losses  # noqa: E402
+from siamese_core.model import EuclideanDistance, ModelConfig, build_siamese  # noqa: E402
+
+
+def test_contrastive_two_pair_batch_by_hand():
+    # Pair 1: same, d = 0.5 -> 0.5^2 = 0.25. Pair 2: different, d = 0.3, margin 1 -> 0.7^2 = 0.49.
+    loss = losses.contrastive_loss(np.array([0.5, 0.3]), np.array([1, 0]), margin=1.0)
+    assert float(loss) == pytest.approx((0.25 + 0.49) / 2)
+    # A different pair beyond the margin costs nothing.
+    assert float(losses.contrastive_loss(np.array([1.2]), np.array([0]), 1.0)) == 0.0
+
+
+def test_bce_and_triplet_by_hand():
+    bce = losses.bce_loss(np.array([0.8, 0.4]), np.array([1, 0]))
+    assert float(bce) == pytest.approx(-(np.log(0.8) + np.log(0.6)) / 2, rel=1e-6)
+    # relu(0.2 - 0.5 + 0.5) = 0.2 and relu(0.9 - 0.7 + 0.5) = 0.7 -> mean 0.45.
+    t = losses.triplet_loss(np.array([0.2, 0.9]), np.array([0.5, 0.7]), margin=0.5)
+    assert float(t) == pytest.approx(0.45)
+
+
+def brute_force(emb, labels, margin):
+    pos, neg, trip = [], [], []
+    n = len(labels)
+    d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    for i in range(n):
+        for j in range(n):
+            if i != j and labels[i] == labels[j]:
+                pos.append(d[i, j] ** 2)
+                for k in range(n):
+                    if labels[k] != labels[i]:
+                        trip.append(max(d[i, j] - d[i, k] + margin, 0))
+            elif labels[i] != labels[j]:
+                neg.append(max(margin - d[i, j], 0) ** 2)
+    trip = np.array(trip)
+    return 0.5 * (np.mean(pos) + np.mean(neg)), trip[trip > 1e-9].mean()
+
+
+def test_in_batch_losses_match_brute_force():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(9, 4)).astype("float32") * 0.4
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 1])
+    want_c, want_t = brute_force(emb.astype(float), labels, 0.8)
+    assert float(losses.batch_contrastive_loss(emb, labels, 0.8)) == pytest.approx(want_c, rel=1e-4)
+    assert float(losses.batch_all_triplet_loss(emb, labels, 0.8)) == pytest.approx(want_t, rel=1e-4)
+    d = np.asarray(losses.pairwise_distances(emb))
+    np.testing.assert_allclose(d, np.linalg.norm(emb[:, None] - emb[None], axis=-1), atol=1e-3)
+
+
+def test_distance_layer_and_shared_weights():
+    d = EuclideanDistance()([np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])])
+    assert float(np.asarray(d)[0, 0]) == pytest.approx(5.0)
+    siamese, emb = build_siamese(ModelConfig(embedding_dim=8, filters=(4, 8)))
+    # A true siamese network: one embedding model, used by both inputs.
+    assert sum(isinstance(layer, keras.Model) for layer in siamese.layers) == 1
+    x = np.random.default_rng(0).integers(0, 255, (2, 28, 28, 1)).astype("float32")
+    out = siamese([x, x])
+    np.testing.assert_allclose(np.asarray(out["distance"]), 1e-6, atol=1e-5)  # d(x, x) ~ 0
+    e = np.asarray(emb(x))
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, rtol=1e-5)      # unit length
+
+
+def test_registered_layer_round_trips():
+    layer = EuclideanDistance(name="d")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, EuclideanDistance)

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from siamese_core import DataError, make_pairs
+from siamese_core.pairs import DIFFERENT, SAME, make_triplets, pair_montage, pk_batches
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_pairs_balanced_and_correct_over_many_seeds(seed):
+    rng = np.random.default_rng(1000 + seed)
+    n_classes = int(rng.integers(2, 12))
+    labels = rng.integers(0, n_classes, int(rng.integers(30, 400)))
+    labels[:2 * n_classes] = np.repeat(np.arange(n_classes), 2)  # every class has >= 2 images
+    p = make_pairs(labels, seed)
+    assert len(p.a) == 2 * len(labels)
+    assert (p.label == SAME).sum() == (p.label == DIFFERENT).sum() == len(labels)
+    same_class = labels[p.a] == labels[p.b]
+    np.testing.assert_array_equal(same_class, p.label == SAME)
+    assert not np.any(p.a == p.b)
+    # Seed recipe: every image anchors exactly one positive and one negative pair.
+    assert sorted(p.a[p.label == SAME]) == list(range(len(labels)))
+    assert sorted(p.a[p.label == DIFFERENT]) == list(range(len(labels)))
+
+
+def test_pairs_reproducible_and_seed_dependent():
+    labels = np.repeat(np.arange(5), 10)
+    a, b = make_pairs(labels, 7), make_pairs(labels, 7)
+    np.testing.assert_array_equal(a.b, b.b)
+    assert not np.array_equal(a.b, make_pairs(labels, 8).b)
+
+
+def test_n_pairs_and_fraction():
+    labels = np.repeat(np.arange(3), 4)
+    p = make_pairs(labels, 0, n_pairs=101, pos_fraction=0.3)
+    assert len(p.a) == 101 and (p.label == SAME).sum() == 30
+    np.testing.assert_array_equal(labels[p.a] == labels[p.b], p.label == SAME)
+
+
+def test_non_contiguous_labels():
+    labels = np.array([7, 7, 42, 42, 42, -1, -1])
+    p = make_pairs(labels, 3, n_pairs=500)
+    np.testing.assert_array_equal(labels[p.a] == labels[p.b], p.label == SAME)
+
+
+def test_negative_partner_classes_are_uniform():
+    labels = np.repeat(np.arange(4), 1000)
+    p = make_pairs(labels, 0, n_pairs=40_000, pos_fraction=0.0)
+    anchors0 = labels[p.a] == 0
+    counts = np.bincount(labels[p.b][anchors0], minlength=4)
+    assert counts[0] == 0
+    assert np.all(np.abs(counts[1:] / anchors0.sum() - 1 / 3) < 0.03)
+
+
+def test_errors_are_clear():
+    with pytest.raises(DataError, match="at least 2 classes"):
+        make_pairs(np.zeros(10, int), 0)
+    with pytest.raises(DataError, match="single image"):
+        make_pairs(np.array([0, 0, 1]), 0)
+    # Negatives only need no second image per class.
+    p = make_pairs(np.array([0, 0, 1]), 0, n_pairs=4, pos_fraction=0.0)
+    assert (p.label == DIFFERENT).all()
+
+
+def test_triplets():
+    labels = np.repeat(np.arange(6), 5)
+    a, pos, neg = make_triplets(labels, 0)
+    assert sorted(a) == list(range(30))
+    assert np.all(labels[a] == labels[pos]) and np.all(a != pos)
+    assert np.all(labels[a] != labels[neg])
+
+
+def test_pk_batches_are_class_balanced():
+    labels = np.repeat(np.arange(10), 40)
+    batches = pk_batches(labels, 100, np.random.default_rng(0))
+    assert len(batches) == 4
+    for b in batches:
+        assert np.all(np.bincount(labels[b], minlength=10) == 10)
+    # One epoch walks through every image exactly once.
+    assert sorted(np.concatenate(batches)) == list(range(400))
+
+
+def test_montage_is_a_7x7_grid(mnist_test):
+    p = make_pairs(mnist_test.labels, 0, n_pairs=49)
+    m = pair_montage(mnist_test.images, p, tile=32)
+    assert m.shape == (7 * 32, 7 * 64, 3) and m.dtype == np.uint8
+    # Top-left tile's caption colour: green for "pos", red for "neg" (RGB).
+    tile = m[:32, :64].reshape(-1, 3).astype(int)
+    green = np.sum((tile[:, 1] > 150) & (tile[:, 0] < 80))
+    red = np.sum((tile[:, 0] > 150) & (tile[:, 1] < 80))
+    assert (green > 0) == bool(p.label[0] == SAME) and (red > 0) == bool(p.label[0] != SAME)

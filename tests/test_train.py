@@ -1,0 +1,144 @@
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from siamese_core import SiameseModel, WeightsError  # noqa: E402
+from siamese_core import weights as W  # noqa: E402
+from siamese_core.train import Callback, TrainConfig, train  # noqa: E402
+
+TINY = dict(max_train=400, max_val=200, batch_size=40, val_pairs=400, epochs=2)
+
+
+class Recorder(Callback):
+    def __init__(self, stop_after=None):
+        self.events, self.stop_after, self.batches = [], stop_after, 0
+
+    def on_train_begin(self, e): self.events.append(("begin", e))
+    def on_batch_end(self, e):
+        self.batches += 1
+        self.events.append(("batch", e))
+    def on_epoch_end(self, e): self.events.append(("epoch", e))
+    def on_train_end(self, e): self.events.append(("end", e))
+    def stop_requested(self): return self.stop_after is not None and self.batches >= self.stop_after
+
+    def of(self, kind):
+        return [e for k, e in self.events if k == kind]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("w") / "tiny"
+    rec = Recorder()
+    end = train(TrainConfig(**TINY), [rec], out=out)
+    return rec, end, out
+
+
+def test_callbacks_report_the_run(tiny_run):
+    rec, end, _ = tiny_run
+    (begin,) = rec.of("begin")
+    batches, epochs = rec.of("batch"), rec.of("epoch")
+    assert begin.n_train == 400 and begin.n_val == 200
+    assert len(batches) == begin.total_steps == 2 * begin.steps_per_epoch
+    assert [b.step for b in batches] == list(range(1, len(batches) + 1))
+    prog = [b.progress for b in batches]
+    assert prog == sorted(prog) and prog[-1] == pytest.approx(1.0)
+    assert len(epochs) == 2 and epochs[-1].embedding_2d.shape[1] == 2
+    m = epochs[-1].metrics
+    assert {"pair_accuracy", "roc_auc", "eer", "threshold", "train_loss"} <= set(m)
+    assert len(epochs[-1].pos_distances) + len(epochs[-1].neg_distances) == 400
+    assert end.reason == "completed" and end.epochs_done == 2
+    assert rec.events[-1][0] == "end"
+    # Two epochs on 400 images already separate digits far better than chance.
+    assert end.metrics["pair_accuracy"] > 0.7
+
+
+def test_saved_model_is_complete_and_onnx_matches_keras(tiny_run):
+    _, end, out = tiny_run
+    meta = json.loads(W.paths(out)["json"].read_text())
+    assert meta["sha256"]["onnx"] == W.sha256(W.paths(out)["onnx"])
+    assert meta["sha256"]["weights"] == W.sha256(W.paths(out)["h5"])
+    assert meta["calibration"]["threshold"] == pytest.approx(end.metrics["threshold"])
+    assert meta["train"]["seed"] == 0 and meta["model"]["embedding_dim"] == 64
+    m = SiameseModel.load(out)
+    _, emb, _ = W.load_keras(out)
+    x = np.random.default_rng(0).integers(0, 256, (16, 28, 28)).astype(np.uint8)
+    np.testing.assert_allclose(m.embed(x), np.asarray(emb(x[..., None].astype("float32"))),
+                               atol=1e-4)
+
+
+def test_stop_request_keeps_best_weights(tmp_path):
+    rec = Recorder(stop_after=3)
+    end = train(TrainConfig(**dict(TINY, epochs=5)), [rec], out=tmp_path / "stopped")
+    assert end.reason == "stopped" and len(rec.of("batch")) == 3
+    assert len(rec.of("epoch")) == 1          # the partial epoch is still validated
+    assert SiameseModel.load(tmp_path / "stopped").threshold > 0
+
+
+def test_seconds_budget():
+    end = train(TrainConfig(**dict(TINY, epochs=None, seconds=2.0)))
+    assert end.reason == "time"
+
+
+def test_same_seed_same_losses():
+    cfg = TrainConfig(**dict(TINY, epochs=1, max_train=200))
+    runs = []
+    for _ in range(2):
+        rec = Recorder()
+        train(cfg, [rec])
+        runs.append([b.loss for b in rec.of("batch")])
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["bce", "contrastive", "triplet"])
+@pytest.mark.parametrize("pairing", ["batch", "fixed"])
+def test_every_loss_and_pairing_trains(loss, pairing):
+    rec = Recorder()
+    end = train(TrainConfig(loss=loss, pairing=pairing, max_train=120, max_val=100, batch_size=30,
+                            val_pairs=200, epochs=1, augment=False), [rec])
+    losses = [b.loss for b in rec.of("batch")]
+    assert losses and np.all(np.isfinite(losses))
+    assert 0 <= end.metrics["pair_accuracy"] <= 1
+
+
+def test_failed_save_leaves_previous_model_intact(tiny_run, tmp_path, monkeypatch):
+    _, _, out = tiny_run
+    target = tmp_path / "model"
+    for kind, p in W.paths(out).items():
+        W.paths(target)[kind].write_bytes(p.read_bytes())
+    before = {k: p.read_bytes() for k, p in W.paths(target).items()}
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(W, "export_onnx", boom)
+    with pytest.raises(RuntimeError):
+        train(TrainConfig(**dict(TINY, epochs=1, max_train=100)), out=target)
+    assert {k: p.read_bytes() for k, p in W.paths(target).items()} == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(p.name for p in W.paths(target).values())
+
+
+def test_corrupt_weights_are_refused(tiny_run, tmp_path):
+    _, _, out = tiny_run
+    target = tmp_path / "m"
+    for kind, p in W.paths(out).items():
+        W.paths(target)[kind].write_bytes(p.read_bytes())
+    h5 = W.paths(target)["h5"]
+    h5.write_bytes(h5.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(WeightsError, match="checksum"):
+        W.load_keras(target)
+
+
+def test_one_class_dataset_is_refused(tmp_path):
+    from PIL import Image
+
+    from siamese_core import DataError
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+    for i in range(10):
+        Image.fromarray(np.full((28, 28), 20 * i, np.uint8)).save(tmp_path / "a" / f"{i}.png")
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "b" / "0.png")
+    # Class b has one image: the validation split ends up with a single class.
+    with pytest.raises(DataError, match="fewer than 2 classes"):
+        train(TrainConfig(dataset=f"folder:{tmp_path}", epochs=1))

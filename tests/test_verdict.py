@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from siamese_core import ImageError, SiameseModel, WeightsError
+from siamese_core import weights as W
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def model():
+    return SiameseModel.load()
+
+
+def test_shipped_model_loads(model):
+    assert 0 < model.threshold < 2
+    assert model.meta["dataset"] == "mnist-5k"
+    assert model.meta["metrics"]["pair_accuracy"] >= 0.985
+
+
+def test_embed_shapes_and_unit_norm(model, mnist_test):
+    e = model.embed(mnist_test.images[:10])
+    assert e.shape == (10, 64) and e.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(model.embed(mnist_test.images[0]), e[:1], atol=1e-6)
+
+
+def test_compare_real_digits(model, digit_pngs):
+    same = model.compare(digit_pngs["three_a"], digit_pngs["three_b"])
+    diff = model.compare(digit_pngs["three_a"], digit_pngs["seven"])
+    assert same.same and not diff.same
+    assert same.distance < model.threshold < diff.distance
+    assert 0.5 <= same.confidence <= 1 and 0.5 <= diff.confidence <= 1
+    assert set(same.to_dict()) == {"distance", "same", "confidence", "threshold"}
+
+
+def test_compare_is_symmetric_and_self_distance_zero(model, mnist_test):
+    a, b = mnist_test.images[0], mnist_test.images[5]
+    assert model.compare(a, b).distance == pytest.approx(model.compare(b, a).distance, abs=1e-5)
+    v = model.compare(a, a)
+    assert v.distance < 1e-3 and v.same
+
+
+def test_validation_pairs_accuracy(model, mnist_test):
+    from siamese_core.cli import evaluate
+    r = evaluate(model, mnist_test, n_pairs=4000, seed=5, episodes=1000)
+    assert r["pair_accuracy"] >= 0.98 and r["one_shot_10way"] >= 0.9
+
+
+def test_blank_canvas_is_an_image_error(model, mnist_test):
+    with pytest.raises(ImageError, match="nothing drawn"):
+        model.compare(np.zeros((280, 280, 4), np.uint8), mnist_test.images[0])
+
+
+def copy_model(tmp_path):
+    target = tmp_path / "m"
+    for kind, p in W.paths(W.default_prefix()).items():
+        W.paths(target)[kind].write_bytes(p.read_bytes())
+    return target
+
+
+def test_corrupt_or_missing_files_are_refused(tmp_path):
+    target = copy_model(tmp_path)
+    onnx = W.paths(target)["onnx"]
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(WeightsError, match="checksum"):
+        SiameseModel.load(target)
+    W.paths(target)["json"].write_text("{not json")
+    with pytest.raises(WeightsError, match="corrupt model metadata"):
+        SiameseModel.load(target)
+    with pytest.raises(WeightsError, match="no model"):
+        SiameseModel.load(tmp_path / "nothing")
+
+
+def test_any_of_the_three_names_loads(tmp_path):
+    target = copy_model(tmp_path)
+    for suffix in (".json", ".onnx", ".weights.h5", ""):
+        assert SiameseModel.load(str(target) + suffix).threshold > 0
+
+
+def test_compare_never_imports_tensorflow():
+    code = (
+        "import sys, json, numpy as np\n"
+        "import siamese_core\n"
+        "from siamese_core import SiameseModel, load_dataset\n"
+        "m = SiameseModel.load()\n"
+        "ds = load_dataset('mnist-5k', 'test')\n"
+        "v = m.compare(ds.images[0], ds.images[1])\n"
+        "print(json.dumps({'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules,"
+        " 'd': v.distance}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["tf"] is False and r["keras"] is False and r["d"] > 0
+
+
+@pytest.mark.skipif(pytest.importorskip("tensorflow") is None, reason="needs TensorFlow")
+def test_onnx_matches_keras_for_shipped_model(model, mnist_test):
+    _, emb, meta = W.load_keras(W.default_prefix())
+    x = mnist_test.images[:64]
+    keras_e = np.asarray(emb(x[..., None].astype("float32"), training=False))
+    assert np.abs(model.embed(x) - keras_e).max() <= 1e-4

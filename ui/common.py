@@ -1,0 +1,80 @@
+"""Session state and caches shared by the pages (the app process never imports TensorFlow)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from siamese_core import SiameseError, SiameseModel, load_dataset
+from siamese_core import weights as W
+from siamese_core.data import DEFAULT_DATASET
+
+DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
+ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None
+ACTIVE_DATASET = "active_dataset"
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=6)
+def dataset(spec: str, split: str):
+    """A dataset, loaded once per server (read-only arrays shared by all sessions)."""
+    return load_dataset(spec, split)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def _model(prefix: str, sha: str) -> SiameseModel:
+    return SiameseModel.load(prefix)
+
+
+def model() -> SiameseModel:
+    """The session's active model: one it trained and chose, else the shipped default."""
+    prefix = st.session_state.get(ACTIVE_MODEL) or str(W.default_prefix())
+    sha = W.read_meta(prefix, verify=())["sha256"]["onnx"]
+    return _model(prefix, sha)
+
+
+@st.cache_resource(show_spinner="Embedding the dataset…", max_entries=8)
+def gallery(prefix: str, sha: str, spec: str, split: str):
+    """A dataset split and its embeddings under one model (nearest neighbours, montages)."""
+    ds = dataset(spec, split)
+    return ds, _model(prefix, sha).embed(ds.images)
+
+
+def model_gallery(spec: str, split: str = "train"):
+    """``gallery`` for the session's active model."""
+    m = model()
+    return gallery(str(m.prefix), m.meta["sha256"]["onnx"], spec, split)
+
+
+def active_dataset() -> str:
+    return st.session_state.get(ACTIVE_DATASET, DEFAULT_DATASET)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def sidebar() -> None:
+    """Active model and dataset, on every page."""
+    with st.sidebar:
+        st.markdown("### Active model")
+        try:
+            m = model()
+            mine = st.session_state.get(ACTIVE_MODEL)
+            st.markdown(f"**{'your trained model' if mine else 'shipped default'}** "
+                        f"(`{Path(m.prefix).name}`)")
+            met = m.meta.get("metrics", {})
+            st.caption(f"{m.meta.get('loss', '?')} loss · trained on {m.meta.get('dataset', '?')} · "
+                       f"val. pair accuracy {met.get('pair_accuracy', float('nan')):.1%} · "
+                       f"threshold {m.threshold:.3f}")
+            if mine and st.button("Back to the shipped model", key="reset_model"):
+                st.session_state[ACTIVE_MODEL] = None
+                st.rerun()
+        except SiameseError as e:
+            st.error(str(e))
+        st.markdown("### Active dataset")
+        st.markdown(f"`{active_dataset()}`")
