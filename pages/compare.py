@@ -7,7 +7,7 @@ import streamlit as st
 from siamese_core import ImageError, SiameseError, make_pairs, preprocess
 from siamese_core.pairs import pair_montage
 from siamese_core.verdict import nearest
-from ui.common import DATASETS, active_dataset, dataset, model, model_gallery
+from ui.common import ACTIVE_MODEL, DATASETS, active_dataset, dataset, model, model_gallery
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 st.title("⚖️ Compare two images")
@@ -20,6 +20,9 @@ except SiameseError as e:
     st.error(str(e))
     st.stop()
 spec = active_dataset() if active_dataset() in DATASETS else "mnist-5k"
+mine = bool(st.session_state.get(ACTIVE_MODEL))
+st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** "
+           f"(`{m.name}`, {m.meta.get('loss', '?')} loss, threshold {m.threshold:.3f}).")
 
 
 def canvas(key: str):
@@ -30,7 +33,7 @@ def canvas(key: str):
         return None
     res = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                     height=280, width=280, drawing_mode="freedraw", key=key,
-                    display_toolbar=True, update_streamlit=True)
+                    update_streamlit=True, return_image_data=True)
     return None if res is None else res.image_data
 
 
@@ -40,7 +43,7 @@ def image_input(side: str):
     if mode == "Draw":
         img = canvas(f"canvas_{side}")
         if img is None or np.asarray(img)[..., :3].max() == 0:
-            return None, "✏️ Draw a digit (white on black). The bin icon clears the canvas."
+            return None, "✏️ Draw a digit (white on black). The toolbar's reset button clears it."
         return np.asarray(img).astype(np.uint8), None
     if mode == "Upload":
         f = st.file_uploader("PNG or JPEG", type=["png", "jpg", "jpeg"], key=f"upload_{side}")

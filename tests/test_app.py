@@ -45,7 +45,7 @@ def test_explorer_resample_changes_montage():
     at.button(key="resample").click().run()
     assert not at.exception
     assert at.session_state["explorer_montage_sha"] != before
-    assert len(at.get("imgs")) >= 1
+    assert len(at.get("image")) >= 1
     # Class filter with a single class explains itself instead of failing.
     at.multiselect(key="explorer_classes").set_value(["3"]).run()
     assert any("at least two classes" in w.value for w in at.warning)
@@ -62,8 +62,7 @@ def test_compare_uploads_give_a_verdict(mnist_test):
     assert not at.exception
     verdict = {m.label: m.value for m in at.metric}
     assert verdict["Verdict"] == "same"
-    assert float(verdict["Distance"]) < float(at.session_state["_threshold"]) \
-        if "_threshold" in at.session_state else True
+    assert float(verdict["Distance"]) < 0.63      # the shipped threshold is ~0.63
 
 
 def test_compare_bad_upload_and_blank_canvas_are_friendly():
@@ -119,15 +118,13 @@ def run_until(at, done, timeout=240):
     raise AssertionError("timed out")
 
 
-@pytest.mark.timeout(300) if hasattr(pytest.mark, "timeout") else (lambda f: f)
 def test_train_tiny_run_to_completion_and_use_it():
     at = app("pages/train.py")
-    at.number_input(key=None) if False else None
     form = {w.label: w for w in at.number_input}
+    assert {"Epochs", "Time budget (s)", "Margin (contrastive/triplet)", "Seed"} <= set(form)
+    assert {s.label for s in at.selectbox} >= {"Dataset", "Loss", "Pairs"}
     form["Epochs"].set_value(1)
     form["Training images (0 = all)"].set_value(300)
-    at.button[0].click() if False else None
-    at.get("form")  # the form exists
     submit = [b for b in at.button if b.label.endswith("Train")][0]
     submit.click().run()
     assert not at.exception
@@ -137,8 +134,13 @@ def test_train_tiny_run_to_completion_and_use_it():
     labels = {m.label: m.value for m in at.metric}
     assert "Pair accuracy" in labels and "ROC AUC" in labels
     at.button(key="use_model").click().run()
-    assert "runs" in at.session_state["active_model"]
-    assert any("your trained model" in m.value for m in at.sidebar.markdown)
+    assert "siamese-studio-runs" in at.session_state["active_model"]
+    # Compare now judges with the trained model.
+    at.switch_page("pages/compare.py").run()
+    assert any("your trained model" in c.value for c in at.caption)
+    at.radio(key="mode_left").set_value("Pick").run()
+    at.radio(key="mode_right").set_value("Pick").run()
+    assert any(m.label == "Verdict" for m in at.metric)
 
 
 def test_train_stop():
@@ -159,7 +161,7 @@ def test_app_process_stays_free_of_tensorflow():
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout=60); at.run()\n"
-        "for p in ('pages/explorer.py', 'pages/compare.py', 'pages/train.py'):\n"
+        "for p in ('pages/explorer.py', 'pages/train.py', 'pages/compare.py'):\n"
         "    at.switch_page(p).run(); assert not at.exception, at.exception\n"
         "at.radio(key='mode_left').set_value('Pick').run()\n"
         "at.radio(key='mode_right').set_value('Pick').run()\n"
