@@ -1,16 +1,15 @@
 """Siamese pairs studio: browse pairs, train live, compare digits. Run: streamlit run app.py"""
 import streamlit as st
 
-st.set_page_config(page_title="Siamese pairs studio", page_icon="👯", layout="wide")
-
-from ui.common import sidebar  # noqa: E402  (after set_page_config)
+st.set_page_config(page_title="Siamese pairs studio", page_icon=":material/compare:", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/explorer.py", title="Pair explorer", icon="🧩", url_path="explorer"),
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/explorer.py", title="Pair explorer", icon=":material/grid_view:", url_path="explorer"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/balance:", url_path="compare"),
 ]
-nav = st.navigation(pages)
-sidebar()
-nav.run()
+# Each page draws the sidebar (active model and dataset) itself: Streamlit runs a page file
+# directly, without this entry script, for a deep link that is the first request to a fresh
+# server (its legacy pages/ mode) and under AppTest.
+st.navigation(pages).run()

@@ -7,10 +7,11 @@ import streamlit as st
 from siamese_core import ImageError, SiameseError, make_pairs, preprocess
 from siamese_core.pairs import pair_montage
 from siamese_core.verdict import nearest
-from ui.common import ACTIVE_MODEL, DATASETS, active_dataset, dataset, model, model_gallery
+from ui.common import ACTIVE_MODEL, DATASETS, active_dataset, dataset, model, model_gallery, sidebar
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-st.title("⚖️ Compare two images")
+sidebar()
+st.title("Compare two images")
 st.caption("Part C: draw, upload or pick two digits. Both go through the same embedding network; "
            "their distance, against a threshold calibrated on validation pairs, gives the verdict.")
 
@@ -43,12 +44,12 @@ def image_input(side: str):
     if mode == "Draw":
         img = canvas(f"canvas_{side}")
         if img is None or np.asarray(img)[..., :3].max() == 0:
-            return None, "✏️ Draw a digit (white on black). The toolbar's reset button clears it."
+            return None, "Draw a digit (white on black). The toolbar's reset button clears it."
         return np.asarray(img).astype(np.uint8), None
     if mode == "Upload":
         f = st.file_uploader("PNG or JPEG", type=["png", "jpg", "jpeg"], key=f"upload_{side}")
         if f is None:
-            return None, "⬆️ Upload an image of a single digit."
+            return None, "Upload an image of a single digit."
         data = f.getvalue()
         if len(data) > MAX_UPLOAD_BYTES:
             return None, f"That file is {len(data) / 1e6:.1f} MB; the limit is 5 MB."
@@ -58,7 +59,7 @@ def image_input(side: str):
     except SiameseError as e:
         return None, str(e)
     key = f"pick_{side}"
-    if key not in st.session_state or st.button("🎲 Another", key=f"repick_{side}"):
+    if key not in st.session_state or st.button("Another", icon=":material/casino:", key=f"repick_{side}"):
         st.session_state[key] = int(np.random.default_rng().integers(0, len(ds)))
     i = st.session_state[key] % len(ds)
     st.image(ds.images[i], width=140, caption=f"{ds.class_names[ds.labels[i]]} (#{i} of {spec}, "
@@ -77,7 +78,7 @@ for side, col in zip(("left", "right"), cols):
             try:
                 x = preprocess(raw)
             except ImageError as e:
-                msg = f"⚠️ {e}"
+                msg = str(e)
         if x is not None:
             st.image(x, width=112, caption="what the network sees (28×28)")
         else:
@@ -121,7 +122,7 @@ st.divider()
 st.subheader("Random validation pairs, judged by the model")
 try:
     vds, e = model_gallery(spec, "test")
-    if "compare_montage_seed" not in st.session_state or st.button("🔀 Resample",
+    if "compare_montage_seed" not in st.session_state or st.button("Resample", icon=":material/shuffle:",
                                                                    key="resample_compare"):
         st.session_state.compare_montage_seed = int(np.random.default_rng().integers(0, 1 << 30))
     pairs = make_pairs(vds.labels, st.session_state.compare_montage_seed, n_pairs=49)

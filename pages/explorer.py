@@ -7,9 +7,10 @@ import streamlit as st
 
 from siamese_core import SAME, SiameseError, make_pairs
 from siamese_core.pairs import pair_montage
-from ui.common import ACTIVE_DATASET, DATASETS, active_dataset, dataset, png_bytes
+from ui.common import ACTIVE_DATASET, DATASETS, active_dataset, dataset, png_bytes, sidebar
 
-st.title("🧩 Pair explorer")
+sidebar()
+st.title("Pair explorer")
 st.caption("Part A: a siamese network learns from *positive* pairs (same class) and *negative* "
            "pairs (different classes). Here are 49 of them, sampled at random.")
 
@@ -21,7 +22,7 @@ spec = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(active_dataset())
 st.session_state[ACTIVE_DATASET] = spec
 if "explorer_seed" not in st.session_state:
     st.session_state.explorer_seed = 0
-if c2.button("🔀 Resample", key="resample", width="stretch"):
+if c2.button("Resample", icon=":material/shuffle:", key="resample", width="stretch"):
     st.session_state.explorer_seed = int(np.random.default_rng().integers(0, 1_000_000))
 seed = c2.number_input("Seed", 0, 1_000_000, key="explorer_seed")
 
@@ -49,13 +50,13 @@ montage = pair_montage(ds.images, pairs)
 png = png_bytes(montage)
 st.session_state.explorer_montage_sha = hashlib.sha256(png).hexdigest()[:16]
 
+st.image(montage, caption=f"{spec}: 7×7 pairs, seed {seed} — green pos, red neg",
+         width=min(900, montage.shape[1]))
+st.download_button("Download montage (PNG)", png, file_name=f"pairs-{spec}-{seed}.png",
+                   mime="image/png", key="download_montage", icon=":material/download:")
+
 left, right = st.columns([3, 2])
 with left:
-    st.image(montage, caption=f"{spec}: 7×7 pairs, seed {seed} — green pos, red neg",
-             width="stretch")
-    st.download_button("⬇️ Download montage (PNG)", png, file_name=f"pairs-{spec}-{seed}.png",
-                       mime="image/png", key="download_montage")
-with right:
     n_pos = int((pairs.label == SAME).sum())
     m1, m2 = st.columns(2)
     m1.metric("Positive pairs", n_pos)
@@ -67,6 +68,7 @@ with right:
     }).value_counts().unstack(fill_value=0)
     st.markdown("**Images per class in these pairs**")
     st.bar_chart(counts, color=["#d62728", "#2ca02c"][:counts.shape[1]], height=220)
+with right:
     st.markdown("**Look at one pair**")
     i = st.number_input("Pair number (1–49, row by row)", 1, len(pairs.a), 1, key="pair_index") - 1
     a, b = pairs.a[i], pairs.b[i]

@@ -1,5 +1,8 @@
 import streamlit as st
 
+from ui.common import sidebar
+
+sidebar()
 st.title("Siamese pairs studio")
 st.markdown(
     """
@@ -38,11 +41,11 @@ st.subheader("Three parts")
 c1, c2, c3 = st.columns(3)
 with c1:
     st.markdown("**A · Image pairs** — sample positive and negative pairs and see them as a montage.")
-    st.page_link("pages/explorer.py", label="Pair explorer", icon="🧩")
+    st.page_link("pages/explorer.py", label="Pair explorer", icon=":material/grid_view:")
 with c2:
     st.markdown("**B · Training** — click Train and watch the loss, accuracy and embedding space "
                 "evolve live.")
-    st.page_link("pages/train.py", label="Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
 with c3:
     st.markdown("**C · Comparing** — draw or upload two digits and get a distance-based verdict.")
-    st.page_link("pages/compare.py", label="Compare", icon="⚖️")
+    st.page_link("pages/compare.py", label="Compare", icon=":material/balance:")

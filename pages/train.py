@@ -13,12 +13,13 @@ from siamese_core import SiameseError
 from siamese_core import weights as W
 from siamese_core.jobs import BusyError, TrainingJob, smoothed
 from siamese_core.train import TrainConfig
-from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset
+from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset, sidebar
 
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
 JOB = "train_job"
 
-st.title("🏋️ Train a siamese network")
+sidebar()
+st.title("Train a siamese network")
 st.caption("Part B: training runs in its own process — switch pages freely, it keeps going. "
            "Defaults finish in about a minute on a laptop CPU.")
 
@@ -51,7 +52,8 @@ with st.form("train_form"):
         "batch": "all pairs in each batch (fast)", "fixed": "1 pos + 1 neg per image (seed)"}.get)
     augment = c3.toggle("Augmentation", True, help="small random shifts, rotations and zooms")
     seed = c4.number_input("Seed", 0, 1_000_000, 0)
-    submitted = st.form_submit_button("▶️ Train", type="primary", disabled=running)
+    submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
+                                      disabled=running)
 
 if submitted and not running:
     try:
@@ -63,7 +65,7 @@ if submitted and not running:
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
         st.session_state[ACTIVE_DATASET] = spec
     except BusyError as e:
-        st.warning(f"⏳ {e}")
+        st.warning(str(e), icon=":material/hourglass_top:")
     except SiameseError as e:
         st.error(str(e))
 
@@ -79,7 +81,7 @@ def zip_model(prefix: Path) -> bytes:
 def render(job: TrainingJob) -> None:
     s = job.poll()
     if s.status == "failed":
-        st.error(f"❌ {s.error}")
+        st.error(s.error, icon=":material/error:")
         return
     b, e = s.last_batch, s.last_epoch
     if s.status == "starting":
@@ -92,7 +94,8 @@ def render(job: TrainingJob) -> None:
     elif s.status == "running":
         st.progress(0.0, text="Compiling the training step…")
     if s.status in ("starting", "running"):
-        if st.button("⏹️ Stop", key="stop_training", disabled=s.stop_requested):
+        if st.button("Stop", icon=":material/stop:", key="stop_training",
+                     disabled=s.stop_requested):
             job.stop()
             st.rerun(scope="fragment")
 
@@ -131,7 +134,7 @@ def render(job: TrainingJob) -> None:
     if s.status == "done":
         end = s.end
         m = end.metrics
-        st.success(f"✅ Training {'finished' if end.reason == 'completed' else 'stopped (' + end.reason + ')'}"
+        st.success(f"Training {'finished' if end.reason == 'completed' else 'stopped (' + end.reason + ')'}"
                    f" after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; best epoch "
                    f"{end.best_epoch} kept.")
         c = st.columns(4)
@@ -146,12 +149,12 @@ def render(job: TrainingJob) -> None:
                       height=240)
         c1, c2 = st.columns(2)
         mine = st.session_state.get(ACTIVE_MODEL) == str(job.out)
-        if c1.button("✅ Use this model" if not mine else "✅ In use on Compare", key="use_model",
+        if c1.button("Use this model" if not mine else "In use on Compare", key="use_model",
                      disabled=mine, type="primary"):
             st.session_state[ACTIVE_MODEL] = str(job.out)
             st.rerun()
         try:
-            c2.download_button("⬇️ Download weights (.zip)", zip_model(job.out),
+            c2.download_button("Download weights (.zip)", zip_model(job.out),
                                file_name=f"{job.out.name}.zip", mime="application/zip",
                                key="download_model", on_click="ignore")
         except OSError as err:

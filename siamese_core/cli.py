@@ -139,8 +139,8 @@ def _cmd_compare(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import DEFAULT_DATASET
     from .config import LOSSES
+    from .data import DEFAULT_DATASET
 
     p = argparse.ArgumentParser(prog="python -m siamese_core",
                                 description="Siamese networks on image pairs.")

@@ -135,6 +135,7 @@ def pair_montage(
         colour = (0, 200, 0) if same else (0, 0, 255)  # BGR: green / red
         text = captions[i] if captions is not None else ("pos" if same else "neg")
         cv2.putText(rgb, text, (4, tile - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * tile / 64, colour, 2)
+        cv2.rectangle(rgb, (0, 0), (tile * 2 - 1, tile - 1), (90, 90, 90), 1)  # tile separator
         tiles.append(rgb)
     montage = build_montages(tiles, (tile * 2, tile), grid)[0]
     return cv2.cvtColor(montage, cv2.COLOR_BGR2RGB)

@@ -16,9 +16,9 @@ import numpy as np
 
 from . import weights
 from .calibrate import Calibration, calibrate, pca_2d
+from .config import PAIRINGS, TrainConfig  # noqa: F401  (re-exported)
 from .data import Dataset, load_dataset
 from .errors import DataError
-from .config import PAIRINGS, TrainConfig  # noqa: F401  (re-exported)
 from .pairs import SAME, make_pairs, make_triplets, pk_batches
 
 VAL_PAIR_SEED = 1234      # validation pairs are fixed so epochs are comparable

@@ -135,6 +135,7 @@ def test_train_tiny_run_to_completion_and_use_it():
     assert "Pair accuracy" in labels and "ROC AUC" in labels
     at.button(key="use_model").click().run()
     assert "siamese-studio-runs" in at.session_state["active_model"]
+    assert any("your trained model" in m.value for m in at.sidebar.markdown)
     # Compare now judges with the trained model.
     at.switch_page("pages/compare.py").run()
     assert any("your trained model" in c.value for c in at.caption)

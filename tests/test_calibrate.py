@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from siamese_core.calibrate import (accuracy_at, calibrate, confidence, one_shot_accuracy,
-                                    pairwise_distances, pca_2d)
+from siamese_core.calibrate import (
+    accuracy_at,
+    calibrate,
+    confidence,
+    one_shot_accuracy,
+    pairwise_distances,
+    pca_2d,
+)
 
 
 def test_separable_distances():
