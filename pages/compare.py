@@ -32,7 +32,7 @@ def canvas(key: str):
     except Exception:  # the component is optional: upload and pick still work
         st.info("Drawing needs the package streamlit-drawable-canvas; upload or pick instead.")
         return None
-    res = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+    res = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000",
                     height=280, width=280, drawing_mode="freedraw", key=key,
                     update_streamlit=True, return_image_data=True)
     return None if res is None else res.image_data
@@ -92,16 +92,24 @@ if all(x is not None for x in prepared):
     c1, c2, c3 = st.columns([1, 1, 2])
     c1.metric("Verdict", "same" if v.same else "different")
     c2.metric("Confidence", f"{v.confidence:.0%}")
-    c3.metric("Distance", f"{v.distance:.3f}", f"threshold {v.threshold:.3f}", delta_color="off")
+    c3.metric("Distance", f"{v.distance:.3f}", help="Euclidean distance between the embeddings")
+    st.caption(f"Threshold {v.threshold:.3f}: pairs closer than this are called *same*.")
     top = max(2.0, v.distance)
-    scale = alt.layer(
-        alt.Chart(pd.DataFrame({"from": [0, v.threshold], "to": [v.threshold, top],
-                                "zone": ["same", "different"]})).mark_bar(height=26).encode(
-            x=alt.X("from:Q", title="distance", scale=alt.Scale(domain=[0, top])), x2="to",
-            color=alt.Color("zone:N", scale=alt.Scale(domain=["same", "different"],
-                                                      range=["#a8e6b5", "#f5b1b1"]))),
-        alt.Chart(pd.DataFrame({"d": [v.distance]})).mark_rule(size=4, color="black").encode(x="d"),
-    ).properties(height=70)
+    x = alt.Scale(domain=[0, top])
+    zones = alt.Chart(pd.DataFrame({"from": [0, v.threshold], "to": [v.threshold, top],
+                                    "zone": ["same", "different"]})).mark_bar(height=26).encode(
+        x=alt.X("from:Q", title="distance", scale=x), x2="to",
+        color=alt.Color("zone:N", legend=None, scale=alt.Scale(domain=["same", "different"],
+                                                               range=["#a8e6b5", "#f5b1b1"])))
+    names = alt.Chart(pd.DataFrame({"mid": [v.threshold / 2, (v.threshold + top) / 2],
+                                    "zone": ["same", "different"]})).mark_text(
+        color="#333").encode(x=alt.X("mid:Q", scale=x), text="zone")
+    here = pd.DataFrame({"d": [v.distance], "label": ["this pair"]})
+    marker = alt.Chart(here).mark_tick(thickness=4, size=40, color="black").encode(
+        x=alt.X("d:Q", scale=x))
+    label = alt.Chart(here).mark_text(dy=-24, fontWeight="bold").encode(
+        x=alt.X("d:Q", scale=x), text="label")
+    scale = alt.layer(zones, names, marker, label).properties(height=80)
     st.altair_chart(scale, width="stretch")
     st.markdown("**Nearest neighbours in the training images** (a one-shot guess of each input)")
     try:

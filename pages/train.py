@@ -5,6 +5,7 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -108,8 +109,15 @@ def render(job: TrainingJob) -> None:
         with c2:
             st.markdown("**Validation** (per epoch)")
             if s.epochs:
-                hist = pd.DataFrame(s.epochs).set_index("epoch")[["pair_accuracy", "roc_auc"]]
-                st.line_chart(hist, height=240)
+                hist = pd.DataFrame(s.epochs)[["epoch", "pair_accuracy", "roc_auc"]].melt(
+                    "epoch", var_name="metric")
+                low = min(0.5, float(hist["value"].min()))
+                st.altair_chart(alt.Chart(hist).mark_line(point=True).encode(
+                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+                    y=alt.Y("value:Q", scale=alt.Scale(domain=[low, 1.0]), title=None),
+                    color=alt.Color("metric:N", legend=alt.Legend(orient="bottom", title=None)),
+                    tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
+                ).properties(height=240), width="stretch")
             else:
                 st.caption("after the first epoch…")
     if e is not None:
@@ -129,14 +137,16 @@ def render(job: TrainingJob) -> None:
             hist = pd.DataFrame({"same class": np.histogram(e.pos_distances, edges)[0],
                                  "different": np.histogram(e.neg_distances, edges)[0]},
                                 index=pd.Index(centres, name="distance"))
-            st.bar_chart(hist, height=300, color=["#d62728", "#2ca02c"], stack=False)
+            # Colours follow the column order: same class green, different red (as in the montage).
+            st.bar_chart(hist, height=300, color=["#2ca02c", "#d62728"], stack=False)
             st.caption(f"Pairs left of {thr:.3f} are called *same*.")
     if s.status == "done":
         end = s.end
         m = end.metrics
-        st.success(f"Training {'finished' if end.reason == 'completed' else 'stopped (' + end.reason + ')'}"
-                   f" after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; best epoch "
-                   f"{end.best_epoch} kept.")
+        how = {"completed": "Training finished", "time": "Training finished: time budget reached",
+               "stopped": "Training stopped"}[end.reason]
+        st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
+                   f"({end.best_epoch}) is kept.")
         c = st.columns(4)
         c[0].metric("Pair accuracy", f"{m['pair_accuracy']:.2%}")
         c[1].metric("ROC AUC", f"{m['roc_auc']:.4f}")
