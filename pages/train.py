@@ -27,44 +27,59 @@ st.caption("Part B: training runs in its own process — switch pages freely, it
 job: TrainingJob | None = st.session_state.get(JOB)
 running = job is not None and not job.finished
 
+FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
+d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0],
+     "loss": "contrastive", "margin": 0.0, "dim": 64, "epochs": 20, "seconds": 60, "batch": 100,
+     "lr": 3e-3, "max_train": 0, "pairing": "batch", "augment": True, "seed": 0}
+d.update(st.session_state.get(FORM, {}))
+LOSSES = ["contrastive", "bce", "triplet"]
+
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
-    spec = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(active_dataset())
-                        if active_dataset() in DATASETS else 0)
-    loss = c2.selectbox("Loss", ["contrastive", "bce", "triplet"],
-                        help="contrastive: pull same together, push different past a margin · "
-                             "bce: sigmoid head on the distance · triplet: anchor nearer its "
-                             "positive than its negative")
-    margin = c3.number_input("Margin (contrastive/triplet)", 0.1, 2.0, 1.0, 0.1,
-                             help="Embeddings have unit length, so distances lie in [0, 2]. "
-                                  "Triplet works best near 0.5.")
-    dim = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], 64)
+    v = {}
+    v["dataset"] = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(d["dataset"]))
+    v["loss"] = c2.selectbox("Loss", LOSSES, index=LOSSES.index(d["loss"]),
+                             help="contrastive: pull same together, push different past a "
+                                  "margin · bce: sigmoid head on the distance · triplet: anchor "
+                                  "nearer its positive than its negative")
+    v["margin"] = c3.number_input("Margin (0 = the loss's default)", 0.0, 2.0, d["margin"], 0.1,
+                                  help="Embeddings have unit length, so distances lie in [0, 2]. "
+                                       "Defaults: contrastive 1.0, triplet 0.5; BCE has none.")
+    v["dim"] = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], d["dim"])
     c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input("Epochs", 1, 200, 20)
-    seconds = c2.number_input("Time budget (s)", 5, 1800, 60,
-                              help="Training stops at the epochs or the budget, whichever first.")
-    batch = c3.select_slider("Batch size", [20, 40, 60, 100, 200, 400], 100,
-                             help="Every pair inside a batch is used: 100 images → 4,950 pairs.")
-    lr = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2], 3e-3)
+    v["epochs"] = c1.number_input("Epochs", 1, 200, d["epochs"])
+    v["seconds"] = c2.number_input("Time budget (s)", 5, 1800, d["seconds"],
+                                   help="Training stops at the epochs or the budget, whichever "
+                                        "comes first.")
+    v["batch"] = c3.select_slider("Batch size", [20, 40, 60, 100, 200, 400], d["batch"],
+                                  help="Every pair inside a batch is used: 100 images → 4,950 "
+                                       "pairs.")
+    v["lr"] = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2], d["lr"])
     c1, c2, c3, c4 = st.columns(4)
-    max_train = c1.number_input("Training images (0 = all)", 0, 60_000, 0, 100,
-                                help="Fewer images train faster (for a quick look).")
-    pairing = c2.selectbox("Pairs", ["batch", "fixed"], format_func={
-        "batch": "all pairs in each batch (fast)", "fixed": "1 pos + 1 neg per image (seed)"}.get)
-    augment = c3.toggle("Augmentation", True, help="small random shifts, rotations and zooms")
-    seed = c4.number_input("Seed", 0, 1_000_000, 0)
+    v["max_train"] = c1.number_input("Training images (0 = all)", 0, 60_000, d["max_train"], 100,
+                                     help="Fewer images train faster (for a quick look).")
+    v["pairing"] = c2.selectbox("Pairs", ["batch", "fixed"], index=["batch", "fixed"].index(
+        d["pairing"]), format_func={"batch": "all pairs in each batch (fast)",
+                                    "fixed": "1 pos + 1 neg per image (seed)"}.get)
+    v["augment"] = c3.toggle("Augmentation", d["augment"],
+                             help="small random shifts, rotations and zooms")
+    v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
     submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
                                       disabled=running)
 
 if submitted and not running:
+    st.session_state[FORM] = v
     try:
-        cfg = TrainConfig(dataset=spec, loss=loss, margin=float(margin), embedding_dim=int(dim),
-                          epochs=int(epochs), seconds=float(seconds), batch_size=int(batch),
-                          learning_rate=float(lr), pairing=pairing, augment=bool(augment),
-                          seed=int(seed), max_train=int(max_train) or None)
-        out = RUNS / uuid.uuid4().hex / f"{spec.replace(':', '_')}-{loss}"
+        cfg = TrainConfig(dataset=v["dataset"], loss=v["loss"], margin=float(v["margin"]) or None,
+                          embedding_dim=int(v["dim"]), epochs=int(v["epochs"]),
+                          seconds=float(v["seconds"]), batch_size=int(v["batch"]),
+                          learning_rate=float(v["lr"]), pairing=v["pairing"],
+                          augment=bool(v["augment"]), seed=int(v["seed"]),
+                          max_train=int(v["max_train"]) or None)
+        out = RUNS / uuid.uuid4().hex / f"{v['dataset'].replace(':', '_')}-{v['loss']}"
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
-        st.session_state[ACTIVE_DATASET] = spec
+        st.session_state[ACTIVE_DATASET] = v["dataset"]
+        running = True
     except BusyError as e:
         st.warning(str(e), icon=":material/hourglass_top:")
     except SiameseError as e:

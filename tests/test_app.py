@@ -121,7 +121,7 @@ def run_until(at, done, timeout=240):
 def test_train_tiny_run_to_completion_and_use_it():
     at = app("pages/train.py")
     form = {w.label: w for w in at.number_input}
-    assert {"Epochs", "Time budget (s)", "Margin (contrastive/triplet)", "Seed"} <= set(form)
+    assert {"Epochs", "Time budget (s)", "Margin (0 = the loss's default)", "Seed"} <= set(form)
     assert {s.label for s in at.selectbox} >= {"Dataset", "Loss", "Pairs"}
     form["Epochs"].set_value(1)
     form["Training images (0 = all)"].set_value(300)

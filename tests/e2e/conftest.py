@@ -1,0 +1,120 @@
+"""Real-browser fixtures: the app under `streamlit run`, driven by Debian's Chromium."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS_SHOTS = os.environ.get("SIAMESE_DOCS_SCREENSHOTS")  # set to copy README shots into docs/
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} not found: apt-get install chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port; stopped (with its workers) afterwards."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"streamlit did not become healthy: {log_path.read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield base
+    os.killpg(proc.pid, signal.SIGTERM)   # the server and any training workers it spawned
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # launch() gives every context a fresh, temporary profile (user-data dir).
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def shot_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("e2e-screenshots")
+
+
+class Shots:
+    """Screenshots of each step; their folder is printed when a test fails."""
+
+    def __init__(self, folder: Path, test: str):
+        self.folder, self.test, self.n = folder, test, 0
+
+    def __call__(self, page, step: str, docs_name: str | None = None) -> Path:
+        self.n += 1
+        path = self.folder / f"{self.test}-{self.n:02d}-{step}.png"
+        # Let the rerun settle: Streamlit fades out elements it has not redrawn yet.
+        try:
+            page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=5000)
+        except Exception:
+            pass
+        page.screenshot(path=str(path))
+        if DOCS_SHOTS and docs_name:
+            shutil.copy(path, ROOT / "docs" / docs_name)
+        return path
+
+
+@pytest.fixture
+def shots(shot_dir, request):
+    return Shots(shot_dir, request.node.name)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and "shots" in item.fixturenames:
+        folder = item.funcargs.get("shot_dir")
+        rep.sections.append(("screenshots", f"step screenshots in {folder}"))
+        print(f"\nscreenshots of the failed steps: {folder}")
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1500})
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()

@@ -1,0 +1,195 @@
+"""The app in a real browser: navigation, pairs, drawing, uploads, live training, two users."""
+import io
+import math
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.e2e
+
+ONE = [(140, 40 + 10 * i) for i in range(21)]
+ZERO = [(140 + 70 * math.sin(t / 24 * 2 * math.pi), 140 - 100 * math.cos(t / 24 * 2 * math.pi))
+        for t in range(26)]
+
+
+def main(page):
+    """The page body (Streamlit's header has its own Stop button while a script runs)."""
+    return page.locator('[data-testid="stMain"]')
+
+
+def no_exceptions(page):
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def go(page, server, link: str, ready: str):
+    """Open the app at its root and follow a sidebar link, as a user does."""
+    if not page.url.startswith(server):
+        page.goto(server + "/")
+        page.get_by_text("Three parts").wait_for()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=link).click()
+    page.get_by_text(ready).first.wait_for()
+
+
+def draw(page, index: int, points):
+    canvas = page.locator("canvas.upper-canvas").nth(index)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
+    page.mouse.up()
+
+
+def metric(page, label: str, timeout: float = 20) -> str:
+    """The value of an st.metric, waiting for it to appear."""
+    loc = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    loc.wait_for(timeout=timeout * 1000)
+    return loc.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def wait_metric(page, label: str, want: str, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if metric(page, label, 2) == want:
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{label} never became {want!r}")
+
+
+def test_navigation_reaches_every_page(page, server, shots):
+    page.goto(server + "/")
+    page.get_by_role("heading", name="Siamese pairs studio").wait_for()
+    assert page.get_by_text("shipped default").count() == 1
+    shots(page, "home", "home.png")
+    for link, ready in [("Pair explorer", "Look at one pair"), ("Train", "Set the hyperparameters"),
+                        ("Compare", "Random validation pairs"), ("Home", "Three parts")]:
+        go(page, server, link, ready)
+        no_exceptions(page)
+        shots(page, link.lower().replace(" ", "-"))
+
+
+def test_explorer_montage_and_resample(page, server, shots):
+    go(page, server, "Pair explorer", "Look at one pair")
+    montage = page.locator('[data-testid="stImage"] img').first
+    before = montage.get_attribute("src")
+    shots(page, "montage", "explorer.png")
+    page.get_by_role("button", name="Resample").click()
+    page.wait_for_function("src => document.querySelector('[data-testid=\"stImage\"] img')"
+                           ".getAttribute('src') !== src", arg=before)
+    no_exceptions(page)
+    shots(page, "resampled")
+
+
+def test_compare_by_drawing(page, server, shots):
+    go(page, server, "Compare", "Random validation pairs")
+    page.locator("canvas.upper-canvas").nth(1).wait_for()
+    draw(page, 0, ONE)
+    page.get_by_text("what the network sees").first.wait_for()
+    draw(page, 1, ONE)
+    wait_metric(page, "Verdict", "same")
+    shots(page, "one-vs-one")
+    page.get_by_title("Reset canvas & history").nth(1).click()
+    page.get_by_text("Draw a digit").first.wait_for()
+    draw(page, 1, ZERO)
+    wait_metric(page, "Verdict", "different")
+    no_exceptions(page)
+    shots(page, "one-vs-zero", "compare.png")
+
+
+def digit_png(label: int, index: int) -> bytes:
+    from siamese_core import load_dataset
+    ds = load_dataset("mnist-5k", "test")
+    i = np.flatnonzero(ds.labels == label)[index]
+    buf = io.BytesIO()
+    Image.fromarray(255 - ds.images[i]).resize((140, 140)).save(buf, format="PNG")  # a "scan"
+    return buf.getvalue()
+
+
+def test_compare_by_upload(page, server, shots):
+    go(page, server, "Compare", "Random validation pairs")
+    radios = page.locator('[data-testid="stRadio"]')
+    for i in range(2):
+        radios.nth(i).get_by_text("Upload").click()
+        page.locator('input[type="file"]').nth(i).wait_for(state="attached")
+    files = page.locator('input[type="file"]')
+    files.nth(0).set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
+                                         "buffer": digit_png(4, 0)}])
+    page.get_by_text("what the network sees").first.wait_for()
+    files.nth(1).set_input_files(files=[{"name": "b.png", "mimeType": "image/png",
+                                         "buffer": digit_png(4, 1)}])
+    assert metric(page, "Verdict") in ("same", "different")
+    wait_metric(page, "Verdict", "same")
+    no_exceptions(page)
+    shots(page, "uploaded")
+
+
+def start_training(page, server, epochs: int = 3, images: int = 800):
+    go(page, server, "Train", "Set the hyperparameters")
+    for name, value in (("Epochs", epochs), ("Training images (0 = all)", images)):
+        box = page.get_by_role("spinbutton", name=name)
+        box.fill(str(value))
+        box.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
+def progress_text(page) -> str:
+    return page.locator('[data-testid="stProgress"]').first.inner_text()
+
+
+def test_train_live_survives_page_switch_and_is_used(page, server, shots):
+    start_training(page, server, epochs=4, images=1000)
+    page.get_by_text("Epoch 1 · batch").wait_for(timeout=90_000)
+    first = progress_text(page)
+    page.get_by_text("Training loss").wait_for()
+    shots(page, "started")
+    deadline = time.time() + 30                              # it advances live
+    while progress_text(page) == first:
+        assert time.time() < deadline, f"progress stuck at {first!r}"
+        time.sleep(0.5)
+    go(page, server, "Compare", "Random validation pairs")   # leave ...
+    time.sleep(2)
+    go(page, server, "Train", "Training loss")               # ... and come back: still there
+    assert page.get_by_text("Epoch").count() + page.get_by_text("Training finished").count() > 0
+    page.get_by_text("Validation embeddings").wait_for(timeout=60_000)
+    shots(page, "live")
+    page.get_by_text("Training finished").wait_for(timeout=120_000)
+    assert metric(page, "Pair accuracy").endswith("%")
+    shots(page, "finished", "train.png")
+    page.get_by_role("button", name="Use this model").click()
+    page.get_by_text("your trained model").first.wait_for()
+    go(page, server, "Compare", "Random validation pairs")
+    assert page.get_by_text("your trained model").count() >= 1
+    no_exceptions(page)
+
+
+def test_two_sessions_are_isolated(browser, server, shots):
+    a_ctx = browser.new_context(viewport={"width": 1400, "height": 1500})
+    b_ctx = browser.new_context(viewport={"width": 1400, "height": 1500})
+    try:
+        a, b = a_ctx.new_page(), b_ctx.new_page()
+        start_training(a, server, epochs=30, images=500)
+        a.get_by_text("Epoch 1 · batch").wait_for(timeout=90_000)
+        # B compares while A trains, and sees no training of its own.
+        go(b, server, "Compare", "Random validation pairs")
+        radios = b.locator('[data-testid="stRadio"]')
+        for i in range(2):
+            radios.nth(i).get_by_text("Pick").click()
+        assert metric(b, "Verdict") in ("same", "different")
+        assert b.get_by_text("shipped model").count() >= 1
+        go(b, server, "Train", "Set the hyperparameters")
+        assert main(b).get_by_role("button", name="Stop").count() == 0
+        shots(b, "b-train-page")
+        # A stops its run cleanly; the best weights so far are kept.
+        main(a).get_by_role("button", name="Stop").click()
+        a.get_by_text("Training stopped").wait_for(timeout=60_000)
+        assert metric(a, "Pair accuracy").endswith("%")
+        shots(a, "a-stopped")
+    finally:
+        a_ctx.close()
+        b_ctx.close()
