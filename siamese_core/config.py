@@ -29,6 +29,7 @@ class TrainConfig:
     val_pairs: int = 4000
     max_train: int | None = None         # subsample (tests, quick demos)
     max_val: int | None = None
+    jit_compile: bool = False            # XLA: measured slower on CPU here (see BENCHMARKS.md)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
