@@ -84,7 +84,8 @@ class Callback:
         return False
 
 
-def _subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
+def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
+    """A stratified subset of ``n`` images (all of them when ``n`` is None)."""
     if n is None or n >= len(ds):
         return ds
     from .data import stratified_split
@@ -111,8 +112,8 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
 
     t_start = time.perf_counter()
     cfg = config
-    train_ds = _subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
-    val_ds = _subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
+    train_ds = subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
+    val_ds = subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
     for name, ds in (("training", train_ds), ("validation", val_ds)):
         if len(np.unique(ds.labels)) < 2:
             raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "

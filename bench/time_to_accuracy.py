@@ -1,0 +1,121 @@
+"""Time to accuracy on mnist-5k (train split -> validation split), three recipes in one run:
+our default (``siamese_core.train``, in-batch pairs), the keras-io recipe and the PyImageSearch
+recipe (``bench/recipes.py``). All validate on the same 4,000 fixed validation pairs with the
+accuracy-maximising threshold; time is training wall clock with validation excluded.
+
+    python bench/time_to_accuracy.py                 # 30 s and 120 s budgets, ~8 minutes
+    python bench/time_to_accuracy.py --budget 5 --short-budget 3 --max-train 300   # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from common import save, table
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+TARGETS = (0.90, 0.95, 0.97)
+
+
+def time_to(points: list[dict], target: float) -> float | None:
+    for p in points:
+        if p["pair_accuracy"] >= target:
+            return p["train_seconds"]
+    return None
+
+
+def acc_at(points: list[dict], seconds: float) -> float | None:
+    """The last validated accuracy at or before ``seconds`` of training."""
+    before = [p["pair_accuracy"] for p in points if p["train_seconds"] <= seconds + 1e-9]
+    return before[-1] if before else None
+
+
+def run_default(budget: float, seed: int, max_train, train_ds, val_ds) -> list[dict]:
+    from siamese_core.train import Callback, TrainConfig, train
+
+    points: list[dict] = []
+
+    class Record(Callback):
+        def on_epoch_end(self, e):
+            points.append({"train_seconds": e.metrics["train_seconds"],
+                           "pair_accuracy": e.metrics["pair_accuracy"],
+                           "roc_auc": e.metrics["roc_auc"]})
+    train(TrainConfig(epochs=None, seconds=budget, seed=seed, max_train=max_train),
+          [Record()], train_data=train_ds, val_data=val_ds)
+    return points
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--budget", type=float, default=120.0, help="long budget, seconds")
+    ap.add_argument("--short-budget", type=float, default=30.0,
+                    help="also run our default with this budget (its schedule fits it)")
+    ap.add_argument("--recipes", default="default,keras-io,pyimagesearch")
+    ap.add_argument("--max-train", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+
+    import keras
+
+    from recipes import RECIPES, run
+    from siamese_core import load_dataset
+    from siamese_core.train import VAL_PAIR_SEED, subsample
+    from siamese_core.pairs import make_pairs
+
+    train_ds = subsample(load_dataset("mnist-5k", "train"), a.max_train, a.seed)
+    val_ds = load_dataset("mnist-5k", "test")
+    val_pairs = make_pairs(val_ds.labels, VAL_PAIR_SEED, n_pairs=4000)  # what train() uses
+
+    runs: dict[str, list[dict]] = {}
+    for name in a.recipes.split(","):
+        keras.backend.clear_session()
+        if name == "default":
+            if a.short_budget:
+                key = f"default ({a.short_budget:g} s schedule)"
+                print(f"running {key} …", flush=True)
+                runs[key] = run_default(a.short_budget, a.seed, None, train_ds, val_ds)
+                keras.backend.clear_session()
+            key = f"default ({a.budget:g} s schedule)"
+            print(f"running {key} …", flush=True)
+            runs[key] = run_default(a.budget, a.seed, None, train_ds, val_ds)
+        else:
+            print(f"running {name} …", flush=True)
+            runs[name] = run(RECIPES[name], train_ds.images, train_ds.labels, val_ds.images,
+                             val_pairs, a.budget, a.seed)
+
+    short = a.short_budget or 30.0
+    rows = []
+    for name, pts in runs.items():
+        row = {"recipe": name}
+        for t in TARGETS:
+            row[f"s to {t:.0%}"] = time_to(pts, t)
+        row[f"acc @ {short:g} s"] = acc_at(pts, short)
+        row[f"acc @ {a.budget:g} s"] = acc_at(pts, a.budget)
+        row["best acc"] = max(p["pair_accuracy"] for p in pts)
+        row["validations"] = len(pts)
+        rows.append(row)
+    cols = list(rows[0])
+    print(table(rows, cols))
+
+    ratios = {}
+    base = next((r for r in rows if r["recipe"].startswith("default")
+                 and r["s to 95%"] is not None), None)
+    for r in rows:
+        if base and not r["recipe"].startswith("default"):
+            other = r["s to 95%"]
+            ratios[r["recipe"]] = (other / base["s to 95%"]) if other else None
+    if ratios:
+        print("\ntime to 95 %, recipe / " + base["recipe"] + ": " + ", ".join(
+            f"{k} {v:.1f}x" if v else f"{k} never reached 95 %" for k, v in ratios.items()))
+    path = save("time_to_accuracy", {"rows": rows, "ratios_time_to_95": ratios,
+                                     "curves": runs, "budget": a.budget,
+                                     "short_budget": a.short_budget}, a.out)
+    print(f"wrote {path}")
+    return {"rows": rows, "ratios": ratios}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Smoke runs of every benchmark script at tiny sizes, so the scripts cannot rot.
+The real measurements (BENCHMARKS.md) use the scripts' defaults and stay out of CI."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+BENCH = ROOT / "bench"
+
+
+def run(script, *args, tmp_path):
+    out = tmp_path / f"{script}.json"
+    r = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *args, "--out", str(out)],
+                       cwd=BENCH, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout, json.loads(out.read_text())
+
+
+def test_pairs_smoke(tmp_path):
+    out, data = run("pairs", "--n", "3000", "--repeat", "1", tmp_path=tmp_path)
+    assert "speed-up" in out and data["speedup"] > 1
+    assert data["rows"][0]["pairs"] == 6000 and data["machine"]["nproc"] >= 1
+
+
+def test_latency_smoke(tmp_path):
+    out, data = run("latency", "--calls", "20", "--batch", "200", tmp_path=tmp_path)
+    stages = [r["stage"] for r in data["rows"]]
+    assert stages == ["compare (end to end)", "preprocess x2", "inference (embed 2)"]
+    assert all(r["p50 ms"] > 0 for r in data["rows"]) and data["embed_images_per_s"] > 0
+
+
+@pytest.mark.parametrize("script,args", [
+    ("time_to_accuracy", ["--budget", "3", "--short-budget", "2", "--max-train", "300"]),
+    ("efficiency", ["--epochs", "2", "--matmul", "256", "--max-train", "400",
+                    "--variants", "default"]),
+    ("scale", ["--sizes", "500,1000", "--queries", "50", "--dataset", "mnist-5k"]),
+])
+def test_training_benchmarks_smoke(script, args, tmp_path):
+    pytest.importorskip("tensorflow")
+    out, data = run(script, *args, tmp_path=tmp_path)
+    assert "|" in out and data["rows"]
+    if script == "time_to_accuracy":
+        assert {r["recipe"] for r in data["rows"]} >= {"keras-io", "pyimagesearch"}
+    if script == "scale":
+        assert set(data["slopes"]) == {"make_pairs s", "train epoch s", "embed gallery s",
+                                       "50 NN queries s"}
