@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--matmul", type=int, default=2048)
     ap.add_argument("--max-train", type=int, default=None)
-    ap.add_argument("--variants", default="default,no-augment,jit")
+    ap.add_argument("--variants", default="default,no-augment,jit (no augment)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
 
@@ -85,7 +85,8 @@ def main(argv=None) -> dict:
     base = TrainConfig(epochs=a.epochs, max_train=a.max_train)
     variants = {"default": base,
                 "no-augment": TrainConfig(epochs=a.epochs, max_train=a.max_train, augment=False),
-                "jit": TrainConfig(epochs=a.epochs, max_train=a.max_train, jit_compile=True)}
+                "jit (no augment)": TrainConfig(epochs=a.epochs, max_train=a.max_train,
+                                                augment=False, jit_compile=True)}
     rows = []
     for name in a.variants.split(","):
         keras.backend.clear_session()

@@ -30,7 +30,7 @@ running = job is not None and not job.finished
 FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
 d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0],
      "loss": "contrastive", "margin": 0.0, "dim": 64, "epochs": 20, "seconds": 60, "batch": 100,
-     "lr": 3e-3, "max_train": 0, "pairing": "batch", "augment": True, "seed": 0}
+     "lr": 6e-3, "max_train": 0, "pairing": "batch", "augment": True, "seed": 0}
 d.update(st.session_state.get(FORM, {}))
 LOSSES = ["contrastive", "bce", "triplet"]
 
@@ -54,7 +54,7 @@ with st.form("train_form"):
     v["batch"] = c3.select_slider("Batch size", [20, 40, 60, 100, 200, 400], d["batch"],
                                   help="Every pair inside a batch is used: 100 images → 4,950 "
                                        "pairs.")
-    v["lr"] = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2], d["lr"])
+    v["lr"] = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 6e-3, 1e-2], d["lr"])
     c1, c2, c3, c4 = st.columns(4)
     v["max_train"] = c1.number_input("Training images (0 = all)", 0, 60_000, d["max_train"], 100,
                                      help="Fewer images train faster (for a quick look).")

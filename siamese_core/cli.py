@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=None, help="default 12 unless --seconds is given")
     s.add_argument("--seconds", type=float, default=None, help="wall-clock budget")
     s.add_argument("--batch-size", type=int, default=100)
-    s.add_argument("--lr", type=float, default=3e-3)
+    s.add_argument("--lr", type=float, default=6e-3)
     s.add_argument("--embedding-dim", type=int, default=64)
     s.add_argument("--no-augment", action="store_true")
     s.add_argument("--max-train", type=int, default=None, help="subsample the training split")

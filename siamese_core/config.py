@@ -22,7 +22,7 @@ class TrainConfig:
     epochs: int | None = 12
     seconds: float | None = None
     batch_size: int = 100
-    learning_rate: float = 3e-3
+    learning_rate: float = 6e-3
     augment: bool = True
     seed: int = 0
     pairing: str = "batch"
@@ -43,6 +43,9 @@ class TrainConfig:
             raise DataError("epochs and seconds must be positive")
         if self.batch_size < 4:
             raise DataError("batch_size must be at least 4")
+        if self.jit_compile and self.augment:
+            raise DataError("jit_compile needs augment=False: XLA has no CPU kernel for the "
+                            "augmentation's image transforms")
 
     @property
     def effective_margin(self) -> float:

@@ -1,0 +1,55 @@
+"""The spawned training worker: events arrive, stop works, errors and crashes are reported,
+and the server-wide limit on concurrent trainings holds."""
+import time
+
+import pytest
+
+from siamese_core import jobs
+from siamese_core.jobs import BusyError, TrainingJob, smoothed
+from siamese_core.train import TrainConfig
+
+
+def wait(job, until, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        s = job.poll()
+        if until(s):
+            return s
+        time.sleep(0.2)
+    raise AssertionError(f"timed out in state {job.state.status}")
+
+
+def test_limit_stop_and_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_CONCURRENT", 1)
+    cfg = TrainConfig(epochs=50, max_train=300, max_val=100, batch_size=30, val_pairs=200)
+    job = TrainingJob.start(cfg, tmp_path / "run" / "m")
+    with pytest.raises(BusyError, match="busy"):
+        TrainingJob.start(cfg, tmp_path / "other" / "m")
+    s = wait(job, lambda s: len(s.losses) >= 3)
+    assert s.status == "running" and s.begin.n_train == 300
+    job.stop()
+    s = wait(job, lambda s: s.status in ("done", "failed"))
+    assert s.status == "done", s.error
+    assert s.end.reason == "stopped" and s.epochs and (tmp_path / "run" / "m.json").is_file()
+    job._proc.join(10)
+    assert not job.alive
+    # The slot is free again once the first run has ended.
+    TrainingJob.start(TrainConfig(dataset="nope", epochs=1), tmp_path / "x" / "m").kill()
+
+
+def test_user_error_is_reported_in_one_line(tmp_path):
+    job = TrainingJob.start(TrainConfig(dataset="no-such-dataset", epochs=1), tmp_path / "m")
+    s = wait(job, lambda s: s.status == "failed")
+    assert "unknown dataset" in s.error and "\n" not in s.error
+
+
+def test_dead_worker_is_noticed(tmp_path):
+    job = TrainingJob.start(TrainConfig(epochs=50, max_train=300), tmp_path / "m")
+    job.kill()
+    s = wait(job, lambda s: s.status == "failed")
+    assert "exited unexpectedly" in s.error
+
+
+def test_smoothed_is_a_trailing_mean():
+    assert list(smoothed([1, 3, 5, 7], window=2)) == [1, 2, 4, 6]
+    assert len(smoothed([])) == 0
