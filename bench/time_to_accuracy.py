@@ -1,7 +1,8 @@
 """Time to accuracy on mnist-5k (train split -> validation split), three recipes in one run:
 our default (``siamese_core.train``, in-batch pairs), the keras-io recipe and the PyImageSearch
 recipe (``bench/recipes.py``). All validate on the same 4,000 fixed validation pairs with the
-accuracy-maximising threshold; time is training wall clock with validation excluded.
+accuracy-maximising threshold, every second of training (``--val-every``); time is training
+wall clock with validation excluded (graph tracing included).
 
     python bench/time_to_accuracy.py                 # 30 s and 120 s budgets, ~8 minutes
     python bench/time_to_accuracy.py --budget 5 --short-budget 3 --max-train 300   # smoke
@@ -32,7 +33,7 @@ def acc_at(points: list[dict], seconds: float) -> float | None:
     return before[-1] if before else None
 
 
-def run_default(budget: float, seed: int, max_train, train_ds, val_ds) -> list[dict]:
+def run_default(budget: float, seed: int, val_every: float, train_ds, val_ds) -> list[dict]:
     from siamese_core.train import Callback, TrainConfig, train
 
     points: list[dict] = []
@@ -42,7 +43,7 @@ def run_default(budget: float, seed: int, max_train, train_ds, val_ds) -> list[d
             points.append({"train_seconds": e.metrics["train_seconds"],
                            "pair_accuracy": e.metrics["pair_accuracy"],
                            "roc_auc": e.metrics["roc_auc"]})
-    train(TrainConfig(epochs=None, seconds=budget, seed=seed, max_train=max_train),
+    train(TrainConfig(epochs=None, seconds=budget, seed=seed, val_every_seconds=val_every),
           [Record()], train_data=train_ds, val_data=val_ds)
     return points
 
@@ -55,6 +56,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--recipes", default="default,keras-io,pyimagesearch")
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-every", type=float, default=1.0,
+                    help="validate every so many seconds of training, in every recipe")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
 
@@ -76,15 +79,15 @@ def main(argv=None) -> dict:
             if a.short_budget:
                 key = f"default ({a.short_budget:g} s schedule)"
                 print(f"running {key} …", flush=True)
-                runs[key] = run_default(a.short_budget, a.seed, None, train_ds, val_ds)
+                runs[key] = run_default(a.short_budget, a.seed, a.val_every, train_ds, val_ds)
                 keras.backend.clear_session()
             key = f"default ({a.budget:g} s schedule)"
             print(f"running {key} …", flush=True)
-            runs[key] = run_default(a.budget, a.seed, None, train_ds, val_ds)
+            runs[key] = run_default(a.budget, a.seed, a.val_every, train_ds, val_ds)
         else:
             print(f"running {name} …", flush=True)
             runs[name] = run(RECIPES[name], train_ds.images, train_ds.labels, val_ds.images,
-                             val_pairs, a.budget, a.seed)
+                             val_pairs, a.budget, a.seed, a.val_every)
 
     short = a.short_budget or 30.0
     rows = []

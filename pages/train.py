@@ -75,7 +75,8 @@ if submitted and not running:
                           seconds=float(v["seconds"]), batch_size=int(v["batch"]),
                           learning_rate=float(v["lr"]), pairing=v["pairing"],
                           augment=bool(v["augment"]), seed=int(v["seed"]),
-                          max_train=int(v["max_train"]) or None)
+                          max_train=int(v["max_train"]) or None,
+                          val_every_seconds=10.0)   # keeps 60k-image epochs visibly alive
         out = RUNS / uuid.uuid4().hex / f"{v['dataset'].replace(':', '_')}-{v['loss']}"
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
         st.session_state[ACTIVE_DATASET] = v["dataset"]
@@ -124,11 +125,11 @@ def render(job: TrainingJob) -> None:
         with c2:
             st.markdown("**Validation** (per epoch)")
             if s.epochs:
-                hist = pd.DataFrame(s.epochs)[["epoch", "pair_accuracy", "roc_auc"]].melt(
-                    "epoch", var_name="metric")
+                hist = pd.DataFrame(s.epochs)[["epochs_seen", "pair_accuracy", "roc_auc"]] \
+                    .rename(columns={"epochs_seen": "epoch"}).melt("epoch", var_name="metric")
                 low = min(0.5, float(hist["value"].min()))
                 st.altair_chart(alt.Chart(hist).mark_line(point=True).encode(
-                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epochs"),
                     y=alt.Y("value:Q", scale=alt.Scale(domain=[low, 1.0]), title=None),
                     color=alt.Color("metric:N", legend=alt.Legend(orient="bottom", title=None)),
                     tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],

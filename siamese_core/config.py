@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 0
     pairing: str = "batch"
     val_pairs: int = 4000
+    val_every_seconds: float | None = None   # also validate mid-epoch, every so many seconds
     max_train: int | None = None         # subsample (tests, quick demos)
     max_val: int | None = None
     jit_compile: bool = False            # XLA: measured slower on CPU here (see BENCHMARKS.md)

@@ -23,6 +23,7 @@ from .pairs import SAME, make_pairs, make_triplets, pk_batches
 
 VAL_PAIR_SEED = 1234      # validation pairs are fixed so epochs are comparable
 MAP_POINTS = 600          # embeddings sent for the 2-D map
+WARMUP = 30               # steps of linear learning-rate warm-up
 
 
 # --- events (plain, picklable: they cross a process boundary to the app) ------------------------
@@ -212,7 +213,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
         return any(cb.stop_requested() for cb in callbacks)
 
     # Short runs (tests, quick demos) must not spend most of their steps warming up.
-    warmup = 30 if total_steps is None else max(1, min(30, total_steps // 10))
+    warmup = WARMUP if total_steps is None else max(1, min(WARMUP, total_steps // 10))
     history: list[dict] = []
     best: dict = {"score": (-1.0, -1.0)}
     step, epoch, reason = 0, 0, "completed"
@@ -233,7 +234,8 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
         m = cal.to_dict()
         elapsed = time.perf_counter() - t0
         # train_seconds: wall clock spent training, validation excluded (for time-to-accuracy).
-        m.update(pair_accuracy=m.pop("accuracy"), epoch=epoch,
+        m.update(pair_accuracy=m.pop("accuracy"), epoch=epoch, step=step,
+                 epochs_seen=round(step / steps_per_epoch, 3),
                  train_loss=float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
                  elapsed=elapsed, train_seconds=elapsed - best["val_seconds"])
         history.append(m)
@@ -248,10 +250,14 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
         for cb in callbacks:
             cb.on_epoch_end(ev)
 
+    def train_time() -> float:
+        return time.perf_counter() - t0 - best.get("val_seconds", 0.0)
+
+    last_val = 0.0   # training time at the last validation
     while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):
         epoch += 1
-        epoch_losses: list[float] = []
-        for batch_no, (xb, yb) in enumerate(batches_for_epoch()):
+        window: list[float] = []   # losses since the last validation
+        for xb, yb in batches_for_epoch():
             if stop_asked():
                 reason = "stopped"
                 break
@@ -262,7 +268,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
             loss = float(step_fixed(xb, yb) if cfg.pairing == "fixed" else step_batch(xb, yb))
             if not np.isfinite(loss):
                 raise DataError("training diverged (loss is not finite); lower the learning rate")
-            epoch_losses.append(loss)
+            window.append(loss)
             step += 1
             prog = progress_now()
             elapsed = time.perf_counter() - t0
@@ -270,9 +276,13 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
                           elapsed * (1 - prog) / prog if prog > 0 else None)
             for cb in callbacks:
                 cb.on_batch_end(ev)
-        if epoch_losses:  # validate partial epochs too: a stopped run keeps its last progress
-            end_epoch(epoch_losses)
-        elif epoch == 1 or not history:
+            if cfg.val_every_seconds and train_time() - last_val >= cfg.val_every_seconds:
+                end_epoch(window)       # mid-epoch validation: long epochs stay visible
+                window, last_val = [], train_time()
+        if window:  # validate partial epochs too: a stopped run keeps its last progress
+            end_epoch(window)
+            last_val = train_time()
+        elif not history:
             end_epoch([])
         if reason == "completed" and cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
             reason = "time"
