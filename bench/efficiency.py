@@ -13,7 +13,6 @@ import os
 import time
 
 import numpy as np
-
 from common import save, table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

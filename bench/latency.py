@@ -10,7 +10,6 @@ import time
 
 import cv2
 import numpy as np
-
 from common import save, table
 
 from siamese_core import SiameseModel, load_dataset, preprocess

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
 from common import median, save, table, timeit
 
 from siamese_core.pairs import make_pairs

@@ -11,7 +11,6 @@ import os
 import time
 
 import numpy as np
-
 from common import median, save, table, timeit
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-
 from common import save, table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -62,11 +60,11 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
 
     import keras
-
     from recipes import RECIPES, run
+
     from siamese_core import load_dataset
-    from siamese_core.train import VAL_PAIR_SEED, subsample
     from siamese_core.pairs import make_pairs
+    from siamese_core.train import VAL_PAIR_SEED, subsample
 
     train_ds = subsample(load_dataset("mnist-5k", "train"), a.max_train, a.seed)
     val_ds = load_dataset("mnist-5k", "test")

@@ -148,14 +148,24 @@ def render(job: TrainingJob) -> None:
             thr = e.metrics["threshold"]
             st.markdown(f"**Pair distances** — threshold {thr:.3f}, accuracy "
                         f"{e.metrics['pair_accuracy']:.1%}")
-            edges = np.linspace(0, max(2.0, float(np.max(e.neg_distances, initial=0))), 41)
-            centres = np.round((edges[:-1] + edges[1:]) / 2, 3)
-            hist = pd.DataFrame({"same class": np.histogram(e.pos_distances, edges)[0],
-                                 "different": np.histogram(e.neg_distances, edges)[0]},
-                                index=pd.Index(centres, name="distance"))
-            # Colours follow the column order: same class green, different red (as in the montage).
-            st.bar_chart(hist, height=300, color=["#2ca02c", "#d62728"], stack=False)
-            st.caption(f"Pairs left of {thr:.3f} are called *same*.")
+            top = max(2.0, float(np.max(e.neg_distances, initial=0)))
+            edges = np.linspace(0, top, 41)
+            hist = pd.concat([pd.DataFrame({"from": edges[:-1], "to": edges[1:], "pairs": kind,
+                                            "count": np.histogram(d, edges)[0]})
+                              for kind, d in (("same class", e.pos_distances),
+                                              ("different", e.neg_distances))])
+            x = alt.Scale(domain=[0, top])
+            bars = alt.Chart(hist).mark_bar(opacity=0.65).encode(
+                x=alt.X("from:Q", scale=x, title="distance"), x2="to",
+                y=alt.Y("count:Q", stack=None, title="pairs"), y2=alt.datum(0),
+                color=alt.Color("pairs:N", scale=alt.Scale(  # as in the montage
+                    domain=["same class", "different"], range=["#2ca02c", "#d62728"]),
+                    legend=alt.Legend(orient="bottom", title=None)))
+            rule = alt.Chart(pd.DataFrame({"t": [thr]})).mark_rule(
+                color="black", strokeDash=[4, 3], size=2).encode(x=alt.X("t:Q", scale=x))
+            st.altair_chart((bars + rule).properties(height=300), width="stretch")
+            st.caption(f"Dashed line: the calibrated threshold {thr:.3f}; pairs left of it are "
+                       f"called *same*.")
     if s.status == "done":
         end = s.end
         m = end.metrics

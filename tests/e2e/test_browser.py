@@ -1,6 +1,7 @@
 """The app in a real browser: navigation, pairs, drawing, uploads, live training, two users."""
 import io
 import math
+import re
 import time
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from PIL import Image
 
 pytestmark = pytest.mark.e2e
+RUNNING = re.compile(r"Epoch \d+ · batch")   # the progress text; epochs can be shorter than a poll
 
 ONE = [(140, 40 + 10 * i) for i in range(21)]
 ZERO = [(140 + 70 * math.sin(t / 24 * 2 * math.pi), 140 - 100 * math.cos(t / 24 * 2 * math.pi))
@@ -139,12 +141,14 @@ def start_training(page, server, epochs: int = 3, images: int = 800):
 
 
 def progress_text(page) -> str:
-    return page.locator('[data-testid="stProgress"]').first.inner_text()
+    """The progress bar's text, or "" once it is gone (training over)."""
+    texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
+    return texts[0] if texts else ""
 
 
 def test_train_live_survives_page_switch_and_is_used(page, server, shots):
-    start_training(page, server, epochs=4, images=1000)
-    page.get_by_text("Epoch 1 · batch").wait_for(timeout=90_000)
+    start_training(page, server, epochs=8, images=2000)
+    page.get_by_text(RUNNING).first.wait_for(timeout=90_000)
     first = progress_text(page)
     page.get_by_text("Training loss").wait_for()
     shots(page, "started")
@@ -173,8 +177,8 @@ def test_two_sessions_are_isolated(browser, server, shots):
     b_ctx = browser.new_context(viewport={"width": 1400, "height": 1500})
     try:
         a, b = a_ctx.new_page(), b_ctx.new_page()
-        start_training(a, server, epochs=30, images=500)
-        a.get_by_text("Epoch 1 · batch").wait_for(timeout=90_000)
+        start_training(a, server, epochs=200, images=500)   # long enough to outlast B
+        a.get_by_text(RUNNING).first.wait_for(timeout=90_000)
         # B compares while A trains, and sees no training of its own.
         go(b, server, "Compare", "Random validation pairs")
         radios = b.locator('[data-testid="stRadio"]')
