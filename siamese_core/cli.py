@@ -10,9 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .errors import SiameseError
+from .train import Callback  # no TensorFlow at import time
 
 EXIT_USAGE = 2
 
@@ -36,7 +35,7 @@ def _cmd_pairs(args) -> int:
     return 0
 
 
-class _ConsoleProgress:
+class _ConsoleProgress(Callback):
     """tqdm progress bar with loss, epoch, validation accuracy and ETA."""
 
     def __init__(self):
@@ -62,12 +61,9 @@ class _ConsoleProgress:
         self.bar.update(1000 - self.bar.n)
         self.bar.close()
 
-    def stop_requested(self):
-        return False
-
 
 def _cmd_train(args) -> int:
-    from .train import Callback, TrainConfig, train
+    from .train import TrainConfig, train
 
     cfg = TrainConfig(dataset=args.dataset, loss=args.loss, margin=args.margin,
                       epochs=args.epochs,
@@ -75,8 +71,7 @@ def _cmd_train(args) -> int:
                       learning_rate=args.lr, augment=not args.no_augment, pairing=args.pairing,
                       embedding_dim=args.embedding_dim, max_train=args.max_train,
                       max_val=args.max_val)
-    progress = type("Progress", (_ConsoleProgress, Callback), {})()
-    end = train(cfg, [progress], out=args.out)
+    end = train(cfg, [_ConsoleProgress()], out=args.out)
     m = end.metrics
     print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
           f"{end.best_epoch}: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, "
@@ -85,31 +80,9 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def evaluate(model, dataset, n_pairs: int = 10_000, seed: int = 0, episodes: int = 2000) -> dict:
-    """Pair accuracy at the model's stored threshold on fresh balanced pairs, ROC AUC, EER and
-    10-way one-shot accuracy (nearest of one support image per class)."""
-    from .calibrate import accuracy_at, calibrate, one_shot_accuracy
-    from .pairs import make_pairs
-
-    emb = model.embed(dataset.images)
-    pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
-    d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
-    cal = calibrate(d, pairs.label)
-    n_way = len(np.unique(dataset.labels))
-    return {
-        "dataset": dataset.spec, "split": dataset.split, "n_images": len(dataset),
-        "n_pairs": len(d), "threshold": model.threshold,
-        "pair_accuracy": accuracy_at(d, pairs.label, model.threshold),
-        "roc_auc": cal.roc_auc, "eer": cal.eer,
-        "best_threshold_here": cal.threshold, "best_accuracy_here": cal.accuracy,
-        f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed),
-        "one_shot_episodes": episodes,
-    }
-
-
 def _cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .verdict import SiameseModel
+    from .verdict import SiameseModel, evaluate
 
     model = SiameseModel.load(args.weights)
     ds = load_dataset(args.dataset, args.split)

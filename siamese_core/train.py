@@ -216,6 +216,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
     warmup = WARMUP if total_steps is None else max(1, min(WARMUP, total_steps // 10))
     history: list[dict] = []
     best: dict = {"score": (-1.0, -1.0)}
+    val_seconds = 0.0   # spent validating: excluded from train_seconds
     step, epoch, reason = 0, 0, "completed"
     t0 = time.perf_counter()
 
@@ -228,16 +229,17 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
         return min(1.0, max(parts))
 
     def end_epoch(epoch_losses: list[float]) -> None:
+        nonlocal val_seconds
         tv = time.perf_counter()
         cal, d, e = validate()
-        best["val_seconds"] = best.get("val_seconds", 0.0) + time.perf_counter() - tv
+        val_seconds += time.perf_counter() - tv
         m = cal.to_dict()
         elapsed = time.perf_counter() - t0
         # train_seconds: wall clock spent training, validation excluded (for time-to-accuracy).
         m.update(pair_accuracy=m.pop("accuracy"), epoch=epoch, step=step,
                  epochs_seen=round(step / steps_per_epoch, 3),
                  train_loss=float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
-                 elapsed=elapsed, train_seconds=elapsed - best["val_seconds"])
+                 elapsed=elapsed, train_seconds=elapsed - val_seconds)
         history.append(m)
         score = (cal.accuracy, cal.roc_auc)
         is_best = score > best["score"]
@@ -251,7 +253,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
             cb.on_epoch_end(ev)
 
     def train_time() -> float:
-        return time.perf_counter() - t0 - best.get("val_seconds", 0.0)
+        return time.perf_counter() - t0 - val_seconds
 
     last_val = 0.0   # training time at the last validation
     while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):

@@ -98,3 +98,26 @@ def nearest(query: np.ndarray, gallery: np.ndarray, k: int = 5) -> tuple[np.ndar
     idx = np.argpartition(d, k - 1)[:k]
     idx = idx[np.argsort(d[idx])]
     return idx, d[idx]
+
+
+def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
+             episodes: int = 2000) -> dict:
+    """Pair accuracy at the model's stored threshold on fresh balanced pairs, ROC AUC, EER and
+    10-way one-shot accuracy (nearest of one support image per class)."""
+    from .calibrate import accuracy_at, calibrate, one_shot_accuracy
+    from .pairs import make_pairs
+
+    emb = model.embed(dataset.images)
+    pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
+    d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
+    cal = calibrate(d, pairs.label)
+    n_way = len(np.unique(dataset.labels))
+    return {
+        "dataset": dataset.spec, "split": dataset.split, "n_images": len(dataset),
+        "n_pairs": len(d), "threshold": model.threshold,
+        "pair_accuracy": accuracy_at(d, pairs.label, model.threshold),
+        "roc_auc": cal.roc_auc, "eer": cal.eer,
+        "best_threshold_here": cal.threshold, "best_accuracy_here": cal.accuracy,
+        f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed),
+        "one_shot_episodes": episodes,
+    }

@@ -45,7 +45,7 @@ def test_compare_is_symmetric_and_self_distance_zero(model, mnist_test):
 
 
 def test_validation_pairs_accuracy(model, mnist_test):
-    from siamese_core.cli import evaluate
+    from siamese_core.verdict import evaluate
     r = evaluate(model, mnist_test, n_pairs=4000, seed=5, episodes=1000)
     assert r["pair_accuracy"] >= 0.98 and r["one_shot_10way"] >= 0.9
 
