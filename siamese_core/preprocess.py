@@ -78,10 +78,10 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     weight = float(alpha.sum(dtype=np.int64))
     if weight == 0:
         return np.zeros(a.shape[:2], np.uint8)
-    ink = float((gray.astype(np.float32) * alpha).sum(dtype=np.float64)) / weight
+    g = gray.astype(np.float32)
+    ink = float((g * alpha).sum(dtype=np.float64)) / weight
     background = 255.0 if ink < 128 else 0.0  # light background for dark ink, and back
-    al = alpha.astype(np.float32) * (1.0 / 255.0)
-    out = background + (gray.astype(np.float32) - background) * al
+    out = background + (g - background) * (alpha.astype(np.float32) * (1.0 / 255.0))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

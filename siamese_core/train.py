@@ -185,9 +185,11 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
     val_pairs = make_pairs(val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
     map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(val_ds))[:MAP_POINTS]
 
-    def batches_for_epoch() -> list[tuple[np.ndarray, np.ndarray]]:
+    def epoch_plan() -> list[tuple[np.ndarray, np.ndarray]]:
+        """One epoch as (image indices, labels) per batch; images are gathered per step, so an
+        epoch of 60k fixed pairs never sits in memory as copies."""
         if cfg.pairing == "batch":
-            return [(x_train[i], y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng)]
+            return [(i, y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng)]
         if cfg.loss == "triplet":
             idx = np.stack(make_triplets(y_train, rng))             # [3, N]
             y = np.zeros(idx.shape[1], np.int32)
@@ -195,14 +197,14 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
             p = make_pairs(y_train, rng)
             idx, y = np.stack([p.a, p.b]), p.label.astype(np.int32)
         bs = cfg.batch_size
-        return [(x_train[idx[:, i:i + bs]], y[i:i + bs]) for i in range(0, idx.shape[1], bs)]
+        return [(idx[:, i:i + bs], y[i:i + bs]) for i in range(0, idx.shape[1], bs)]
 
     def validate() -> tuple[Calibration, np.ndarray, np.ndarray]:
         e = np.concatenate([forward(x_val[i:i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
         d = np.linalg.norm(e[val_pairs.a] - e[val_pairs.b], axis=1)
         return calibrate(d, val_pairs.label), d, e
 
-    steps_per_epoch = len(batches_for_epoch())
+    steps_per_epoch = len(epoch_plan())
     total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
     begin = TrainBegin(cfg.to_dict(), len(train_ds), len(val_ds), steps_per_epoch, total_steps,
                        list(train_ds.class_names))
@@ -259,7 +261,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
     while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):
         epoch += 1
         window: list[float] = []   # losses since the last validation
-        for xb, yb in batches_for_epoch():
+        for ib, yb in epoch_plan():
             if stop_asked():
                 reason = "stopped"
                 break
@@ -267,7 +269,8 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
                 reason = "time"
                 break
             optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, progress_now(), step, warmup))
-            loss = float(step_fixed(xb, yb) if cfg.pairing == "fixed" else step_batch(xb, yb))
+            step_fn = step_fixed if cfg.pairing == "fixed" else step_batch
+            loss = float(step_fn(x_train[ib], yb))
             if not np.isfinite(loss):
                 raise DataError("training diverged (loss is not finite); lower the learning rate")
             window.append(loss)
