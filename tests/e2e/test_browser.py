@@ -160,12 +160,12 @@ def test_train_live_survives_page_switch_and_is_used(page, server, shots):
     time.sleep(2)
     go(page, server, "Train", "Training loss")               # ... and come back: still there
     assert page.get_by_text("Epoch").count() + page.get_by_text("Training finished").count() > 0
-    page.get_by_text("Validation embeddings").wait_for(timeout=60_000)
+    page.get_by_text("Validation embeddings").first.wait_for(timeout=60_000)
     shots(page, "live")
-    page.get_by_text("Training finished").wait_for(timeout=120_000)
+    page.get_by_text("Training finished").first.wait_for(timeout=120_000)
     assert metric(page, "Pair accuracy").endswith("%")
     shots(page, "finished", "train.png")
-    page.get_by_role("button", name="Use this model").click()
+    page.get_by_role("button", name="Use this model").first.click()
     page.get_by_text("your trained model").first.wait_for()
     go(page, server, "Compare", "Random validation pairs")
     assert page.get_by_text("your trained model").count() >= 1
@@ -190,8 +190,8 @@ def test_two_sessions_are_isolated(browser, server, shots):
         assert main(b).get_by_role("button", name="Stop").count() == 0
         shots(b, "b-train-page")
         # A stops its run cleanly; the best weights so far are kept.
-        main(a).get_by_role("button", name="Stop").click()
-        a.get_by_text("Training stopped").wait_for(timeout=60_000)
+        main(a).get_by_role("button", name="Stop").first.click()
+        a.get_by_text("Training stopped").first.wait_for(timeout=60_000)
         assert metric(a, "Pair accuracy").endswith("%")
         shots(a, "a-stopped")
     finally:
