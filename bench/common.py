@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 
+# Before any script imports TensorFlow: the package sets TensorFlow's environment defaults
+# (oneDNN on) that every recipe then shares, as it does for a user.
+import siamese_core  # noqa: E402,F401
+
 
 def machine() -> dict:
     """What the numbers were measured on."""
@@ -72,3 +76,10 @@ def save(name: str, payload: dict, out: str | None = None) -> Path:
                    when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def warm_up_tensorflow() -> None:
+    """TensorFlow's one-time costs paid before any recipe's clock starts: otherwise the recipe
+    that runs first in a process is charged ~0.4 s that the others are not."""
+    from siamese_core.train import warm_up
+    warm_up()

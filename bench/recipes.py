@@ -102,7 +102,7 @@ def run(recipe: Recipe, x_train, y_train, x_val, val_pairs, seconds: float, seed
     xt = (x_train[..., None] * recipe.scale).astype(np.float32)
     xv = (x_val[..., None] * recipe.scale).astype(np.float32)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def step(a, b, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model([a, b], training=True))
@@ -110,7 +110,7 @@ def run(recipe: Recipe, x_train, y_train, x_val, val_pairs, seconds: float, seed
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def predict(a, b):
         return model([a, b], training=False)
 

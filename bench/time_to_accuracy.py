@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from common import save, table
+from common import save, table, warm_up_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 TARGETS = (0.90, 0.95, 0.97)
@@ -70,6 +70,7 @@ def main(argv=None) -> dict:
     val_ds = load_dataset("mnist-5k", "test")
     val_pairs = make_pairs(val_ds.labels, VAL_PAIR_SEED, n_pairs=4000)  # what train() uses
 
+    warm_up_tensorflow()
     runs: dict[str, list[dict]] = {}
     for name in a.recipes.split(","):
         keras.backend.clear_session()

@@ -12,8 +12,8 @@ import streamlit as st
 
 from siamese_core import SiameseError
 from siamese_core import weights as W
-from siamese_core.jobs import BusyError, TrainingJob, smoothed
-from siamese_core.train import TrainConfig
+from siamese_core.config import demo_config
+from siamese_core.jobs import BusyError, TrainingJob, prewarm, smoothed
 from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset, sidebar
 
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
@@ -21,16 +21,21 @@ JOB = "train_job"
 
 sidebar()
 st.title("Train a siamese network")
+DEFAULT = demo_config()
 st.caption("Part B: training runs in its own process — switch pages freely, it keeps going. "
-           "Defaults finish in about a minute on a laptop CPU.")
+           f"The defaults train for {DEFAULT.seconds:.0f} s and finish within a minute on a "
+           "laptop CPU.")
 
 job: TrainingJob | None = st.session_state.get(JOB)
 running = job is not None and not job.finished
+if not running:
+    prewarm()   # a worker imports TensorFlow while the user reads the form: Train starts at once
 
 FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
 d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0],
-     "loss": "contrastive", "margin": 0.0, "dim": 64, "epochs": 20, "seconds": 60, "batch": 100,
-     "lr": 6e-3, "max_train": 0, "pairing": "batch", "augment": True, "seed": 0}
+     "loss": DEFAULT.loss, "margin": 0.0, "dim": DEFAULT.embedding_dim, "epochs": DEFAULT.epochs,
+     "seconds": int(DEFAULT.seconds), "batch": DEFAULT.batch_size, "lr": DEFAULT.learning_rate,
+     "max_train": 0, "pairing": DEFAULT.pairing, "augment": DEFAULT.augment, "seed": DEFAULT.seed}
 d.update(st.session_state.get(FORM, {}))
 LOSSES = ["contrastive", "bce", "triplet"]
 
@@ -51,8 +56,8 @@ with st.form("train_form"):
     v["seconds"] = c2.number_input("Time budget (s)", 5, 1800, d["seconds"],
                                    help="Training stops at the epochs or the budget, whichever "
                                         "comes first.")
-    v["batch"] = c3.select_slider("Batch size", [20, 40, 60, 100, 200, 400], d["batch"],
-                                  help="Every pair inside a batch is used: 100 images → 4,950 "
+    v["batch"] = c3.select_slider("Batch size", [20, 50, 100, 200, 400], d["batch"],
+                                  help="Every pair inside a batch is used: 50 images → 1,225 "
                                        "pairs.")
     v["lr"] = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 6e-3, 1e-2], d["lr"])
     c1, c2, c3, c4 = st.columns(4)
@@ -62,7 +67,8 @@ with st.form("train_form"):
         d["pairing"]), format_func={"batch": "all pairs in each batch (fast)",
                                     "fixed": "1 pos + 1 neg per image (seed)"}.get)
     v["augment"] = c3.toggle("Augmentation", d["augment"],
-                             help="small random shifts, rotations and zooms")
+                             help="small random shifts, rotations and zooms, eased in over the "
+                                  "first 30 % of the run")
     v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
     submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
                                       disabled=running)
@@ -70,13 +76,12 @@ with st.form("train_form"):
 if submitted and not running:
     st.session_state[FORM] = v
     try:
-        cfg = TrainConfig(dataset=v["dataset"], loss=v["loss"], margin=float(v["margin"]) or None,
+        cfg = demo_config(dataset=v["dataset"], loss=v["loss"], margin=float(v["margin"]) or None,
                           embedding_dim=int(v["dim"]), epochs=int(v["epochs"]),
                           seconds=float(v["seconds"]), batch_size=int(v["batch"]),
                           learning_rate=float(v["lr"]), pairing=v["pairing"],
                           augment=bool(v["augment"]), seed=int(v["seed"]),
-                          max_train=int(v["max_train"]) or None,
-                          val_every_seconds=10.0)   # keeps 60k-image epochs visibly alive
+                          max_train=int(v["max_train"]) or None)
         out = RUNS / uuid.uuid4().hex / f"{v['dataset'].replace(':', '_')}-{v['loss']}"
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
         st.session_state[ACTIVE_DATASET] = v["dataset"]
@@ -102,7 +107,8 @@ def render(job: TrainingJob) -> None:
         return
     b, e = s.last_batch, s.last_epoch
     if s.status == "starting":
-        st.progress(0.0, text="Starting the training process (loading TensorFlow)…")
+        st.progress(0.0, text="Loading the data…" if s.warm else
+                    "Starting the training process (loading TensorFlow)…")
     elif s.status == "running" and b is not None:
         eta = f", about {b.eta:.0f} s left" if b.eta is not None else ""
         st.progress(min(b.progress, 1.0), text=f"Epoch {b.epoch} · batch "

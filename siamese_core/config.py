@@ -21,9 +21,10 @@ class TrainConfig:
     filters: tuple[int, ...] = (16, 32, 64)
     epochs: int | None = 12
     seconds: float | None = None
-    batch_size: int = 100
-    learning_rate: float = 6e-3
+    batch_size: int = 50
+    learning_rate: float = 1e-2
     augment: bool = True
+    augment_warmup: float = 0.3          # augmentation eases in over this fraction of the run
     seed: int = 0
     pairing: str = "batch"
     val_pairs: int = 4000
@@ -44,6 +45,8 @@ class TrainConfig:
             raise DataError("epochs and seconds must be positive")
         if self.batch_size < 4:
             raise DataError("batch_size must be at least 4")
+        if not 0.0 <= self.augment_warmup <= 1.0:
+            raise DataError("augment_warmup is a fraction of the run: between 0 and 1")
         if self.jit_compile and self.augment:
             raise DataError("jit_compile needs augment=False: XLA has no CPU kernel for the "
                             "augmentation's image transforms")
@@ -56,3 +59,16 @@ class TrainConfig:
         d = asdict(self)
         d["filters"] = list(self.filters)
         return d
+
+
+# The Train page's defaults, measured end to end (click -> saved model) by bench/train_page.py.
+DEMO_EPOCHS = 100
+DEMO_SECONDS = 55.0
+DEMO_VAL_EVERY_SECONDS = 10.0    # keeps 60k-image epochs visibly alive
+
+
+def demo_config(**overrides) -> TrainConfig:
+    """The configuration the Train page starts from."""
+    kw = dict(epochs=DEMO_EPOCHS, seconds=DEMO_SECONDS, val_every_seconds=DEMO_VAL_EVERY_SECONDS)
+    kw.update(overrides)
+    return TrainConfig(**kw)

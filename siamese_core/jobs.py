@@ -3,6 +3,10 @@
 The worker runs ``train.train`` and forwards its callback events through a queue; a stop event
 asks it to finish cleanly (best weights so far are kept). ``TrainingJob.poll`` drains the queue
 into a ``JobState`` that a UI renders. At most ``MAX_CONCURRENT`` jobs run per parent process.
+
+Starting a worker costs ~6-10 s (spawn + importing TensorFlow) before the first batch, so a UI
+calls ``prewarm()`` when it shows the Train form: one idle worker imports TensorFlow and warms it
+up while the user reads, and the next ``TrainingJob.start`` hands it its job at once.
 """
 from __future__ import annotations
 
@@ -19,20 +23,32 @@ import numpy as np
 MAX_CONCURRENT = 2
 _lock = threading.Lock()
 _active: list["TrainingJob"] = []
+_spare: "TrainingJob | None" = None    # an idle, warmed-up worker waiting for a job
 
 
 class BusyError(RuntimeError):
     """Too many trainings are running on this server."""
 
 
-def _worker(config, out: str, events, stop) -> None:
-    """Entry point of the spawned process (must live in an importable module)."""
+def _worker(tasks, events, stop) -> None:
+    """Entry point of the spawned process (must live in an importable module): import and warm
+    up TensorFlow, then wait for one ``(config, out)`` task and train it."""
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         from .errors import SiameseError
-        from .train import Callback, train
-
+        from .train import Callback, train, warm_up
+        warm_up()
+        events.put(("ready", None))
+    except Exception as e:
+        traceback.print_exc()
+        events.put(("error", f"could not start TensorFlow: {type(e).__name__}: {e}"))
+        return
+    task = tasks.get()
+    if task is None:
+        return
+    config, out = task
+    try:
         class Forward(Callback):
             def on_train_begin(self, e): events.put(("begin", e))
             def on_batch_end(self, e): events.put(("batch", e))
@@ -64,31 +80,37 @@ class JobState:
     end: object | None = None
     error: str | None = None
     stop_requested: bool = False
+    warm: bool = False                # the worker has imported and warmed up TensorFlow
 
 
 class TrainingJob:
     """One training run in a child process. Create with ``TrainingJob.start``."""
 
-    def __init__(self, config, out: Path):
-        self.config, self.out = config, Path(out)
+    def __init__(self):
+        self.config, self.out = None, None
         self.state = JobState()
         self.started = time.time()
         ctx = mp.get_context("spawn")
+        self._tasks = ctx.Queue()
         self._events = ctx.Queue()
         self._stop = ctx.Event()
-        self._proc = ctx.Process(target=_worker, args=(config, str(out), self._events, self._stop),
+        self._proc = ctx.Process(target=_worker, args=(self._tasks, self._events, self._stop),
                                  daemon=True, name="siamese-train")
+        self._proc.start()
 
     @classmethod
     def start(cls, config, out: Path) -> "TrainingJob":
-        """Start a run, or raise ``BusyError`` when ``MAX_CONCURRENT`` are already running."""
+        """Start a run (on the warm spare worker if there is one), or raise ``BusyError`` when
+        ``MAX_CONCURRENT`` are already running."""
+        global _spare
         with _lock:
             _active[:] = [j for j in _active if j.alive]
             if len(_active) >= MAX_CONCURRENT:
                 raise BusyError("the server is busy training other models; try again in a moment")
-            job = cls(config, out)
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            job._proc.start()
+            job, _spare = (_spare, None) if _spare is not None and _spare.alive else (cls(), _spare)
+            job.config, job.out, job.started = config, Path(out), time.time()
+            job._tasks.put((config, str(out)))
             _active.append(job)
         return job
 
@@ -119,7 +141,9 @@ class TrainingJob:
                 break
             except (EOFError, OSError):
                 break
-            if kind == "begin":
+            if kind == "ready":
+                s.warm = True
+            elif kind == "begin":
                 s.begin, s.status = ev, "running"
             elif kind == "batch":
                 s.steps.append(ev.step)
@@ -137,6 +161,16 @@ class TrainingJob:
             s.status = "failed"
             s.error = s.error or f"the training process exited unexpectedly (code {code})"
         return s
+
+
+def prewarm() -> "TrainingJob":
+    """Make sure one idle worker is importing / has imported TensorFlow, ready for the next
+    ``TrainingJob.start``; cheap when it already exists. Returns it (``state.warm`` once ready)."""
+    global _spare
+    with _lock:
+        if _spare is None or not _spare.alive:
+            _spare = TrainingJob()
+        return _spare
 
 
 def smoothed(values: list[float], window: int = 10) -> np.ndarray:

@@ -37,6 +37,7 @@ def test_latency_smoke(tmp_path):
     ("efficiency", ["--epochs", "2", "--matmul", "256", "--max-train", "400",
                     "--variants", "default"]),
     ("scale", ["--sizes", "500,1000", "--queries", "50", "--dataset", "mnist-5k"]),
+    ("train_page", ["--seeds", "0", "--cold-seeds", "", "--seconds", "3", "--max-train", "300"]),
 ])
 def test_training_benchmarks_smoke(script, args, tmp_path):
     pytest.importorskip("tensorflow")
@@ -44,6 +45,9 @@ def test_training_benchmarks_smoke(script, args, tmp_path):
     assert "|" in out and data["rows"]
     if script == "time_to_accuracy":
         assert {r["recipe"] for r in data["rows"]} >= {"keras-io", "pyimagesearch"}
+    if script == "train_page":
+        assert data["rows"][0]["run"] == "page defaults, seed 0, warm"
+        assert data["shipped"]["pair acc"] > 0.95 and data["config"]["seconds"] == 3
     if script == "scale":
         assert set(data["slopes"]) == {"make_pairs s", "train epoch s", "embed gallery s",
                                        "50 NN queries s"}

@@ -50,6 +50,30 @@ def test_dead_worker_is_noticed(tmp_path):
     assert "exited unexpectedly" in s.error
 
 
+def test_prewarmed_worker_takes_the_next_job(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "_spare", None)
+    spare = jobs.prewarm()
+    assert jobs.prewarm() is spare                      # one idle worker at a time
+    s = wait(spare, lambda s: s.warm)                   # TensorFlow imported and warmed up
+    assert s.status == "starting" and s.begin is None   # idle: no job yet
+    cfg = TrainConfig(epochs=1, max_train=200, max_val=100, batch_size=20, val_pairs=100)
+    job = TrainingJob.start(cfg, tmp_path / "m")
+    assert job is spare and jobs._spare is None and job.config == cfg
+    s = wait(job, lambda s: s.status in ("done", "failed"))
+    assert s.status == "done", s.error
+    assert s.end.epochs_done == 1 and (tmp_path / "m.onnx").is_file()
+
+
+def test_dead_spare_is_replaced(monkeypatch):
+    monkeypatch.setattr(jobs, "_spare", None)
+    spare = jobs.prewarm()
+    spare.kill()
+    spare._proc.join(10)
+    fresh = jobs.prewarm()
+    assert fresh is not spare and fresh.alive
+    fresh.kill()
+
+
 def test_smoothed_is_a_trailing_mean():
     assert list(smoothed([1, 3, 5, 7], window=2)) == [1, 2, 4, 6]
     assert len(smoothed([])) == 0

@@ -1,0 +1,101 @@
+"""The Train page's defaults, end to end: what a user gets from one click on Train.
+
+Starts the same spawned ``TrainingJob`` the page starts, with the page's configuration
+(``siamese_core.config.demo_config``), and times it from the click to the saved model. "warm":
+as on the page, a spare worker was started when the form was shown (``jobs.prewarm``) and has
+imported TensorFlow by the time of the click; "cold": the click also pays the worker start and
+the TensorFlow import. Then evaluates the new model and the
+shipped one (``weights/default``) the same way: pair accuracy at each model's stored threshold on
+10,000 fresh balanced pairs of the validation split, ROC AUC, 10-way one-shot accuracy.
+
+    python bench/train_page.py            # warm seeds 0 (the page default), 1, 2 + cold seed 0: ~5 min
+    python bench/train_page.py --seeds 0 --seconds 3 --max-train 300     # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, save, table
+
+from siamese_core import SiameseModel, jobs, load_dataset
+from siamese_core.config import demo_config
+from siamese_core.jobs import TrainingJob
+from siamese_core.verdict import evaluate
+
+
+def run_job(cfg, out: Path, warm: bool) -> dict:
+    if warm:
+        spare = jobs.prewarm()
+        while not spare.poll().warm:
+            if not spare.alive:
+                raise SystemExit(f"the spare worker died: {spare.state.error}")
+            time.sleep(0.1)
+    t0 = time.perf_counter()
+    job = TrainingJob.start(cfg, out)
+    t_begin = None
+    while True:
+        s = job.poll()
+        if t_begin is None and s.begin is not None:
+            t_begin = time.perf_counter() - t0
+        if job.finished:
+            break
+        time.sleep(0.05)
+    if s.status != "done":
+        raise SystemExit(f"training failed: {s.error}")
+    return {"wall s": time.perf_counter() - t0, "start s": t_begin,
+            "epochs": s.end.epochs_done, "best epoch": s.end.best_epoch, "reason": s.end.reason}
+
+
+def scores(model: SiameseModel, ds) -> dict:
+    r = evaluate(model, ds)
+    return {"pair acc": r["pair_accuracy"], "ROC AUC": r["roc_auc"],
+            "one-shot": r["one_shot_10way"]}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seeds", default="0,1,2", help="warm runs; 0 is the page's default")
+    ap.add_argument("--cold-seeds", default="0", help="runs without a warm worker")
+    ap.add_argument("--seconds", type=float, default=None, help="override the page's budget")
+    ap.add_argument("--max-train", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+
+    ds = load_dataset("mnist-5k", "test")
+    shipped = {"run": "shipped weights/default", **scores(SiameseModel.load(
+        ROOT / "weights" / "default"), ds)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = [(int(s), True) for s in a.seeds.split(",") if s] + [
+            (int(s), False) for s in a.cold_seeds.split(",") if s]
+        for seed, warm in plan:
+            over = {"seed": seed, "max_train": a.max_train}
+            if a.seconds:
+                over["seconds"] = a.seconds
+            cfg = demo_config(**over)
+            kind = "warm" if warm else "cold"
+            print(f"seed {seed} ({kind}): training with the page defaults …", flush=True)
+            prefix = Path(tmp) / f"seed{seed}-{kind}"
+            row = {"run": f"page defaults, seed {seed}, {kind}", **run_job(cfg, prefix, warm)}
+            row.update(scores(SiameseModel.load(prefix), ds))
+            rows.append(row)
+    cols = ["run", "wall s", "start s", "epochs", "best epoch", "pair acc", "ROC AUC", "one-shot"]
+    print(table(rows + [shipped], cols))
+    warm = [r for r in rows if r["run"].endswith("warm")] or rows
+    summary = {"median wall s (warm)": statistics.median(r["wall s"] for r in warm),
+               "max wall s (warm)": max(r["wall s"] for r in warm),
+               "median pair acc": statistics.median(r["pair acc"] for r in rows),
+               "shipped pair acc": shipped["pair acc"]}
+    print("\n" + ", ".join(f"{k}: {v:.4g}" for k, v in summary.items()))
+    path = save("train_page", {"rows": rows, "shipped": shipped, "summary": summary,
+                               "config": cfg.to_dict()}, a.out)
+    print(f"wrote {path}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
