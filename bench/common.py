@@ -30,7 +30,8 @@ def machine() -> dict:
         pass
     import numpy as np
     info = {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "numpy": np.__version__}
+            "numpy": np.__version__,
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
     try:
         import importlib.metadata as md
         for pkg in ("tensorflow-cpu", "tensorflow", "keras", "onnxruntime", "opencv-python-headless"):

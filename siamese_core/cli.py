@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import TrainConfig
 from .errors import SiameseError
 from .train import Callback  # no TensorFlow at import time
 
@@ -63,7 +64,7 @@ class _ConsoleProgress(Callback):
 
 
 def _cmd_train(args) -> int:
-    from .train import TrainConfig, train
+    from .train import train
 
     cfg = TrainConfig(dataset=args.dataset, loss=args.loss, margin=args.margin,
                       epochs=args.epochs,
@@ -134,9 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--margin", type=float, default=None)
     s.add_argument("--epochs", type=int, default=None, help="default 12 unless --seconds is given")
     s.add_argument("--seconds", type=float, default=None, help="wall-clock budget")
-    s.add_argument("--batch-size", type=int, default=100)
-    s.add_argument("--lr", type=float, default=6e-3)
-    s.add_argument("--embedding-dim", type=int, default=64)
+    s.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    s.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
+    s.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
     s.add_argument("--no-augment", action="store_true")
     s.add_argument("--max-train", type=int, default=None, help="subsample the training split")
     s.add_argument("--max-val", type=int, default=None, help="subsample the validation split")

@@ -81,3 +81,13 @@ def test_train_tiny_in_process(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "pair accuracy" in printed.out and "%" in printed.err   # final metrics + progress bar
     assert W.read_meta(out)["train"]["epochs"] == 1
+
+
+def test_train_defaults_are_the_library_defaults():
+    """The CLI must not carry its own copy of the training defaults (it once did, stale)."""
+    from siamese_core.cli import build_parser
+    from siamese_core.config import TrainConfig
+    args = build_parser().parse_args(["train", "--out", "x"])
+    assert (args.batch_size, args.lr, args.embedding_dim, args.loss) == (
+        TrainConfig.batch_size, TrainConfig.learning_rate, TrainConfig.embedding_dim,
+        TrainConfig.loss)

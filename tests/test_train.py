@@ -142,3 +142,24 @@ def test_one_class_dataset_is_refused(tmp_path):
     # Class b has one image: the validation split ends up with a single class.
     with pytest.raises(DataError, match="fewer than 2 classes"):
         train(TrainConfig(dataset=f"folder:{tmp_path}", epochs=1))
+
+
+def test_config_refuses_nonsense_in_one_line():
+    from siamese_core import DataError
+    from siamese_core.config import demo_config
+    for kw, msg in (({"augment_warmup": 1.5}, "augment_warmup"), ({"loss": "hinge"}, "unknown loss"),
+                    ({"epochs": None, "seconds": None}, "epochs, seconds"),
+                    ({"jit_compile": True}, "jit_compile needs augment=False")):
+        with pytest.raises(DataError, match=msg):
+            TrainConfig(**kw)
+    page = demo_config(seed=3)
+    assert page.seed == 3 and page.seconds <= 60 and page.pairing == "batch"
+
+
+def test_lr_schedule_warms_up_then_decays():
+    from siamese_core.train import WARMUP, _lr_at
+    assert _lr_at(1.0, 0.0, 0) == 0.0
+    assert _lr_at(1.0, 0.0, WARMUP // 2) == pytest.approx(0.5)
+    assert _lr_at(1.0, 0.0, WARMUP) == pytest.approx(1.0)
+    assert _lr_at(1.0, 0.5, 1000) == pytest.approx(0.02 + 0.98 * 0.5)   # half-way down the cosine
+    assert _lr_at(1.0, 1.0, 1000) == pytest.approx(0.02)
