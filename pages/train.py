@@ -126,8 +126,11 @@ def render(job: TrainingJob) -> None:
         c1, c2 = st.columns(2)
         with c1:
             st.markdown("**Training loss** (per batch, smoothed)")
-            st.line_chart(pd.DataFrame({"loss": s.losses, "smoothed": smoothed(s.losses)},
-                                       index=pd.Index(s.steps, name="step")), height=240)
+            # At most ~500 points per redraw: the chart is re-sent every second, and on a small
+            # machine the browser's redraws compete with the training worker for the cores.
+            k = max(1, len(s.losses) // 500)
+            st.line_chart(pd.DataFrame({"loss": s.losses[::k], "smoothed": smoothed(s.losses)[::k]},
+                                       index=pd.Index(s.steps[::k], name="step")), height=240)
         with c2:
             st.markdown("**Validation** (per epoch)")
             if s.epochs:
