@@ -63,7 +63,7 @@ class TrainConfig:
 
 # The Train page's defaults, measured end to end (click -> saved model) by bench/train_page.py.
 DEMO_EPOCHS = 100
-DEMO_SECONDS = 55.0
+DEMO_SECONDS = 50.0
 DEMO_VAL_EVERY_SECONDS = 10.0    # keeps 60k-image epochs visibly alive
 
 
