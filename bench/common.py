@@ -78,9 +78,3 @@ def save(name: str, payload: dict, out: str | None = None) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 
-
-def warm_up_tensorflow() -> None:
-    """TensorFlow's one-time costs paid before any recipe's clock starts: otherwise the recipe
-    that runs first in a process is charged ~0.4 s that the others are not."""
-    from siamese_core.train import warm_up
-    warm_up()

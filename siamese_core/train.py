@@ -283,6 +283,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
         return time.perf_counter() - t0 - val_seconds
 
     last_val = 0.0   # training time at the last validation
+    step_fn = step_fixed if cfg.pairing == "fixed" else step_batch
     while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):
         epoch += 1
         window: list[float] = []   # losses since the last validation
@@ -293,12 +294,12 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
             if cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
                 reason = "time"
                 break
-            optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, progress_now(), step, warmup))
+            prog = progress_now()
+            optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, prog, step, warmup))
             if cfg.augment and cfg.augment_warmup:
                 # Clean images first: the network learns the basics faster, then generalises
                 # under the full augmentation (BENCHMARKS.md, ablation).
-                aug_strength.assign(min(1.0, progress_now() / cfg.augment_warmup))
-            step_fn = step_fixed if cfg.pairing == "fixed" else step_batch
+                aug_strength.assign(min(1.0, prog / cfg.augment_warmup))
             loss = float(step_fn(x_train[ib], yb))
             if not np.isfinite(loss):
                 raise DataError("training diverged (loss is not finite); lower the learning rate")
