@@ -78,3 +78,18 @@ def save(name: str, payload: dict, out: str | None = None) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["margin=1.0", "filters=[16,32,64]"]`` -> TrainConfig overrides (values are JSON)."""
+    import json
+
+    out = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants FIELD=VALUE, got {item!r}")
+        out[field] = json.loads(value)
+        if isinstance(out[field], list):
+            out[field] = tuple(out[field])
+    return out

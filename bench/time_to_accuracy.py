@@ -12,12 +12,11 @@ wall clock with validation excluded (graph tracing included).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
 
-from common import save, table
+from common import parse_sets, save, table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 TARGETS = (0.90, 0.95, 0.97)
@@ -71,10 +70,7 @@ def main(argv=None) -> dict:
                     help="validate every so many seconds of training, in every recipe")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
-    overrides = {}
-    for item in a.set:
-        field, _, value = item.partition("=")
-        overrides[field] = json.loads(value)
+    overrides = parse_sets(a.set)
 
     import keras
     from recipes import RECIPES, run

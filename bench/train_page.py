@@ -10,6 +10,7 @@ shipped one (``weights/default``) the same way: pair accuracy at each model's st
 
     python bench/train_page.py            # warm seeds 0 (the page default), 1, 2 + cold seed 0: ~5 min
     python bench/train_page.py --seeds 0 --seconds 3 --max-train 300     # smoke
+    python bench/train_page.py --cold-seeds "" --set margin=1.0 --out ablation_page_margin_1.0.json
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, save, table
+from common import ROOT, parse_sets, save, table
 
 from siamese_core import SiameseModel, jobs, load_dataset
 from siamese_core.config import demo_config
@@ -62,8 +63,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--cold-seeds", default="0", help="runs without a warm worker")
     ap.add_argument("--seconds", type=float, default=None, help="override the page's budget")
     ap.add_argument("--max-train", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="change a field of the page's configuration (ablations), e.g. "
+                         "--set margin=1.0 --set filters=[16,32,64]")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
+    sets = parse_sets(a.set)
+    what = "page defaults" + "".join(f", {k}={v}" for k, v in sets.items())
 
     ds = load_dataset("mnist-5k", "test")
     shipped = {"run": "shipped weights/default", **scores(SiameseModel.load(
@@ -73,14 +79,14 @@ def main(argv=None) -> dict:
         plan = [(int(s), True) for s in a.seeds.split(",") if s] + [
             (int(s), False) for s in a.cold_seeds.split(",") if s]
         for seed, warm in plan:
-            over = {"seed": seed, "max_train": a.max_train}
+            over = {**sets, "seed": seed, "max_train": a.max_train}
             if a.seconds:
                 over["seconds"] = a.seconds
             cfg = demo_config(**over)
             kind = "warm" if warm else "cold"
-            print(f"seed {seed} ({kind}): training with the page defaults …", flush=True)
+            print(f"seed {seed} ({kind}): training with the {what} …", flush=True)
             prefix = Path(tmp) / f"seed{seed}-{kind}"
-            row = {"run": f"page defaults, seed {seed}, {kind}", **run_job(cfg, prefix, warm)}
+            row = {"run": f"{what}, seed {seed}, {kind}", **run_job(cfg, prefix, warm)}
             row.update(scores(SiameseModel.load(prefix), ds))
             rows.append(row)
     cols = ["run", "wall s", "start s", "epochs", "best epoch", "pair acc", "ROC AUC", "one-shot"]

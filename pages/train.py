@@ -12,11 +12,13 @@ import streamlit as st
 
 from siamese_core import SiameseError
 from siamese_core import weights as W
-from siamese_core.config import demo_config
+from siamese_core.config import DEFAULT_MARGIN, demo_config
 from siamese_core.jobs import BusyError, TrainingJob, prewarm, smoothed
 from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset, sidebar
 
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
+LOSS_POINTS = 300    # per redraw of the loss chart
+MAP_EVERY = 3.0      # seconds between redraws of the 2-D map and the histogram while training
 JOB = "train_job"
 
 sidebar()
@@ -49,7 +51,8 @@ with st.form("train_form"):
                                   "nearer its positive than its negative")
     v["margin"] = c3.number_input("Margin (0 = the loss's default)", 0.0, 2.0, d["margin"], 0.1,
                                   help="Embeddings have unit length, so distances lie in [0, 2]. "
-                                       "Defaults: contrastive 1.0, triplet 0.5; BCE has none.")
+                                       f"Defaults: contrastive {DEFAULT_MARGIN['contrastive']}, "
+                                       f"triplet {DEFAULT_MARGIN['triplet']}; BCE has none.")
     v["dim"] = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], d["dim"])
     c1, c2, c3, c4 = st.columns(4)
     v["epochs"] = c1.number_input("Epochs", 1, 200, d["epochs"])
@@ -57,7 +60,9 @@ with st.form("train_form"):
                                    help="Training stops at the epochs or the budget, whichever "
                                         "comes first.")
     v["batch"] = c3.select_slider("Batch size", [20, 50, 100, 200, 400], d["batch"],
-                                  help="Every pair inside a batch is used: 50 images → 1,225 "
+                                  help="Every pair inside a batch is used: "
+                                       f"{DEFAULT.batch_size} images → "
+                                       f"{DEFAULT.batch_size * (DEFAULT.batch_size - 1) // 2:,} "
                                        "pairs.")
     v["lr"] = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 6e-3, 1e-2], d["lr"])
     c1, c2, c3, c4 = st.columns(4)
@@ -100,12 +105,9 @@ def zip_model(prefix: Path) -> bytes:
     return buf.getvalue()
 
 
-def render(job: TrainingJob) -> None:
-    s = job.poll()
-    if s.status == "failed":
-        st.error(s.error, icon=":material/error:")
-        return
-    b, e = s.last_batch, s.last_epoch
+def render_progress(job: TrainingJob, s) -> None:
+    """Progress, Stop, the loss and validation curves: cheap, redrawn every second."""
+    b = s.last_batch
     if s.status == "starting":
         st.progress(0.0, text="Loading the data…" if s.warm else
                     "Starting the training process (loading TensorFlow)…")
@@ -126,13 +128,13 @@ def render(job: TrainingJob) -> None:
         c1, c2 = st.columns(2)
         with c1:
             st.markdown("**Training loss** (per batch, smoothed)")
-            # At most ~500 points per redraw: the chart is re-sent every second, and on a small
+            # At most ~LOSS_POINTS per redraw: the chart is re-sent every second, and on a small
             # machine the browser's redraws compete with the training worker for the cores.
-            k = max(1, len(s.losses) // 500)
+            k = max(1, len(s.losses) // LOSS_POINTS)
             st.line_chart(pd.DataFrame({"loss": s.losses[::k], "smoothed": smoothed(s.losses)[::k]},
                                        index=pd.Index(s.steps[::k], name="step")), height=240)
         with c2:
-            st.markdown("**Validation** (per epoch)")
+            st.markdown("**Validation**")
             if s.epochs:
                 hist = pd.DataFrame(s.epochs)[["epochs_seen", "pair_accuracy", "roc_auc"]] \
                     .rename(columns={"epochs_seen": "epoch"}).melt("epoch", var_name="metric")
@@ -144,77 +146,98 @@ def render(job: TrainingJob) -> None:
                     tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
                 ).properties(height=240), width="stretch")
             else:
-                st.caption("after the first epoch…")
-    if e is not None:
-        c1, c2 = st.columns(2)
-        with c1:
-            st.markdown(f"**Validation embeddings, 2-D (PCA)** — epoch {e.epoch}")
-            names = np.array(s.begin.class_names if s.begin else [])
-            st.scatter_chart(pd.DataFrame({"x": e.embedding_2d[:, 0], "y": e.embedding_2d[:, 1],
-                                           "class": names[e.embedding_labels]}),
-                             x="x", y="y", color="class", height=300)
-        with c2:
-            thr = e.metrics["threshold"]
-            st.markdown(f"**Pair distances** — threshold {thr:.3f}, accuracy "
-                        f"{e.metrics['pair_accuracy']:.1%}")
-            top = max(2.0, float(np.max(e.neg_distances, initial=0)))
-            edges = np.linspace(0, top, 41)
-            hist = pd.concat([pd.DataFrame({"from": edges[:-1], "to": edges[1:], "pairs": kind,
-                                            "count": np.histogram(d, edges)[0]})
-                              for kind, d in (("same class", e.pos_distances),
-                                              ("different", e.neg_distances))])
-            x = alt.Scale(domain=[0, top])
-            bars = alt.Chart(hist).mark_bar(opacity=0.65).encode(
-                x=alt.X("from:Q", scale=x, title="distance"), x2="to",
-                y=alt.Y("count:Q", stack=None, title="pairs"), y2=alt.datum(0),
-                color=alt.Color("pairs:N", scale=alt.Scale(  # as in the montage
-                    domain=["same class", "different"], range=["#2ca02c", "#d62728"]),
-                    legend=alt.Legend(orient="bottom", title=None)))
-            rule = alt.Chart(pd.DataFrame({"t": [thr]})).mark_rule(
-                color="black", strokeDash=[4, 3], size=2).encode(x=alt.X("t:Q", scale=x))
-            st.altair_chart((bars + rule).properties(height=300), width="stretch")
-            st.caption(f"Dashed line: the calibrated threshold {thr:.3f}; pairs left of it are "
-                       f"called *same*.")
-    if s.status == "done":
-        end = s.end
-        m = end.metrics
-        how = {"completed": "Training finished", "time": "Training finished: time budget reached",
-               "stopped": "Training stopped"}[end.reason]
-        st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
-                   f"({end.best_epoch}) is kept.")
-        c = st.columns(4)
-        c[0].metric("Pair accuracy", f"{m['pair_accuracy']:.2%}")
-        c[1].metric("ROC AUC", f"{m['roc_auc']:.4f}")
-        c[2].metric("Equal error rate", f"{m['eer']:.2%}")
-        c[3].metric("Threshold", f"{m['threshold']:.3f}")
-        fpr, tpr = end.roc
-        st.markdown("**ROC curve** (validation pairs)")
-        st.line_chart(pd.DataFrame({"true positive rate": tpr},
-                                   index=pd.Index(np.round(fpr, 4), name="false positive rate")),
-                      height=240)
-        c1, c2 = st.columns(2)
-        mine = st.session_state.get(ACTIVE_MODEL) == str(job.out)
-        if c1.button("Use this model" if not mine else "In use on Compare", key="use_model",
-                     disabled=mine, type="primary"):
-            st.session_state[ACTIVE_MODEL] = str(job.out)
-            st.rerun()
-        try:
-            c2.download_button("Download weights (.zip)", zip_model(job.out),
-                               file_name=f"{job.out.name}.zip", mime="application/zip",
-                               key="download_model", on_click="ignore")
-        except OSError as err:
-            c2.error(f"model files are gone: {err}")
+                st.caption("after the first validation…")
+
+
+def render_embeddings(s) -> None:
+    """The 2-D map and the distance histogram of the latest validation: the costly charts to
+    draw, so while training they are redrawn every MAP_EVERY seconds only."""
+    e = s.last_epoch
+    if e is None:
+        return
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown(f"**Validation embeddings, 2-D (PCA)** — epoch {e.epoch}")
+        names = np.array(s.begin.class_names if s.begin else [])
+        st.scatter_chart(pd.DataFrame({"x": e.embedding_2d[:, 0], "y": e.embedding_2d[:, 1],
+                                       "class": names[e.embedding_labels]}),
+                         x="x", y="y", color="class", height=300)
+    with c2:
+        thr = e.metrics["threshold"]
+        st.markdown(f"**Pair distances** — threshold {thr:.3f}, accuracy "
+                    f"{e.metrics['pair_accuracy']:.1%}")
+        top = max(2.0, float(np.max(e.neg_distances, initial=0)))
+        edges = np.linspace(0, top, 41)
+        hist = pd.concat([pd.DataFrame({"from": edges[:-1], "to": edges[1:], "pairs": kind,
+                                        "count": np.histogram(d, edges)[0]})
+                          for kind, d in (("same class", e.pos_distances),
+                                          ("different", e.neg_distances))])
+        x = alt.Scale(domain=[0, top])
+        bars = alt.Chart(hist).mark_bar(opacity=0.65).encode(
+            x=alt.X("from:Q", scale=x, title="distance"), x2="to",
+            y=alt.Y("count:Q", stack=None, title="pairs"), y2=alt.datum(0),
+            color=alt.Color("pairs:N", scale=alt.Scale(  # as in the montage
+                domain=["same class", "different"], range=["#2ca02c", "#d62728"]),
+                legend=alt.Legend(orient="bottom", title=None)))
+        rule = alt.Chart(pd.DataFrame({"t": [thr]})).mark_rule(
+            color="black", strokeDash=[4, 3], size=2).encode(x=alt.X("t:Q", scale=x))
+        st.altair_chart((bars + rule).properties(height=300), width="stretch")
+        st.caption(f"Dashed line: the calibrated threshold {thr:.3f}; pairs left of it are "
+                   f"called *same*.")
+
+
+def render_done(job: TrainingJob, s) -> None:
+    end = s.end
+    m = end.metrics
+    how = {"completed": "Training finished", "time": "Training finished: time budget reached",
+           "stopped": "Training stopped"}[end.reason]
+    st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
+               f"({end.best_epoch}) is kept.")
+    c = st.columns(4)
+    c[0].metric("Pair accuracy", f"{m['pair_accuracy']:.2%}")
+    c[1].metric("ROC AUC", f"{m['roc_auc']:.4f}")
+    c[2].metric("Equal error rate", f"{m['eer']:.2%}")
+    c[3].metric("Threshold", f"{m['threshold']:.3f}")
+    fpr, tpr = end.roc
+    st.markdown("**ROC curve** (validation pairs)")
+    st.line_chart(pd.DataFrame({"true positive rate": tpr},
+                               index=pd.Index(np.round(fpr, 4), name="false positive rate")),
+                  height=240)
+    c1, c2 = st.columns(2)
+    mine = st.session_state.get(ACTIVE_MODEL) == str(job.out)
+    if c1.button("Use this model" if not mine else "In use on Compare", key="use_model",
+                 disabled=mine, type="primary"):
+        st.session_state[ACTIVE_MODEL] = str(job.out)
+        st.rerun()
+    try:
+        c2.download_button("Download weights (.zip)", zip_model(job.out),
+                           file_name=f"{job.out.name}.zip", mime="application/zip",
+                           key="download_model", on_click="ignore")
+    except OSError as err:
+        c2.error(f"model files are gone: {err}")
 
 
 if job is not None:
     if job.finished:
-        render(job)
+        s = job.poll()
+        if s.status == "failed":
+            st.error(s.error, icon=":material/error:")
+        else:
+            render_progress(job, s)
+            render_embeddings(s)
+            render_done(job, s)
     else:
         @st.fragment(run_every=1.0)
         def live():
-            render(job)
+            s = job.poll()
             if job.finished:
-                st.rerun()   # full rerun: re-enables the form
+                st.rerun()   # full rerun: the final page, and the form enabled again
+            render_progress(job, s)
+
+        @st.fragment(run_every=MAP_EVERY)
+        def live_embeddings():
+            render_embeddings(job.poll())
         live()
+        live_embeddings()
 else:
     st.info("Set the hyperparameters and press **Train**.")

@@ -70,8 +70,8 @@ def _cmd_train(args) -> int:
                       epochs=args.epochs,
                       seconds=args.seconds, seed=args.seed, batch_size=args.batch_size,
                       learning_rate=args.lr, augment=not args.no_augment, pairing=args.pairing,
-                      embedding_dim=args.embedding_dim, max_train=args.max_train,
-                      max_val=args.max_val)
+                      embedding_dim=args.embedding_dim, filters=args.filters, block=args.block,
+                      max_train=args.max_train, max_val=args.max_val)
     end = train(cfg, [_ConsoleProgress()], out=args.out)
     m = end.metrics
     print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
@@ -112,8 +112,18 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _filters(text: str) -> tuple[int, ...]:
+    try:
+        f = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}") from None
+    if not f or min(f) < 1:
+        raise argparse.ArgumentTypeError("filters must be positive integers, e.g. 8,32,64")
+    return f
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .config import LOSSES
+    from .config import BLOCKS, LOSSES
     from .data import DEFAULT_DATASET
 
     p = argparse.ArgumentParser(prog="python -m siamese_core",
@@ -138,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     s.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
     s.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
+    s.add_argument("--filters", type=_filters, default=TrainConfig.filters, metavar="F1,F2,...",
+                   help="convolution filters per block (default %(default)s)")
+    s.add_argument("--block", default=TrainConfig.block, choices=BLOCKS,
+                   help="layer order in a block (conv-bn-pool: models trained before it existed)")
     s.add_argument("--no-augment", action="store_true")
     s.add_argument("--max-train", type=int, default=None, help="subsample the training split")
     s.add_argument("--max-val", type=int, default=None, help="subsample the validation split")

@@ -9,7 +9,13 @@ from dataclasses import asdict, dataclass
 import keras
 from keras import layers, ops
 
+from .config import BLOCKS
+
 EPS = 1e-12
+# ``block``: the order of the layers in each convolutional block. Max-pooling before batch norm
+# and ReLU normalises a quarter of the values, and max-pooling commutes with both (per channel,
+# for a positive BN scale): faster steps, same quality (BENCHMARKS.md).
+LEGACY_BLOCK = "conv-bn-pool"    # weights saved before the field existed
 
 
 @dataclass(frozen=True)
@@ -17,9 +23,10 @@ class ModelConfig:
     """Architecture of the embedding network; stored in the weights' JSON to rebuild it."""
 
     embedding_dim: int = 64
-    filters: tuple[int, ...] = (16, 32, 64)
+    filters: tuple[int, ...] = (8, 32, 64)
     normalize: bool = True      # unit-length embeddings: distances live in [0, 2]
     input_size: int = 28
+    block: str = "conv-pool-bn"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -28,6 +35,7 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
         d["filters"] = tuple(d.get("filters", cls.filters))
+        d.setdefault("block", LEGACY_BLOCK)
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -46,15 +54,20 @@ class EuclideanDistance(layers.Layer):
 def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:
     """uint8-range [N, 28, 28, 1] -> [N, embedding_dim]. Pooling after every conv keeps it cheap:
     full-resolution convolutions cost ~2.5x the time (see NOTES)."""
+    if cfg.block not in BLOCKS:
+        raise ValueError(f"unknown block {cfg.block!r}: use one of {', '.join(BLOCKS)}")
     s = cfg.input_size
     x = inp = keras.Input((s, s, 1), name="image")
     x = layers.Rescaling(1.0 / 255.0)(x)
     for i, f in enumerate(cfg.filters):
         x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        if cfg.block == "conv-pool-bn":
+            x = layers.MaxPooling2D(2)(x)
         # Few hundred steps per run: a fast-moving average keeps inference statistics current.
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)
         x = layers.Activation("relu")(x)
-        x = layers.MaxPooling2D(2)(x)
+        if cfg.block == "conv-bn-pool":
+            x = layers.MaxPooling2D(2)(x)
     # Flatten, not global pooling: where a stroke is matters (6 vs 9), and the convs only see
     # ~20 px each.
     x = layers.Flatten()(x)

@@ -151,7 +151,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
     rng = np.random.default_rng(cfg.seed)
 
     model_cfg = ModelConfig(embedding_dim=cfg.embedding_dim, filters=tuple(cfg.filters),
-                            input_size=train_ds.images.shape[1])
+                            input_size=train_ds.images.shape[1], block=cfg.block)
     siamese, emb = build_siamese(model_cfg)
     head = siamese.get_layer("same_head")
     dist_layer = siamese.get_layer("distance")
@@ -284,9 +284,9 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
 
     last_val = 0.0   # training time at the last validation
     step_fn = step_fixed if cfg.pairing == "fixed" else step_batch
+    window: list[float] = []   # losses since the last validation
     while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):
         epoch += 1
-        window: list[float] = []   # losses since the last validation
         for ib, yb in epoch_plan():
             if stop_asked():
                 reason = "stopped"
@@ -314,13 +314,15 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
             if cfg.val_every_seconds and train_time() - last_val >= cfg.val_every_seconds:
                 end_epoch(window)       # mid-epoch validation: long epochs stay visible
                 window, last_val = [], train_time()
-        if window:  # validate partial epochs too: a stopped run keeps its last progress
-            end_epoch(window)
-            last_val = train_time()
-        elif not history:
-            end_epoch([])
         if reason == "completed" and cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
             reason = "time"
+        last = reason != "completed" or (cfg.epochs is not None and epoch >= cfg.epochs)
+        if cfg.val_every_epoch or last:
+            if window:  # validate partial epochs too: a stopped run keeps its last progress
+                end_epoch(window)
+                window, last_val = [], train_time()
+            elif not history:
+                end_epoch([])
 
     siamese.set_weights(best["weights"])
     from sklearn.metrics import roc_curve

@@ -88,6 +88,17 @@ def test_train_defaults_are_the_library_defaults():
     from siamese_core.cli import build_parser
     from siamese_core.config import TrainConfig
     args = build_parser().parse_args(["train", "--out", "x"])
-    assert (args.batch_size, args.lr, args.embedding_dim, args.loss) == (
+    assert (args.batch_size, args.lr, args.embedding_dim, args.loss, args.filters, args.block) == (
         TrainConfig.batch_size, TrainConfig.learning_rate, TrainConfig.embedding_dim,
-        TrainConfig.loss)
+        TrainConfig.loss, TrainConfig.filters, TrainConfig.block)
+    # The shipped model's recipe (README) must stay expressible.
+    args = build_parser().parse_args(["train", "--out", "x", "--filters", "16,32,64",
+                                      "--block", "conv-bn-pool"])
+    assert (args.filters, args.block) == ((16, 32, 64), "conv-bn-pool")
+
+
+def test_train_rejects_bad_filters(capsys):
+    from siamese_core.cli import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", "x", "--filters", "8,x"])
+    assert "comma-separated integers" in capsys.readouterr().err

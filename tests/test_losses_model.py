@@ -4,7 +4,12 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from siamese_core import losses  # noqa: E402
-from siamese_core.model import EuclideanDistance, ModelConfig, build_siamese  # noqa: E402
+from siamese_core.model import (  # noqa: E402
+    EuclideanDistance,
+    ModelConfig,
+    build_embedding,
+    build_siamese,
+)
 
 
 def test_contrastive_two_pair_batch_by_hand():
@@ -68,3 +73,36 @@ def test_registered_layer_round_trips():
     layer = EuclideanDistance(name="d")
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, EuclideanDistance)
+
+
+def _layer_kinds(emb) -> list[str]:
+    return [type(layer).__name__ for layer in emb.layers
+            if type(layer).__name__ in ("Conv2D", "MaxPooling2D", "BatchNormalization")]
+
+
+def test_block_order_and_legacy_weights():
+    new = build_embedding(ModelConfig(filters=(4, 8)))
+    assert _layer_kinds(new)[:3] == ["Conv2D", "MaxPooling2D", "BatchNormalization"]
+    # Metadata written before ``block`` existed describes the old order; it must rebuild that.
+    old_cfg = ModelConfig.from_dict({"embedding_dim": 64, "filters": [4, 8], "normalize": True,
+                                     "input_size": 28})
+    assert old_cfg.block == "conv-bn-pool"
+    old = build_embedding(old_cfg)
+    assert _layer_kinds(old)[:3] == ["Conv2D", "BatchNormalization", "MaxPooling2D"]
+    assert old.count_params() == new.count_params()      # same weights, in the same order
+    new.set_weights(old.get_weights())
+    with pytest.raises(ValueError, match="unknown block"):
+        build_embedding(ModelConfig(block="bn-first"))
+
+
+def test_pooling_first_commutes_with_positive_bn():
+    """Max-pooling commutes with a per-channel increasing map (BN with scale > 0, then ReLU),
+    so with the same weights and inference statistics both orders compute the same embedding."""
+    rng = np.random.default_rng(0)
+    a = build_embedding(ModelConfig(filters=(4, 8)))
+    b = build_embedding(ModelConfig(filters=(4, 8), block="conv-bn-pool"))
+    w = [np.abs(v) + 0.1 if v.ndim == 1 else v for v in a.get_weights()]   # gamma, var > 0
+    a.set_weights(w)
+    b.set_weights(w)
+    x = rng.integers(0, 255, (3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(a(x)), np.asarray(b(x)), atol=1e-5)

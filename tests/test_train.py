@@ -9,7 +9,7 @@ from siamese_core import SiameseModel, WeightsError  # noqa: E402
 from siamese_core import weights as W  # noqa: E402
 from siamese_core.train import Callback, TrainConfig, train  # noqa: E402
 
-TINY = dict(max_train=400, max_val=200, batch_size=40, val_pairs=400, epochs=2)
+TINY = dict(max_train=400, max_val=200, batch_size=40, val_pairs=400, epochs=3)
 
 
 class Recorder(Callback):
@@ -41,17 +41,17 @@ def test_callbacks_report_the_run(tiny_run):
     (begin,) = rec.of("begin")
     batches, epochs = rec.of("batch"), rec.of("epoch")
     assert begin.n_train == 400 and begin.n_val == 200
-    assert len(batches) == begin.total_steps == 2 * begin.steps_per_epoch
+    assert len(batches) == begin.total_steps == 3 * begin.steps_per_epoch
     assert [b.step for b in batches] == list(range(1, len(batches) + 1))
     prog = [b.progress for b in batches]
     assert prog == sorted(prog) and prog[-1] == pytest.approx(1.0)
-    assert len(epochs) == 2 and epochs[-1].embedding_2d.shape[1] == 2
+    assert len(epochs) == 3 and epochs[-1].embedding_2d.shape[1] == 2
     m = epochs[-1].metrics
     assert {"pair_accuracy", "roc_auc", "eer", "threshold", "train_loss"} <= set(m)
     assert len(epochs[-1].pos_distances) + len(epochs[-1].neg_distances) == 400
-    assert end.reason == "completed" and end.epochs_done == 2
+    assert end.reason == "completed" and end.epochs_done == 3
     assert rec.events[-1][0] == "end"
-    # Two epochs on 400 images already separate digits far better than chance.
+    # Three epochs (30 steps) on 400 images already separate digits far better than chance.
     assert end.metrics["pair_accuracy"] > 0.7
 
 
@@ -149,11 +149,23 @@ def test_config_refuses_nonsense_in_one_line():
     from siamese_core.config import demo_config
     for kw, msg in (({"augment_warmup": 1.5}, "augment_warmup"), ({"loss": "hinge"}, "unknown loss"),
                     ({"epochs": None, "seconds": None}, "epochs, seconds"),
-                    ({"jit_compile": True}, "jit_compile needs augment=False")):
+                    ({"jit_compile": True}, "jit_compile needs augment=False"),
+                    ({"block": "bn-first"}, "unknown block"),
+                    ({"val_every_epoch": False}, "needs val_every_seconds")):
         with pytest.raises(DataError, match=msg):
             TrainConfig(**kw)
     page = demo_config(seed=3)
     assert page.seed == 3 and page.seconds <= 60 and page.pairing == "batch"
+
+
+def test_validation_by_the_clock_only():
+    """val_every_epoch=False: no validation at epoch ends; the run's end still validates."""
+    rec = Recorder()
+    end = train(TrainConfig(**dict(TINY, epochs=3, val_every_epoch=False,
+                                   val_every_seconds=1e6)), [rec])
+    epochs = rec.of("epoch")
+    assert len(epochs) == 1 and end.best_epoch == 3
+    assert epochs[0].metrics["epochs_seen"] == 3.0   # it saw every batch of the run
 
 
 def test_lr_schedule_warms_up_then_decays():

@@ -1,0 +1,176 @@
+"""The Train page in a real browser: one click on Train with the defaults, timed to "Training
+finished", while counting the CPU time each side spends.
+
+Starts the app (``streamlit run app.py``) and Debian's Chromium (Playwright), opens the Train page,
+waits until the page's spare worker has had time to warm up (as a user reading the form would),
+clicks Train and waits for the result. Meanwhile it samples ``/proc`` for the CPU seconds of the
+browser's processes and of the app's (the Streamlit server and its training worker): when the
+browser runs on the same small machine, its chart redraws take cores from the training.
+
+    python bench/train_page_browser.py                 # one run: ~1.5 min
+    python bench/train_page_browser.py --runs 2
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from common import ROOT, save, table
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK      # utime + stime
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+class CpuSampler(threading.Thread):
+    """Every 0.25 s: the CPU seconds of every process of the app (its process group) and of
+    the browser (command line names chromium). Keeps each process's latest value, so processes
+    that exit (a training worker) still count."""
+
+    def __init__(self, app_pgid: int):
+        super().__init__(daemon=True)
+        self.app_pgid, self.stop = app_pgid, threading.Event()
+        self.seen: dict[tuple[str, int], float] = {}
+
+    def sample(self) -> None:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            side = "app" if _pgid(pid) == self.app_pgid else (
+                "browser" if b"chromium" in cmd else None)
+            if side:
+                cpu = _cpu_seconds(pid)
+                if cpu is not None:
+                    self.seen[(side, pid)] = cpu
+
+    def totals(self) -> dict[str, float]:
+        out = {"app": 0.0, "browser": 0.0}
+        for (side, _), cpu in self.seen.items():
+            out[side] += cpu
+        return out
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.sample()
+            time.sleep(0.25)
+
+
+def start_app() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return proc, base
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise SystemExit("the app did not start")
+        time.sleep(0.3)
+
+
+def one_run(browser, base: str, app_pgid: int, settle: float) -> dict:
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(base + "/")    # the root, then the sidebar link, as a user does
+    page.get_by_text("Three parts").wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
+    page.get_by_text("Set the hyperparameters").wait_for(timeout=60_000)
+    time.sleep(settle)      # the user reads the form; the spare worker imports TensorFlow
+    sampler = CpuSampler(app_pgid)
+    sampler.sample()
+    before = sampler.totals()
+    sampler.start()
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Train", exact=True).click()
+    done = page.get_by_text("Training finished").or_(page.get_by_text("Training stopped"))
+    done.first.wait_for(timeout=300_000)
+    wall = time.perf_counter() - t0
+    sampler.stop.set()
+    sampler.join()
+    sampler.sample()
+    after = sampler.totals()
+    text = done.first.inner_text()
+    m = re.search(r"after (\d+) epoch", text)
+    acc = page.locator('[data-testid="stMetric"]').first.inner_text().split("\n")[-1]
+    page.close()
+    return {"wall s": wall, "epochs": int(m.group(1)) if m else None, "pair acc (val)": acc,
+            "app CPU s": after["app"] - before["app"],
+            "browser CPU s": after["browser"] - before["browser"]}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--settle", type=float, default=20.0,
+                    help="seconds on the form before the click (the spare worker warms up)")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    proc, base = start_app()
+    rows = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            for i in range(a.runs):
+                print(f"run {i + 1}: click Train on the page defaults …", flush=True)
+                rows.append({"run": i + 1, **one_run(browser, base, os.getpgid(proc.pid),
+                                                     a.settle)})
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    print(table(rows, ["run", "wall s", "epochs", "pair acc (val)", "app CPU s",
+                       "browser CPU s"]))
+    summary = {"median wall s": statistics.median(r["wall s"] for r in rows),
+               "max wall s": max(r["wall s"] for r in rows),
+               "nproc": os.cpu_count()}
+    path = save("train_page_browser", {"rows": rows, "summary": summary}, a.out)
+    print(f"wrote {path}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
