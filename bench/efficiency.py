@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 from common import save, table
@@ -62,7 +63,8 @@ def measure(config) -> dict:
     per_batch = [t1 - t0 for (e0, t0), (e1, t1) in zip(stamps, stamps[1:]) if e0 == e1 and e0 > 1]
     img_s = config.batch_size / float(np.median(per_batch))
     fwd = forward_flops(build_embedding(ModelConfig(embedding_dim=config.embedding_dim,
-                                                    filters=tuple(config.filters))))
+                                                    filters=tuple(config.filters),
+                                                    block=config.block)))
     return {"images_per_s": img_s, "forward_mflop_per_image": fwd / 1e6,
             "train_gflop_s": 3 * fwd * img_s / 1e9, "epochs": end.epochs_done}
 
@@ -72,7 +74,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--matmul", type=int, default=2048)
     ap.add_argument("--max-train", type=int, default=None)
-    ap.add_argument("--variants", default="default,no-augment,jit (no augment)")
+    ap.add_argument("--variants", default="default,bn before pool,previous model,no-augment,"
+                                          "jit (no augment)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
 
@@ -83,6 +86,9 @@ def main(argv=None) -> dict:
     peak = matmul_peak(a.matmul)
     base = TrainConfig(epochs=a.epochs, max_train=a.max_train)
     variants = {"default": base,
+                # The layer order and first-layer width this default replaced (BENCHMARKS.md).
+                "bn before pool": replace(base, block="conv-bn-pool"),
+                "previous model": replace(base, block="conv-bn-pool", filters=(16, 32, 64)),
                 "no-augment": TrainConfig(epochs=a.epochs, max_train=a.max_train, augment=False),
                 "jit (no augment)": TrainConfig(epochs=a.epochs, max_train=a.max_train,
                                                 augment=False, jit_compile=True)}

@@ -17,8 +17,8 @@ from siamese_core.jobs import BusyError, TrainingJob, prewarm, smoothed
 from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset, sidebar
 
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
-LOSS_POINTS = 300    # per redraw of the loss chart
-MAP_EVERY = 3.0      # seconds between redraws of the 2-D map and the histogram while training
+LOSS_POINTS = 150    # per redraw of the loss chart
+CHARTS_EVERY = 3.0   # seconds between redraws of the validation charts while training
 JOB = "train_job"
 
 sidebar()
@@ -106,7 +106,7 @@ def zip_model(prefix: Path) -> bytes:
 
 
 def render_progress(job: TrainingJob, s) -> None:
-    """Progress, Stop, the loss and validation curves: cheap, redrawn every second."""
+    """Progress, Stop, the loss curve and the latest validation: redrawn every second."""
     b = s.last_batch
     if s.status == "starting":
         st.progress(0.0, text="Loading the data…" if s.warm else
@@ -125,43 +125,50 @@ def render_progress(job: TrainingJob, s) -> None:
             st.rerun(scope="fragment")
 
     if s.losses:
-        c1, c2 = st.columns(2)
+        c1, c2 = st.columns([3, 1])
         with c1:
             st.markdown("**Training loss** (per batch, smoothed)")
             # At most ~LOSS_POINTS per redraw: the chart is re-sent every second, and on a small
             # machine the browser's redraws compete with the training worker for the cores.
             k = max(1, len(s.losses) // LOSS_POINTS)
             st.line_chart(pd.DataFrame({"loss": s.losses[::k], "smoothed": smoothed(s.losses)[::k]},
-                                       index=pd.Index(s.steps[::k], name="step")), height=240)
+                                       index=pd.Index(s.steps[::k], name="step")), height=220)
         with c2:
-            st.markdown("**Validation**")
-            if s.epochs:
-                hist = pd.DataFrame(s.epochs)[["epochs_seen", "pair_accuracy", "roc_auc"]] \
-                    .rename(columns={"epochs_seen": "epoch"}).melt("epoch", var_name="metric")
-                low = min(0.5, float(hist["value"].min()))
-                st.altair_chart(alt.Chart(hist).mark_line(point=True).encode(
-                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epochs"),
-                    y=alt.Y("value:Q", scale=alt.Scale(domain=[low, 1.0]), title=None),
-                    color=alt.Color("metric:N", legend=alt.Legend(orient="bottom", title=None)),
-                    tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
-                ).properties(height=240), width="stretch")
+            e = s.last_epoch
+            if e is not None:
+                st.metric("Latest validation: pair accuracy", f"{e.metrics['pair_accuracy']:.2%}")
+                st.metric("ROC AUC", f"{e.metrics['roc_auc']:.4f}")
             else:
-                st.caption("after the first validation…")
+                st.caption(f"Validation: every {DEFAULT.val_every_seconds:g} s of training…")
 
 
-def render_embeddings(s) -> None:
-    """The 2-D map and the distance histogram of the latest validation: the costly charts to
-    draw, so while training they are redrawn every MAP_EVERY seconds only."""
+def render_validation(s) -> None:
+    """The validation curves, the 2-D map and the distance histogram of the latest validation:
+    the costly charts to draw, so while training they are redrawn every CHARTS_EVERY seconds."""
     e = s.last_epoch
     if e is None:
         return
-    c1, c2 = st.columns(2)
+    c0, c1, c2 = st.columns(3)
+    with c0:
+        st.markdown("**Validation**")
+        hist = pd.DataFrame(s.epochs)[["epochs_seen", "pair_accuracy", "roc_auc"]] \
+            .rename(columns={"epochs_seen": "epoch"}).melt("epoch", var_name="metric")
+        low = min(0.5, float(hist["value"].min()))
+        st.altair_chart(alt.Chart(hist).mark_line(point=True).encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epochs"),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[low, 1.0]), title=None),
+            color=alt.Color("metric:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
+        ).properties(height=300), width="stretch")
     with c1:
         st.markdown(f"**Validation embeddings, 2-D (PCA)** — epoch {e.epoch}")
         names = np.array(s.begin.class_names if s.begin else [])
-        st.scatter_chart(pd.DataFrame({"x": e.embedding_2d[:, 0], "y": e.embedding_2d[:, 1],
-                                       "class": names[e.embedding_labels]}),
-                         x="x", y="y", color="class", height=300)
+        pts = pd.DataFrame({"x": e.embedding_2d[:, 0], "y": e.embedding_2d[:, 1],
+                            "class": names[e.embedding_labels]})
+        st.altair_chart(alt.Chart(pts).mark_circle(size=30, opacity=0.8).encode(
+            x=alt.X("x:Q", title="PC 1"), y=alt.Y("y:Q", title="PC 2"),
+            color=alt.Color("class:N", legend=alt.Legend(orient="bottom", columns=5, title=None)),
+            tooltip=["class"]).properties(height=300), width="stretch")
     with c2:
         thr = e.metrics["threshold"]
         st.markdown(f"**Pair distances** — threshold {thr:.3f}, accuracy "
@@ -224,7 +231,7 @@ if job is not None:
             st.error(s.error, icon=":material/error:")
         else:
             render_progress(job, s)
-            render_embeddings(s)
+            render_validation(s)
             render_done(job, s)
     else:
         @st.fragment(run_every=1.0)
@@ -234,10 +241,10 @@ if job is not None:
                 st.rerun()   # full rerun: the final page, and the form enabled again
             render_progress(job, s)
 
-        @st.fragment(run_every=MAP_EVERY)
-        def live_embeddings():
-            render_embeddings(job.poll())
+        @st.fragment(run_every=CHARTS_EVERY)
+        def live_validation():
+            render_validation(job.poll())
         live()
-        live_embeddings()
+        live_validation()
 else:
     st.info("Set the hyperparameters and press **Train**.")

@@ -37,7 +37,8 @@ def test_latency_smoke(tmp_path):
     ("efficiency", ["--epochs", "2", "--matmul", "256", "--max-train", "400",
                     "--variants", "default"]),
     ("scale", ["--sizes", "500,1000", "--queries", "50", "--dataset", "mnist-5k"]),
-    ("train_page", ["--seeds", "0", "--cold-seeds", "", "--seconds", "3", "--max-train", "300"]),
+    ("train_page", ["--seeds", "0", "--cold-seeds", "", "--seconds", "3", "--max-train", "300",
+                    "--set", "margin=0.8"]),
 ])
 def test_training_benchmarks_smoke(script, args, tmp_path):
     pytest.importorskip("tensorflow")
@@ -46,8 +47,23 @@ def test_training_benchmarks_smoke(script, args, tmp_path):
     if script == "time_to_accuracy":
         assert {r["recipe"] for r in data["rows"]} >= {"keras-io", "pyimagesearch"}
     if script == "train_page":
-        assert data["rows"][0]["run"] == "page defaults, seed 0, warm"
+        assert data["rows"][0]["run"] == "page defaults, margin=0.8, seed 0, warm"
         assert data["shipped"]["pair acc"] > 0.95 and data["config"]["seconds"] == 3
+        assert data["config"]["margin"] == 0.8
     if script == "scale":
         assert set(data["slopes"]) == {"make_pairs s", "train epoch s", "embed gallery s",
                                        "50 NN queries s"}
+
+
+@pytest.mark.e2e
+def test_train_page_browser_smoke(tmp_path):
+    """The real-browser benchmark: the app, Chromium, one short run of the Train page."""
+    pytest.importorskip("playwright")
+    from pathlib import Path
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("chromium not installed")
+    out, data = run("train_page_browser", "--settle", "0", "--seconds", "5", "--images", "300",
+                    tmp_path=tmp_path)
+    (row,) = data["rows"]
+    assert 5 <= row["wall s"] < 120 and row["epochs"] >= 1 and "%" in row["pair acc (val)"]
+    assert row["worker CPU s"] > 1 and row["server CPU s"] > 0   # both sides are counted
