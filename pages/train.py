@@ -19,6 +19,15 @@ from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset, si
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
 LOSS_POINTS = 150    # per redraw of the loss chart
 CHARTS_EVERY = 3.0   # seconds between redraws of the validation charts while training
+LOSS_SPEC = {
+    "mark": {"type": "line"},
+    "encoding": {
+        "x": {"field": "step", "type": "quantitative", "title": "step"},
+        "y": {"field": "value", "type": "quantitative", "title": None},
+        "color": {"field": "series", "type": "nominal",
+                  "legend": {"orient": "bottom", "title": None}},
+    },
+}
 JOB = "train_job"
 
 sidebar()
@@ -131,8 +140,12 @@ def render_progress(job: TrainingJob, s) -> None:
             # At most ~LOSS_POINTS per redraw: the chart is re-sent every second, and on a small
             # machine the browser's redraws compete with the training worker for the cores.
             k = max(1, len(s.losses) // LOSS_POINTS)
-            st.line_chart(pd.DataFrame({"loss": s.losses[::k], "smoothed": smoothed(s.losses)[::k]},
-                                       index=pd.Index(s.steps[::k], name="step")), height=220)
+            losses = pd.DataFrame({"step": s.steps[::k], "loss": s.losses[::k],
+                                   "smoothed": smoothed(s.losses)[::k]})
+            # A plain Vega-Lite spec: st.line_chart builds and validates an Altair chart on
+            # every redraw, a quarter of the server's CPU while training (py-spy).
+            st.vega_lite_chart(losses.melt("step", var_name="series"), LOSS_SPEC,
+                               width="stretch", height=300)
         with c2:
             e = s.last_epoch
             if e is not None:
