@@ -89,9 +89,8 @@ def main(argv=None) -> dict:
                 # The layer order and first-layer width this default replaced (BENCHMARKS.md).
                 "bn before pool": replace(base, block="conv-bn-pool"),
                 "previous model": replace(base, block="conv-bn-pool", filters=(16, 32, 64)),
-                "no-augment": TrainConfig(epochs=a.epochs, max_train=a.max_train, augment=False),
-                "jit (no augment)": TrainConfig(epochs=a.epochs, max_train=a.max_train,
-                                                augment=False, jit_compile=True)}
+                "no-augment": replace(base, augment=False),
+                "jit (no augment)": replace(base, augment=False, jit_compile=True)}
     rows = []
     for name in a.variants.split(","):
         keras.backend.clear_session()

@@ -16,21 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
-import sys
+import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from common import ROOT, save, table
+from common import save, table
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from ui.harness import CHROMIUM, CHROMIUM_FLAGS, start_app, stop_app
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -91,29 +86,6 @@ class CpuSampler(threading.Thread):
             time.sleep(0.25)
 
 
-def start_app() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return proc, base
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit("the app did not start")
-        time.sleep(0.3)
-
-
 def one_run(browser, base: str, app_pgid: int, settle: float, seconds: int | None = None,
             images: int | None = None) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
@@ -161,19 +133,20 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
-    proc, base = start_app()
+    log = Path(tempfile.mkdtemp()) / "streamlit.log"
+    proc, base = start_app(log)
     rows = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_FLAGS)
             for i in range(a.runs):
                 print(f"run {i + 1}: click Train on the page defaults …", flush=True)
                 rows.append({"run": i + 1, **one_run(browser, base, os.getpgid(proc.pid),
                                                      a.settle, a.seconds, a.images)})
             browser.close()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        stop_app(proc)
     print(table(rows, ["run", "wall s", "epochs", "pair acc (val)", "worker CPU s",
                        "server CPU s", "browser CPU s"]))
     summary = {"median wall s": statistics.median(r["wall s"] for r in rows),

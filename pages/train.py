@@ -82,7 +82,7 @@ with st.form("train_form"):
                                     "fixed": "1 pos + 1 neg per image (seed)"}.get)
     v["augment"] = c3.toggle("Augmentation", d["augment"],
                              help="small random shifts, rotations and zooms, eased in over the "
-                                  "first 30 % of the run")
+                                  f"first {DEFAULT.augment_warmup * 100:.0f} % of the run")
     v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
     submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
                                       disabled=running)

@@ -10,7 +10,7 @@ LOSSES = ("bce", "contrastive", "triplet")
 # classes past 74 degrees instead of 60. Exploratory runs favoured it; the ablation in
 # BENCHMARKS.md puts the difference within seed-to-seed noise.
 DEFAULT_MARGIN = {"bce": 0.0, "contrastive": 1.2, "triplet": 0.5}
-BLOCKS = ("conv-pool-bn", "conv-bn-pool")   # as in model.BLOCKS (that module imports Keras)
+BLOCKS = ("conv-pool-bn", "conv-bn-pool")   # layer orders of a conv block (see model.py)
 PAIRINGS = ("batch", "fixed")
 
 

@@ -1,0 +1,62 @@
+"""The app under a real browser, for the end-to-end tests (``tests/e2e``) and the browser
+benchmark (``bench/train_page_browser.py``): ``streamlit run app.py`` on a free loopback port, and
+the launch settings of Debian's Chromium. Imports neither Streamlit nor Playwright."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(log_path: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+    """Start the app in its own process group (so its training workers can be stopped with it)
+    and wait until it is healthy; returns the process and its base URL."""
+    port = free_port()
+    with open(log_path, "w") as log:   # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return proc, base
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            stop_app(proc)
+            raise RuntimeError(f"streamlit did not become healthy: "
+                               f"{Path(log_path).read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """Stop the server and any training workers it spawned (its whole process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
