@@ -4,9 +4,10 @@ Starts the same spawned ``TrainingJob`` the page starts, with the page's configu
 (``siamese_core.config.demo_config``), and times it from the click to the saved model. "warm":
 as on the page, a spare worker was started when the form was shown (``jobs.prewarm``) and has
 imported TensorFlow by the time of the click; "cold": the click also pays the worker start and
-the TensorFlow import. Then evaluates the new model and the
-shipped one (``weights/default``) the same way: pair accuracy at each model's stored threshold on
-10,000 fresh balanced pairs of the validation split, ROC AUC, 10-way one-shot accuracy.
+the TensorFlow import, which comes off the time budget ("budget s": what was trained). Then
+evaluates the new model and the shipped one (``weights/default``) the same way: pair accuracy at
+each model's stored threshold on 10,000 fresh balanced pairs of the validation split, ROC AUC,
+10-way one-shot accuracy.
 
     python bench/train_page.py            # warm seeds 0 (the page default), 1, 2 + cold seed 0: ~5 min
     python bench/train_page.py --seeds 0 --seconds 3 --max-train 300     # smoke
@@ -48,7 +49,8 @@ def run_job(cfg, out: Path, warm: bool) -> dict:
     if s.status != "done":
         raise SystemExit(f"training failed: {s.error}")
     return {"wall s": time.perf_counter() - t0, "start s": t_begin,
-            "epochs": s.end.epochs_done, "best epoch": s.end.best_epoch, "reason": s.end.reason}
+            "budget s": s.begin.config["seconds"], "epochs": s.end.epochs_done,
+            "best epoch": s.end.best_epoch, "reason": s.end.reason}
 
 
 def scores(model: SiameseModel, ds) -> dict:
@@ -89,12 +91,13 @@ def main(argv=None) -> dict:
             row = {"run": f"{what}, seed {seed}, {kind}", **run_job(cfg, prefix, warm)}
             row.update(scores(SiameseModel.load(prefix), ds))
             rows.append(row)
-    cols = ["run", "wall s", "start s", "epochs", "best epoch", "pair acc", "ROC AUC", "one-shot"]
+    cols = ["run", "wall s", "start s", "budget s", "epochs", "best epoch", "pair acc", "ROC AUC", "one-shot"]
     print(table(rows + [shipped], cols))
     warm = [r for r in rows if r["run"].endswith("warm")] or rows
     summary = {"median wall s (warm)": statistics.median(r["wall s"] for r in warm),
                "max wall s (warm)": max(r["wall s"] for r in warm),
-               "median pair acc": statistics.median(r["pair acc"] for r in rows),
+               # Warm runs only: a cold click trains for less (its wait comes off the budget).
+               "median pair acc (warm)": statistics.median(r["pair acc"] for r in warm),
                "shipped pair acc": shipped["pair acc"]}
     print("\n" + ", ".join(f"{k}: {v:.4g}" for k, v in summary.items()))
     path = save("train_page", {"rows": rows, "shipped": shipped, "summary": summary,

@@ -67,7 +67,9 @@ with st.form("train_form"):
     v["epochs"] = c1.number_input("Epochs", 1, 200, d["epochs"])
     v["seconds"] = c2.number_input("Time budget (s)", 5, 1800, d["seconds"],
                                    help="Training stops at the epochs or the budget, whichever "
-                                        "comes first.")
+                                        "comes first. The budget counts from the click: if the "
+                                        "training process is still loading TensorFlow, that "
+                                        "wait comes off it.")
     v["batch"] = c3.select_slider("Batch size", [20, 50, 100, 200, 400], d["batch"],
                                   help="Every pair inside a batch is used: "
                                        f"{DEFAULT.batch_size} images → "
@@ -119,7 +121,8 @@ def render_progress(job: TrainingJob, s) -> None:
     b = s.last_batch
     if s.status == "starting":
         st.progress(0.0, text="Loading the data…" if s.warm else
-                    "Starting the training process (loading TensorFlow)…")
+                    "Starting the training process (loading TensorFlow; the wait counts "
+                    "in the time budget)…")
     elif s.status == "running" and b is not None:
         eta = f", about {b.eta:.0f} s left" if b.eta is not None else ""
         st.progress(min(b.progress, 1.0), text=f"Epoch {b.epoch} · batch "

@@ -6,7 +6,9 @@ into a ``JobState`` that a UI renders. At most ``MAX_CONCURRENT`` jobs run per p
 
 Starting a worker costs ~6-10 s (spawn + importing TensorFlow) before the first batch, so a UI
 calls ``prewarm()`` when it shows the Train form: one idle worker imports TensorFlow and warms it
-up while the user reads, and the next ``TrainingJob.start`` hands it its job at once.
+up while the user reads, and the next ``TrainingJob.start`` hands it its job at once. A click that
+finds no warm worker waits for that start; the wait comes off the run's time budget
+(``budget_after_wait``), so "train for 50 s" still means a model ~50 s after the click.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import queue as queue_mod
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,18 @@ MAX_CONCURRENT = 2
 _lock = threading.Lock()
 _active: list["TrainingJob"] = []
 _spare: "TrainingJob | None" = None    # an idle, warmed-up worker waiting for a job
+
+
+MIN_WAIT = 0.5   # seconds: a warm worker's hand-over is not worth changing the config for
+
+
+def budget_after_wait(config, waited: float):
+    """``config`` with the time spent waiting for a worker to start (``waited`` seconds since the
+    click) taken off its time budget, never below half of it. No budget or a short wait:
+    unchanged."""
+    if config.seconds is None or waited < MIN_WAIT:
+        return config
+    return replace(config, seconds=round(max(config.seconds / 2, config.seconds - waited), 1))
 
 
 class BusyError(RuntimeError):
@@ -47,7 +61,8 @@ def _worker(tasks, events, stop) -> None:
     task = tasks.get()
     if task is None:
         return
-    config, out = task
+    config, out, clicked = task
+    config = budget_after_wait(config, time.time() - clicked)
     try:
         class Forward(Callback):
             def on_train_begin(self, e): events.put(("begin", e))
@@ -110,7 +125,7 @@ class TrainingJob:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             job, _spare = (_spare, None) if _spare is not None and _spare.alive else (cls(), _spare)
             job.config, job.out, job.started = config, Path(out), time.time()
-            job._tasks.put((config, str(out)))
+            job._tasks.put((config, str(out), job.started))
             _active.append(job)
         return job
 

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from siamese_core import jobs
-from siamese_core.jobs import BusyError, TrainingJob, smoothed
+from siamese_core import weights as W
+from siamese_core.jobs import BusyError, TrainingJob, budget_after_wait, smoothed
 from siamese_core.train import TrainConfig
 
 
@@ -56,11 +57,13 @@ def test_prewarmed_worker_takes_the_next_job(tmp_path, monkeypatch):
     assert jobs.prewarm() is spare                      # one idle worker at a time
     s = wait(spare, lambda s: s.warm)                   # TensorFlow imported and warmed up
     assert s.status == "starting" and s.begin is None   # idle: no job yet
-    cfg = TrainConfig(epochs=1, max_train=200, max_val=100, batch_size=20, val_pairs=100)
+    cfg = TrainConfig(epochs=1, seconds=30, max_train=200, max_val=100, batch_size=20,
+                      val_pairs=100)
     job = TrainingJob.start(cfg, tmp_path / "m")
     assert job is spare and jobs._spare is None and job.config == cfg
     s = wait(job, lambda s: s.status in ("done", "failed"))
     assert s.status == "done", s.error
+    assert s.begin.config["seconds"] == 30      # no wait: the whole budget is trained
     assert s.end.epochs_done == 1 and (tmp_path / "m.onnx").is_file()
 
 
@@ -72,6 +75,27 @@ def test_dead_spare_is_replaced(monkeypatch):
     fresh = jobs.prewarm()
     assert fresh is not spare and fresh.alive
     fresh.kill()
+
+
+def test_budget_after_wait_counts_the_start_from_the_click():
+    cfg = TrainConfig(epochs=100, seconds=50)
+    assert budget_after_wait(cfg, 10.04).seconds == 40.0
+    assert budget_after_wait(cfg, 0.3) is cfg              # a warm hand-over changes nothing
+    assert budget_after_wait(cfg, 45.0).seconds == 25.0    # never below half the budget
+    no_budget = TrainConfig(epochs=3)
+    assert budget_after_wait(no_budget, 10.0) is no_budget
+
+
+def test_cold_start_comes_off_the_time_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "_spare", None)
+    cfg = TrainConfig(epochs=1, seconds=60, max_train=200, max_val=100, batch_size=20,
+                      val_pairs=100)
+    job = TrainingJob.start(cfg, tmp_path / "m")        # no spare: spawn + TensorFlow import
+    s = wait(job, lambda s: s.status in ("done", "failed"))
+    assert s.status == "done", s.error
+    budget = s.begin.config["seconds"]
+    assert 30.0 <= budget <= 59.5                        # the import took seconds, not minutes
+    assert W.read_meta(tmp_path / "m")["train"]["seconds"] == budget   # the record says so
 
 
 def test_smoothed_is_a_trailing_mean():
