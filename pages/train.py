@@ -18,7 +18,7 @@ from ui.common import ACTIVE_DATASET, ACTIVE_MODEL, DATASETS, active_dataset, si
 
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
 LOSS_POINTS = 150    # per redraw of the loss chart
-CHARTS_EVERY = 3.0   # seconds between redraws of the validation charts while training
+CHARTS_EVERY = 3.0   # seconds between redraws of the charts while training
 LOSS_SPEC = {
     "mark": {"type": "line"},
     "encoding": {
@@ -117,7 +117,7 @@ def zip_model(prefix: Path) -> bytes:
 
 
 def render_progress(job: TrainingJob, s) -> None:
-    """Progress, Stop, the loss curve and the latest validation: redrawn every second."""
+    """Progress, Stop and the latest validation's numbers: cheap to draw, redrawn every second."""
     b = s.last_batch
     if s.status == "starting":
         st.progress(0.0, text="Loading the data…" if s.warm else
@@ -136,26 +136,30 @@ def render_progress(job: TrainingJob, s) -> None:
             job.stop()
             st.rerun(scope="fragment")
 
-    if s.losses:
-        c1, c2 = st.columns([3, 1])
-        with c1:
-            st.markdown("**Training loss** (per batch, smoothed)")
-            # At most ~LOSS_POINTS per redraw: the chart is re-sent every second, and on a small
-            # machine the browser's redraws compete with the training worker for the cores.
-            k = max(1, len(s.losses) // LOSS_POINTS)
-            losses = pd.DataFrame({"step": s.steps[::k], "loss": s.losses[::k],
-                                   "smoothed": smoothed(s.losses)[::k]})
-            # A plain Vega-Lite spec: st.line_chart builds and validates an Altair chart on
-            # every redraw, a quarter of the server's CPU while training (py-spy).
-            st.vega_lite_chart(losses.melt("step", var_name="series"), LOSS_SPEC,
-                               width="stretch", height=300)
-        with c2:
-            e = s.last_epoch
-            if e is not None:
-                st.metric("Latest validation: pair accuracy", f"{e.metrics['pair_accuracy']:.2%}")
-                st.metric("ROC AUC", f"{e.metrics['roc_auc']:.4f}")
-            else:
-                st.caption(f"Validation: every {DEFAULT.val_every_seconds:g} s of training…")
+    e = s.last_epoch
+    if e is not None and s.status != "done":     # done: render_done shows the kept epoch's
+        c = st.columns(3)
+        c[0].metric("Latest validation: pair accuracy", f"{e.metrics['pair_accuracy']:.2%}")
+        c[1].metric("ROC AUC", f"{e.metrics['roc_auc']:.4f}")
+        c[2].metric("Epochs seen", f"{e.metrics['epochs_seen']:.1f}")
+    elif s.status == "running":
+        st.caption(f"Validation: every {DEFAULT.val_every_seconds:g} s of training…")
+
+
+def render_loss(s) -> None:
+    """The training loss curve: with the validation charts, redrawn every CHARTS_EVERY s."""
+    if not s.losses:
+        return
+    st.markdown("**Training loss** (per batch, smoothed)")
+    # At most ~LOSS_POINTS per redraw: on a small machine the browser's chart redraws compete
+    # with the training worker for the cores.
+    k = max(1, len(s.losses) // LOSS_POINTS)
+    losses = pd.DataFrame({"step": s.steps[::k], "loss": s.losses[::k],
+                           "smoothed": smoothed(s.losses)[::k]})
+    # A plain Vega-Lite spec: st.line_chart builds and validates an Altair chart on every
+    # redraw, a quarter of the server's CPU while training (py-spy).
+    st.vega_lite_chart(losses.melt("step", var_name="series"), LOSS_SPEC, width="stretch",
+                       height=260)
 
 
 def render_validation(s) -> None:
@@ -247,6 +251,7 @@ if job is not None:
             st.error(s.error, icon=":material/error:")
         else:
             render_progress(job, s)
+            render_loss(s)
             render_validation(s)
             render_done(job, s)
     else:
@@ -257,10 +262,13 @@ if job is not None:
                 st.rerun()   # full rerun: the final page, and the form enabled again
             render_progress(job, s)
 
+        # The charts are the costly part to draw (in the browser above all): every few seconds.
         @st.fragment(run_every=CHARTS_EVERY)
-        def live_validation():
-            render_validation(job.poll())
+        def live_charts():
+            s = job.poll()
+            render_loss(s)
+            render_validation(s)
         live()
-        live_validation()
+        live_charts()
 else:
     st.info("Set the hyperparameters and press **Train**.")
