@@ -1,6 +1,8 @@
 """Siamese pairs studio: browse pairs, train live, compare digits. Run: streamlit run app.py"""
 import streamlit as st
 
+from ui.common import DEEP_LINK, ENTRY
+
 st.set_page_config(page_title="Siamese pairs studio", page_icon=":material/compare:", layout="wide")
 
 pages = [
@@ -11,5 +13,9 @@ pages = [
 ]
 # Each page draws the sidebar (active model and dataset) itself: Streamlit runs a page file
 # directly, without this entry script, for a deep link that is the first request to a fresh
-# server (its legacy pages/ mode) and under AppTest.
-st.navigation(pages).run()
+# server (its legacy pages/ mode; ui.common.through_entry reroutes it) and under AppTest.
+st.session_state[ENTRY] = True
+nav = st.navigation(pages)
+if target := st.session_state.pop(DEEP_LINK, None):
+    st.switch_page(target)
+nav.run()

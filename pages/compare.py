@@ -10,7 +10,7 @@ from siamese_core.verdict import nearest
 from ui.common import ACTIVE_MODEL, DATASETS, active_dataset, dataset, model, model_gallery, sidebar
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-sidebar()
+sidebar(__file__)
 st.title("Compare two images")
 st.caption("Part C: draw, upload or pick two digits. Both go through the same embedding network; "
            "their distance, against a threshold calibrated on validation pairs, gives the verdict.")

@@ -9,7 +9,7 @@ from siamese_core import SAME, SiameseError, make_pairs
 from siamese_core.pairs import pair_montage
 from ui.common import ACTIVE_DATASET, DATASETS, active_dataset, dataset, png_bytes, sidebar
 
-sidebar()
+sidebar(__file__)
 st.title("Pair explorer")
 st.caption("Part A: a siamese network learns from *positive* pairs (same class) and *negative* "
            "pairs (different classes). Here are 49 of them, sampled at random.")

@@ -2,7 +2,7 @@ import streamlit as st
 
 from ui.common import sidebar
 
-sidebar()
+sidebar(__file__)
 st.title("Siamese pairs studio")
 st.markdown(
     """

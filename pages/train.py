@@ -30,7 +30,7 @@ LOSS_SPEC = {
 }
 JOB = "train_job"
 
-sidebar()
+sidebar(__file__)
 st.title("Train a siamese network")
 DEFAULT = demo_config()
 st.caption("Part B: training runs in its own process — switch pages freely, it keeps going. "

@@ -197,3 +197,22 @@ def test_two_sessions_are_isolated(browser, server, shots):
     finally:
         a_ctx.close()
         b_ctx.close()
+
+
+def test_deep_link_to_a_fresh_server_gets_the_apps_menu(browser, tmp_path):
+    """The very first request to a new server is /train (a bookmark after a restart): the page
+    still comes up through app.py, with the app's menu, not Streamlit's legacy pages/ menu."""
+    from ui.harness import start_app, stop_app
+    proc, base = start_app(tmp_path / "streamlit.log")
+    page = browser.new_page()
+    try:
+        page.goto(base + "/train")
+        page.get_by_text("Train a siamese network").wait_for()
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        nav.get_by_role("link", name="Pair explorer").wait_for()
+        assert nav.get_by_role("link", name="app", exact=True).count() == 0
+        assert page.get_by_role("button", name="Train", exact=True).is_visible()
+        no_exceptions(page)
+    finally:
+        page.close()
+        stop_app(proc)
