@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
+import sys
 import threading
+import types
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -111,7 +113,17 @@ class TrainingJob:
         self._stop = ctx.Event()
         self._proc = ctx.Process(target=_worker, args=(self._tasks, self._events, self._stop),
                                  daemon=True, name="siamese-train")
-        self._proc.start()
+        # A spawned child first re-runs the parent's __main__ by its path. Under `streamlit run`
+        # that is the running page script (Streamlit installs it as __main__): the app's UI
+        # code would run again, headless, inside the training process. The worker needs none
+        # of it, so the child is shown a bare __main__.
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            self._proc.start()
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
     @classmethod
     def start(cls, config, out: Path) -> "TrainingJob":

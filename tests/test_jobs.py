@@ -1,6 +1,8 @@
 """The spawned training worker: events arrive, stop works, errors and crashes are reported,
 and the server-wide limit on concurrent trainings holds."""
+import sys
 import time
+import types
 
 import pytest
 
@@ -96,6 +98,22 @@ def test_cold_start_comes_off_the_time_budget(tmp_path, monkeypatch):
     budget = s.begin.config["seconds"]
     assert 30.0 <= budget <= 59.5                        # the import took seconds, not minutes
     assert W.read_meta(tmp_path / "m")["train"]["seconds"] == budget   # the record says so
+
+
+def test_worker_does_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
+    # Under `streamlit run` the page script is __main__; a spawned child would re-run it.
+    marker = tmp_path / "ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    monkeypatch.setattr(jobs, "_spare", None)
+    spare = jobs.prewarm()
+    assert sys.modules["__main__"] is page               # restored in the parent
+    wait(spare, lambda s: s.warm)
+    spare.kill()
+    assert not marker.exists()
 
 
 def test_smoothed_is_a_trailing_mean():

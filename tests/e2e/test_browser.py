@@ -199,7 +199,7 @@ def test_two_sessions_are_isolated(browser, server, shots):
         b_ctx.close()
 
 
-def test_deep_link_to_a_fresh_server_gets_the_apps_menu(browser, tmp_path):
+def test_deep_link_to_a_fresh_server_gets_the_apps_menu(browser, tmp_path, shots):
     """The very first request to a new server is /train (a bookmark after a restart): the page
     still comes up through app.py, with the app's menu, not Streamlit's legacy pages/ menu."""
     from ui.harness import start_app, stop_app
@@ -207,9 +207,11 @@ def test_deep_link_to_a_fresh_server_gets_the_apps_menu(browser, tmp_path):
     page = browser.new_page()
     try:
         page.goto(base + "/train")
-        page.get_by_text("Train a siamese network").wait_for()
+        # A fresh server's first run (imports, the shipped model) is slow on a loaded machine.
+        page.get_by_text("Train a siamese network").wait_for(timeout=90_000)
+        shots(page, "deep-link")
         nav = page.locator('[data-testid="stSidebarNav"]')
-        nav.get_by_role("link", name="Pair explorer").wait_for()
+        nav.get_by_role("link", name="Pair explorer").wait_for(timeout=60_000)
         assert nav.get_by_role("link", name="app", exact=True).count() == 0
         assert page.get_by_role("button", name="Train", exact=True).is_visible()
         no_exceptions(page)
