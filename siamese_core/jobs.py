@@ -16,9 +16,9 @@ import multiprocessing as mp
 import queue as queue_mod
 import sys
 import threading
-import types
 import time
 import traceback
+import types
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
