@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import TrainConfig
+
 MAX_CONCURRENT = 2
 _lock = threading.Lock()
 _active: list["TrainingJob"] = []
@@ -33,7 +35,7 @@ _spare: "TrainingJob | None" = None    # an idle, warmed-up worker waiting for a
 MIN_WAIT = 0.5   # seconds: a warm worker's hand-over is not worth changing the config for
 
 
-def budget_after_wait(config, waited: float):
+def budget_after_wait(config: TrainConfig, waited: float) -> TrainConfig:
     """``config`` with the time spent waiting for a worker to start (``waited`` seconds since the
     click) taken off its time budget, never below half of it. No budget or a short wait:
     unchanged."""
