@@ -79,11 +79,8 @@ def save(name: str, payload: dict, out: str | None = None) -> Path:
     return path
 
 
-
 def parse_sets(items: list[str]) -> dict:
     """``["margin=1.0", "filters=[16,32,64]"]`` -> TrainConfig overrides (values are JSON)."""
-    import json
-
     out = {}
     for item in items:
         field, sep, value = item.partition("=")

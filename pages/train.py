@@ -249,8 +249,7 @@ if job is not None:
         s = job.poll()
         if s.status == "failed":
             st.error(s.error, icon=":material/error:")
-        else:
-            render_progress(job, s)
+        else:   # render_progress draws nothing for a finished run
             render_loss(s)
             render_validation(s)
             render_done(job, s)

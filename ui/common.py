@@ -58,21 +58,20 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-ROOT = Path(__file__).resolve().parent.parent   # app.py's folder: page paths are relative to it
-ENTRY = "_entry_ran"          # set by app.py on every run
+ENTRY = "_entry_ran"          # set by app.py on every run (and by through_entry)
 DEEP_LINK = "_deep_link"      # a page to open once app.py has run (see through_entry)
-_REROUTED = "_entry_rerouted"
 
 
 def through_entry(page_file: str | None) -> None:
     """A deep link (``/train``) that is the first request to a fresh server runs the page file
     without app.py: Streamlit's legacy ``pages/`` mode, with its own sidebar menu (listing
-    "app") and no wide layout, until app.py's ``st.navigation`` runs once. So: remember the page,
-    switch to app.py, and app.py opens the page. At most once per session, so a page run on its
-    own still renders."""
-    if page_file and not st.session_state.get(ENTRY) and not st.session_state.get(_REROUTED):
-        st.session_state[_REROUTED] = True
-        st.session_state[DEEP_LINK] = Path(page_file).resolve().relative_to(ROOT).as_posix()
+    "app") and no wide layout, until app.py's ``st.navigation`` runs once. So: remember the page
+    (its path relative to app.py, as app.py registers it), switch to app.py, and app.py opens
+    it. At most once per session, so a page run on its own still renders."""
+    if page_file and not st.session_state.get(ENTRY):
+        st.session_state[ENTRY] = True
+        page = Path(page_file)
+        st.session_state[DEEP_LINK] = f"{page.parent.name}/{page.name}"
         st.switch_page("app.py")
 
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ui.harness import start_app, stop_app
+
 pytestmark = pytest.mark.e2e
 RUNNING = re.compile(r"Epoch \d+ · batch")   # the progress text; epochs can be shorter than a poll
 
@@ -202,7 +204,6 @@ def test_two_sessions_are_isolated(browser, server, shots):
 def test_deep_link_to_a_fresh_server_gets_the_apps_menu(browser, tmp_path, shots):
     """The very first request to a new server is /train (a bookmark after a restart): the page
     still comes up through app.py, with the app's menu, not Streamlit's legacy pages/ menu."""
-    from ui.harness import start_app, stop_app
     proc, base = start_app(tmp_path / "streamlit.log")
     page = browser.new_page()
     try:
