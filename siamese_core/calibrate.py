@@ -98,6 +98,54 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0))
 
 
+def _pair_matrices(emb: np.ndarray, labels: np.ndarray, threshold: float, dtype=np.float32):
+    """(correct-and-same, same, correct-and-different, different) as [N, N] masks over pairs of
+    distinct images (the diagonal is in neither class)."""
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    diff = labels[:, None] != labels[None, :]
+    says_same = pairwise_distances(emb, emb) <= threshold
+    return tuple(m.astype(dtype) for m in (same & says_same, same, diff & ~says_same, diff))
+
+
+def _balanced(mats, w: np.ndarray) -> np.ndarray:
+    """Balanced accuracy for each row of image multiplicities ``w`` [B, N]: pair (i, j) counts
+    ``w_i * w_j`` times."""
+    cs, s, cd, d = ((w @ m * w).sum(1) for m in mats)
+    return 0.5 * (cs / np.maximum(s, 1) + cd / np.maximum(d, 1))
+
+
+def all_pairs_accuracy(emb: np.ndarray, labels: np.ndarray, threshold: float) -> float:
+    """Balanced pair accuracy over *every* pair of distinct images: the mean of the accuracy on
+    same-class pairs and on different-class pairs. No pair sampling, so no sampling noise; the
+    [N, N] masks bound it to a few thousand images."""
+    if len(np.unique(labels)) < 2:
+        raise ValueError("all-pairs accuracy needs at least 2 classes")
+    return float(_balanced(_pair_matrices(emb, labels, threshold, np.float64),
+                           np.ones((1, len(labels))))[0])
+
+
+def paired_bootstrap(emb_a: np.ndarray, threshold_a: float, emb_b: np.ndarray,
+                     threshold_b: float, labels: np.ndarray, n_boot: int = 1000,
+                     seed: int = 0) -> dict:
+    """All-pairs accuracy of model a minus model b on the same images, with a 95 % interval from
+    resampling the *images* (pairs sharing an image are not independent), the same resample for
+    both models. Returns ``difference``, ``low``, ``high`` and ``p_a_below`` (the share of
+    resamples where a scores lower)."""
+    # float32 matrix products: a thousand resamples of 1,000 images take ~0.5 s.
+    ma = _pair_matrices(emb_a, labels, threshold_a)
+    mb = _pair_matrices(emb_b, labels, threshold_b)
+    n = len(labels)
+    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+    diffs = _balanced(ma, w.astype(np.float32)) - _balanced(mb, w.astype(np.float32))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"difference": all_pairs_accuracy(emb_a, labels, threshold_a)
+            - all_pairs_accuracy(emb_b, labels, threshold_b),
+            "low": float(lo), "high": float(hi), "p_a_below": float(np.mean(diffs < 0)),
+            "n_boot": n_boot}
+
+
 def one_shot_accuracy(emb: np.ndarray, labels: np.ndarray, episodes: int = 1000,
                       seed: int = 0) -> float:
     """N-way one-shot accuracy: each episode draws one support image per class and one query

@@ -50,6 +50,10 @@ def test_training_benchmarks_smoke(script, args, tmp_path):
         assert data["rows"][0]["run"] == "page defaults, margin=0.8, seed 0, warm"
         assert data["shipped"]["pair acc"] > 0.95 and data["config"]["seconds"] == 3
         assert data["config"]["margin"] == 0.8
+        row = data["rows"][0]
+        low, high = row["ci"]
+        assert low <= row["difference"] <= high and 0 < row["all pairs"] <= 1
+        assert data["shipped"]["all pairs"] > 0.98
     if script == "scale":
         assert set(data["slopes"]) == {"make_pairs s", "train epoch s", "embed gallery s",
                                        "50 NN queries s"}

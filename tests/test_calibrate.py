@@ -2,10 +2,14 @@ import numpy as np
 import pytest
 
 from siamese_core.calibrate import (
+    _balanced,
+    _pair_matrices,
     accuracy_at,
+    all_pairs_accuracy,
     calibrate,
     confidence,
     one_shot_accuracy,
+    paired_bootstrap,
     pairwise_distances,
     pca_2d,
 )
@@ -55,3 +59,42 @@ def test_pairwise_distances_and_pca():
     p = pca_2d(x)
     assert p.shape == (4, 2)
     assert abs(p[2, 0]) == pytest.approx(2.0)   # largest variance first
+
+
+# Four images on a line: 0 and 1 are class 0, 2 and 3 class 1; threshold 0.45.
+LINE = np.array([[0.0], [0.1], [0.5], [2.0]])
+LINE_LABELS = np.array([0, 0, 1, 1])
+
+
+def test_all_pairs_accuracy_hand_computed():
+    # Same-class pairs: (0,1) d=0.1 right, (2,3) d=1.5 wrong -> 1/2. Different-class pairs:
+    # (0,2) 0.5, (0,3) 2.0, (1,3) 1.9 right, (1,2) 0.4 wrong -> 3/4. Balanced: 0.625.
+    assert all_pairs_accuracy(LINE, LINE_LABELS, 0.45) == pytest.approx(0.625)
+    assert all_pairs_accuracy(LINE, LINE_LABELS, 10.0) == pytest.approx(0.5)   # all "same"
+    with pytest.raises(ValueError, match="2 classes"):
+        all_pairs_accuracy(LINE, np.zeros(4), 0.45)
+
+
+def test_resampled_images_weight_their_pairs():
+    # Image 0 drawn twice: its pairs count twice; the pair of its two copies counts nowhere.
+    # Same: (0,1) x2 right, (2,3) x1 wrong -> 2/3. Different: (0,2) x2, (0,3) x2, (1,3) right,
+    # (1,2) wrong -> 5/6. Balanced: 0.75.
+    w = np.array([[2.0, 1, 1, 1], [1, 1, 1, 1]])
+    got = _balanced(_pair_matrices(LINE, LINE_LABELS, 0.45, np.float64), w)
+    np.testing.assert_allclose(got, [0.75, 0.625])
+
+
+def test_paired_bootstrap():
+    labels = np.repeat(np.arange(4), 25)
+    perfect = np.eye(4)[labels]
+    same = paired_bootstrap(perfect, 0.5, perfect, 0.5, labels, n_boot=200)
+    assert same["difference"] == 0 and same["low"] == 0 and same["high"] == 0
+    # Model b calls every pair "same": 0.5 however the images are resampled.
+    r = paired_bootstrap(perfect, 0.5, perfect, 5.0, labels, n_boot=200)
+    assert r["difference"] == pytest.approx(0.5) and r["low"] == pytest.approx(0.5)
+    assert r["p_a_below"] == 0.0
+    # A noisy model against the perfect one: below it in every resample, the interval around
+    # the point difference.
+    noisy = perfect + np.random.default_rng(0).normal(0, 0.45, perfect.shape)
+    r = paired_bootstrap(noisy, 1.0, perfect, 0.5, labels, n_boot=300)
+    assert r["low"] < r["difference"] < r["high"] < 0 and r["p_a_below"] == 1.0

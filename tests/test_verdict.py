@@ -48,6 +48,14 @@ def test_validation_pairs_accuracy(model, mnist_test):
     from siamese_core.verdict import evaluate
     r = evaluate(model, mnist_test, n_pairs=4000, seed=5, episodes=1000)
     assert r["pair_accuracy"] >= 0.98 and r["one_shot_10way"] >= 0.9
+    assert r["all_pairs_accuracy"] >= 0.98 and r["all_pairs_images"] == len(mnist_test)
+
+
+def test_all_pairs_accuracy_on_a_stratified_subset_past_the_cap(model, mnist_test, monkeypatch):
+    from siamese_core import verdict
+    monkeypatch.setattr(verdict, "ALL_PAIRS_MAX", 200)
+    r = verdict.evaluate(model, mnist_test, n_pairs=1000, seed=5, episodes=100)
+    assert r["all_pairs_images"] == 200 and 0.95 <= r["all_pairs_accuracy"] <= 1.0
 
 
 def test_blank_canvas_is_an_image_error(model, mnist_test):
