@@ -98,10 +98,17 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0))
 
 
+# All-pairs metrics hold [N, N] masks: at 2,000 images, four float64 ones are 128 MB.
+ALL_PAIRS_MAX = 2000
+
+
 def _pair_matrices(emb: np.ndarray, labels: np.ndarray, threshold: float, dtype=np.float32):
     """(correct-and-same, same, correct-and-different, different) as [N, N] masks over pairs of
     distinct images (the diagonal is in neither class)."""
     labels = np.asarray(labels)
+    if len(labels) > ALL_PAIRS_MAX:
+        raise ValueError(f"all-pairs metrics take at most {ALL_PAIRS_MAX} images "
+                         f"(got {len(labels)}): pass a stratified subset")
     same = labels[:, None] == labels[None, :]
     np.fill_diagonal(same, False)
     diff = labels[:, None] != labels[None, :]
@@ -118,8 +125,8 @@ def _balanced(mats, w: np.ndarray) -> np.ndarray:
 
 def all_pairs_accuracy(emb: np.ndarray, labels: np.ndarray, threshold: float) -> float:
     """Balanced pair accuracy over *every* pair of distinct images: the mean of the accuracy on
-    same-class pairs and on different-class pairs. No pair sampling, so no sampling noise; the
-    [N, N] masks bound it to a few thousand images."""
+    same-class pairs and on different-class pairs. No pair sampling, so no sampling noise; at
+    most ``ALL_PAIRS_MAX`` images."""
     if len(np.unique(labels)) < 2:
         raise ValueError("all-pairs accuracy needs at least 2 classes")
     return float(_balanced(_pair_matrices(emb, labels, threshold, np.float64),

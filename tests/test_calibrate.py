@@ -73,6 +73,9 @@ def test_all_pairs_accuracy_hand_computed():
     assert all_pairs_accuracy(LINE, LINE_LABELS, 10.0) == pytest.approx(0.5)   # all "same"
     with pytest.raises(ValueError, match="2 classes"):
         all_pairs_accuracy(LINE, np.zeros(4), 0.45)
+    many = np.arange(2001) % 2
+    with pytest.raises(ValueError, match="at most 2000 images"):
+        all_pairs_accuracy(np.zeros((2001, 1)), many, 0.5)
 
 
 def test_resampled_images_weight_their_pairs():

@@ -52,8 +52,8 @@ def test_validation_pairs_accuracy(model, mnist_test):
 
 
 def test_all_pairs_accuracy_on_a_stratified_subset_past_the_cap(model, mnist_test, monkeypatch):
-    from siamese_core import verdict
-    monkeypatch.setattr(verdict, "ALL_PAIRS_MAX", 200)
+    from siamese_core import calibrate, verdict
+    monkeypatch.setattr(calibrate, "ALL_PAIRS_MAX", 200)
     r = verdict.evaluate(model, mnist_test, n_pairs=1000, seed=5, episodes=100)
     assert r["all_pairs_images"] == 200 and 0.95 <= r["all_pairs_accuracy"] <= 1.0
 
