@@ -27,10 +27,9 @@ from pathlib import Path
 from common import ROOT, parse_sets, save, table
 
 from siamese_core import SiameseModel, jobs, load_dataset
-from siamese_core.calibrate import paired_bootstrap
 from siamese_core.config import demo_config
 from siamese_core.jobs import TrainingJob
-from siamese_core.verdict import evaluate
+from siamese_core.verdict import compare_models, evaluate
 
 
 def run_job(cfg, out: Path, warm: bool) -> dict:
@@ -62,8 +61,7 @@ def scores(model: SiameseModel, ds, shipped: SiameseModel | None = None) -> dict
     row = {"pair acc": r["pair_accuracy"], "all pairs": r["all_pairs_accuracy"],
            "ROC AUC": r["roc_auc"], "one-shot": r["one_shot_10way"]}
     if shipped is not None:
-        b = paired_bootstrap(model.embed(ds.images), model.threshold, shipped.embed(ds.images),
-                             shipped.threshold, ds.labels)
+        b = compare_models(model, shipped, ds)
         row.update({"vs shipped, points (95% CI)": f"{100 * b['difference']:+.2f} "
                     f"({100 * b['low']:+.2f} … {100 * b['high']:+.2f})",
                     "difference": b["difference"], "ci": [b["low"], b["high"]]})

@@ -83,16 +83,27 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .verdict import SiameseModel, evaluate
+    from .verdict import SiameseModel, compare_models, evaluate
 
     model = SiameseModel.load(args.weights)
+    other = SiameseModel.load(args.against) if args.against else None
     ds = load_dataset(args.dataset, args.split)
     r = evaluate(model, ds, n_pairs=args.pairs, seed=args.seed)
+    if other is not None:
+        r["against"] = {"weights": str(other.prefix),
+                        **compare_models(model, other, ds, seed=args.seed)}
     if args.json:
         print(json.dumps(r))
-    else:
-        for k, v in r.items():
+        return 0
+    for k, v in r.items():
+        if k != "against":
             print(f"{k:>20}: {v:.4f}" if isinstance(v, float) else f"{k:>20}: {v}")
+    if other is not None:
+        c = r["against"]
+        print(f"\nagainst {c['weights']}, all pairs of {c['n_images']} images: "
+              f"{100 * c['accuracy_a']:.2f} % vs {100 * c['accuracy_b']:.2f} %, "
+              f"{100 * c['difference']:+.2f} points (95 % interval {100 * c['low']:+.2f} to "
+              f"{100 * c['high']:+.2f}): {c['verdict']}")
     return 0
 
 
@@ -165,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="test", choices=["train", "test"])
     s.add_argument("--pairs", type=int, default=10_000)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--against", default=None, metavar="PATH",
+                   help="a second model: is --weights significantly better or worse than it on "
+                        "these images? (all pairs, bootstrap over the images)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_evaluate)
 

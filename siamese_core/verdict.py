@@ -100,22 +100,29 @@ def nearest(query: np.ndarray, gallery: np.ndarray, k: int = 5) -> tuple[np.ndar
     return idx, d[idx]
 
 
+def _all_pairs_subset(labels: np.ndarray, seed: int) -> np.ndarray:
+    """All image indices, or a stratified subset of ``ALL_PAIRS_MAX`` for the all-pairs metrics."""
+    from .calibrate import ALL_PAIRS_MAX
+    from .data import stratified_split
+
+    n = len(labels)
+    if n <= ALL_PAIRS_MAX:
+        return np.arange(n)
+    sub = stratified_split(labels, "test", test_fraction=ALL_PAIRS_MAX / n, seed=seed)
+    # Rounding per class can overshoot by a few images.
+    return np.sort(np.random.default_rng(seed).permutation(sub)[:ALL_PAIRS_MAX])
+
+
 def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
              episodes: int = 2000) -> dict:
     """Pair accuracy at the model's stored threshold on fresh balanced pairs, the same over every
     pair of (up to ``ALL_PAIRS_MAX``) images, ROC AUC, EER and 10-way one-shot accuracy (nearest
     of one support image per class)."""
-    from .calibrate import ALL_PAIRS_MAX, accuracy_at, all_pairs_accuracy, calibrate, one_shot_accuracy
-    from .data import stratified_split
+    from .calibrate import accuracy_at, all_pairs_accuracy, calibrate, one_shot_accuracy
     from .pairs import make_pairs
 
     emb = model.embed(dataset.images)
-    sub = np.arange(len(dataset))
-    if len(sub) > ALL_PAIRS_MAX:
-        sub = stratified_split(dataset.labels, "test", test_fraction=ALL_PAIRS_MAX / len(sub),
-                               seed=seed)
-        # Rounding per class can overshoot by a few images.
-        sub = np.sort(np.random.default_rng(seed).permutation(sub)[:ALL_PAIRS_MAX])
+    sub = _all_pairs_subset(dataset.labels, seed)
     pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
     d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
     cal = calibrate(d, pairs.label)
@@ -131,3 +138,20 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
         f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed),
         "one_shot_episodes": episodes,
     }
+
+
+def compare_models(a: SiameseModel, b: SiameseModel, dataset, n_boot: int = 1000,
+                   seed: int = 0) -> dict:
+    """Is model ``a`` better than model ``b`` on these images? Each one's all-pairs accuracy at
+    its own threshold, a's lead in points of accuracy with a 95 % interval from resampling the
+    images (``calibrate.paired_bootstrap``), and a one-phrase ``verdict``: significantly better,
+    significantly worse, or no significant difference."""
+    from .calibrate import paired_bootstrap
+
+    sub = _all_pairs_subset(dataset.labels, seed)
+    x, y = dataset.images[sub], dataset.labels[sub]
+    ea, eb = a.embed(x), b.embed(x)
+    r = paired_bootstrap(ea, a.threshold, eb, b.threshold, y, n_boot, seed)
+    verdict = ("significantly better" if r["low"] > 0 else
+               "significantly worse" if r["high"] < 0 else "no significant difference")
+    return {**r, "n_images": len(sub), "verdict": verdict}

@@ -133,6 +133,10 @@ def test_train_tiny_run_to_completion_and_use_it():
     assert not at.error, [e.value for e in at.error]
     labels = {m.label: m.value for m in at.metric}
     assert "Pair accuracy" in labels and "ROC AUC" in labels
+    # One epoch on 300 images against the shipped model, on the same validation split.
+    versus = [m.value for m in at.markdown if "Against the shipped model" in m.value]
+    assert versus and "499,500 pairs of the 1,000 validation images" in versus[0]
+    assert versus[0].endswith("**significantly worse**.")
     at.button(key="use_model").click().run()
     assert "siamese-studio-runs" in at.session_state["active_model"]
     assert any("your trained model" in m.value for m in at.sidebar.markdown)

@@ -45,6 +45,17 @@ def test_evaluate_json():
     for k in ("pair_accuracy", "roc_auc", "eer", "threshold", "n_pairs", "one_shot_10way"):
         assert k in v
     assert v["n_pairs"] == 2000 and v["pair_accuracy"] > 0.95 and v["one_shot_episodes"] >= 1000
+    assert v["all_pairs_images"] == 1000 and v["all_pairs_accuracy"] > 0.95
+
+
+def test_evaluate_against_another_model():
+    shipped = str(ROOT / "weights" / "default")
+    r = cli("evaluate", "--weights", shipped, "--against", shipped, "--pairs", "2000")
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("against ") and "+0.00 points" in last
+    assert last.endswith("no significant difference")
+    assert_clean_error(cli("evaluate", "--against", "/nonexistent/model"), "no model")
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, digit_pngs):

@@ -112,3 +112,22 @@ def test_onnx_matches_keras_for_shipped_model(model, mnist_test):
     x = mnist_test.images[:64]
     keras_e = np.asarray(emb(x[..., None].astype("float32"), training=False))
     assert np.abs(model.embed(x) - keras_e).max() <= 1e-4
+
+
+def test_compare_models_against_itself_and_a_miscalibrated_copy(model, mnist_test, tmp_path):
+    from siamese_core.verdict import compare_models, evaluate
+    same = compare_models(model, model, mnist_test, n_boot=200)
+    assert same["difference"] == 0 and same["verdict"] == "no significant difference"
+    assert same["accuracy_a"] == pytest.approx(evaluate(model, mnist_test, n_pairs=1000,
+                                                        episodes=100)["all_pairs_accuracy"])
+    # The same network with its threshold at 0.05: nearly every pair is called "different", so
+    # about half of the balanced accuracy is gone.
+    target = copy_model(tmp_path)
+    meta = json.loads(W.paths(target)["json"].read_text())
+    meta["calibration"]["threshold"] = 0.05
+    W.paths(target)["json"].write_text(json.dumps(meta))
+    bad = SiameseModel.load(target)
+    r = compare_models(model, bad, mnist_test, n_boot=200)
+    assert r["verdict"] == "significantly better" and r["accuracy_b"] < 0.6
+    assert r["low"] <= r["difference"] <= r["high"] and r["n_images"] == len(mnist_test)
+    assert compare_models(bad, model, mnist_test, n_boot=200)["verdict"] == "significantly worse"

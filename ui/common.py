@@ -48,6 +48,22 @@ def model_gallery(spec: str, split: str = "train"):
     return gallery(str(m.prefix), m.meta["sha256"]["onnx"], spec, split)
 
 
+@st.cache_data(show_spinner="Comparing with the shipped model…", max_entries=32)
+def versus_shipped(prefix: str, sha: str) -> dict | None:
+    """A trained model against the shipped one on all pairs of its dataset's validation split
+    (``verdict.compare_models``); None when the two were trained on different datasets."""
+    from siamese_core.verdict import compare_models
+
+    shipped_prefix = str(W.default_prefix())
+    shipped_meta = W.read_meta(shipped_prefix, verify=())
+    mine = _model(prefix, sha)
+    spec = mine.meta.get("dataset")
+    if spec != shipped_meta.get("dataset"):
+        return None
+    shipped = _model(shipped_prefix, shipped_meta["sha256"]["onnx"])
+    return compare_models(mine, shipped, dataset(spec, "test"))
+
+
 def active_dataset() -> str:
     return st.session_state.get(ACTIVE_DATASET, DEFAULT_DATASET)
 
