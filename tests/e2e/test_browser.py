@@ -166,6 +166,12 @@ def test_train_live_survives_page_switch_and_is_used(page, server, shots):
     shots(page, "live")
     page.get_by_text("Training finished").first.wait_for(timeout=120_000)
     assert metric(page, "Pair accuracy").endswith("%")
+    # The comparison with the shipped model, on the same validation split.
+    page.get_by_text("Against the shipped model").first.wait_for(timeout=30_000)
+    line = page.get_by_text("pairs of the 1,000 validation images").first
+    verdict = line.inner_text()
+    assert re.search(r"significantly (better|worse)|no significant difference", verdict), verdict
+    line.scroll_into_view_if_needed()
     shots(page, "finished", "train.png")
     page.get_by_role("button", name="Use this model").first.click()
     page.get_by_text("your trained model").first.wait_for()
