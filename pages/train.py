@@ -24,6 +24,7 @@ from ui.common import (
 )
 
 RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
+RUN_RETENTION_S = 24 * 3600   # trained models older than this are deleted when a run starts
 LOSS_POINTS = 150    # per redraw of the loss chart
 CHARTS_EVERY = 3.0   # seconds between redraws of the charts while training
 LOSS_SPEC = {
@@ -105,6 +106,7 @@ if submitted and not running:
                           learning_rate=float(v["lr"]), pairing=v["pairing"],
                           augment=bool(v["augment"]), seed=int(v["seed"]),
                           max_train=int(v["max_train"]) or None)
+        W.prune_runs(RUNS, RUN_RETENTION_S, keep=[st.session_state.get(ACTIVE_MODEL)])
         out = RUNS / uuid.uuid4().hex / f"{v['dataset'].replace(':', '_')}-{v['loss']}"
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
         st.session_state[ACTIVE_DATASET] = v["dataset"]

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import WeightsError
@@ -119,3 +122,27 @@ def load_keras(prefix: str | Path):
     except (ValueError, OSError) as e:
         raise WeightsError(f"weights do not fit the architecture in the metadata ({e})") from None
     return siamese, emb, meta
+
+
+def prune_runs(root: str | Path, max_age_s: float, keep: Iterable[str | Path] = (),
+               now: float | None = None) -> int:
+    """Delete the run folders under ``root`` (one folder per trained model) whose newest file is
+    older than ``max_age_s``, except those holding a model in ``keep``; returns how many went.
+    A server keeps every model its users train, so without this the folder only grows."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    now = time.time() if now is None else now
+    kept = {paths(k)["json"].parent.resolve() for k in keep if k}
+    removed = 0
+    for run in root.iterdir():
+        if not run.is_dir() or run.is_symlink() or run.resolve() in kept:
+            continue
+        try:
+            newest = max([f.stat().st_mtime for f in run.iterdir()] + [run.stat().st_mtime])
+            if now - newest > max_age_s:
+                shutil.rmtree(run)
+                removed += 1
+        except OSError:      # another process pruned or wrote it meanwhile: skip it
+            continue
+    return removed

@@ -148,6 +148,19 @@ def test_train_tiny_run_to_completion_and_use_it():
     assert any(m.label == "Verdict" for m in at.metric)
 
 
+def test_a_deleted_trained_model_falls_back_to_the_shipped_one(tmp_path):
+    at = app()
+    at.session_state["active_model"] = str(tmp_path / "gone" / "mnist-5k-contrastive")
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and not at.error
+    assert any("files are gone" in w.value for w in at.warning)
+    assert at.session_state["active_model"] is None
+    assert any("shipped default" in m.value for m in at.sidebar.markdown)
+    at.radio(key="mode_left").set_value("Pick").run()
+    at.radio(key="mode_right").set_value("Pick").run()
+    assert any(m.label == "Verdict" for m in at.metric)
+
+
 def test_train_stop():
     at = app("pages/train.py")
     form = {w.label: w for w in at.number_input}

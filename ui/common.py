@@ -30,7 +30,15 @@ def _model(prefix: str, sha: str) -> SiameseModel:
 
 def model() -> SiameseModel:
     """The session's active model: one it trained and chose, else the shipped default."""
-    prefix = st.session_state.get(ACTIVE_MODEL) or str(W.default_prefix())
+    mine = st.session_state.get(ACTIVE_MODEL)
+    if mine and not W.paths(mine)["json"].exists():
+        # Pruned (the Train page deletes trained models after a day) or deleted by hand: say so
+        # once and fall back, rather than an error on every page with no way back.
+        st.session_state[ACTIVE_MODEL] = None
+        st.warning("Your trained model's files are gone (trained models are kept for a day); "
+                   "back to the shipped model.", icon=":material/history:")
+        mine = None
+    prefix = mine or str(W.default_prefix())
     sha = W.read_meta(prefix, verify=())["sha256"]["onnx"]
     return _model(prefix, sha)
 
