@@ -83,7 +83,7 @@ def test_resampled_images_weight_their_pairs():
     # Same: (0,1) x2 right, (2,3) x1 wrong -> 2/3. Different: (0,2) x2, (0,3) x2, (1,3) right,
     # (1,2) wrong -> 5/6. Balanced: 0.75.
     w = np.array([[2.0, 1, 1, 1], [1, 1, 1, 1]])
-    got = _balanced(_pair_matrices(LINE, LINE_LABELS, 0.45, np.float64), w)
+    got = _balanced(_pair_matrices(LINE, LINE_LABELS, 0.45), w)
     np.testing.assert_allclose(got, [0.75, 0.625])
 
 
