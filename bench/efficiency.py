@@ -64,7 +64,8 @@ def measure(config) -> dict:
     img_s = config.batch_size / float(np.median(per_batch))
     fwd = forward_flops(build_embedding(ModelConfig(embedding_dim=config.embedding_dim,
                                                     filters=tuple(config.filters),
-                                                    block=config.block)))
+                                                    block=config.block,
+                                                    top_convs=config.top_convs)))
     return {"images_per_s": img_s, "forward_mflop_per_image": fwd / 1e6,
             "train_gflop_s": 3 * fwd * img_s / 1e9, "epochs": end.epochs_done}
 
@@ -74,8 +75,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--matmul", type=int, default=2048)
     ap.add_argument("--max-train", type=int, default=None)
-    ap.add_argument("--variants", default="default,bn before pool,previous model,no-augment,"
-                                          "jit (no augment)")
+    ap.add_argument("--variants", default="default,no top conv,bn before pool,previous model,"
+                                          "no-augment,jit (no augment)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
 
@@ -86,9 +87,11 @@ def main(argv=None) -> dict:
     peak = matmul_peak(a.matmul)
     base = TrainConfig(epochs=a.epochs, max_train=a.max_train)
     variants = {"default": base,
-                # The layer order and first-layer width this default replaced (BENCHMARKS.md).
-                "bn before pool": replace(base, block="conv-bn-pool"),
-                "previous model": replace(base, block="conv-bn-pool", filters=(16, 32, 64)),
+                # The models this default replaced, newest first (BENCHMARKS.md).
+                "no top conv": replace(base, top_convs=0),
+                "bn before pool": replace(base, block="conv-bn-pool", top_convs=0),
+                "previous model": replace(base, block="conv-bn-pool", filters=(16, 32, 64),
+                                          top_convs=0),
                 "no-augment": replace(base, augment=False),
                 "jit (no augment)": replace(base, augment=False, jit_compile=True)}
     rows = []

@@ -71,6 +71,7 @@ def _cmd_train(args) -> int:
                       seconds=args.seconds, seed=args.seed, batch_size=args.batch_size,
                       learning_rate=args.lr, augment=not args.no_augment, pairing=args.pairing,
                       embedding_dim=args.embedding_dim, filters=args.filters, block=args.block,
+                      top_convs=args.top_convs,
                       max_train=args.max_train, max_val=args.max_val)
     end = train(cfg, [_ConsoleProgress()], out=args.out)
     m = end.metrics
@@ -163,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convolution filters per block (default %(default)s)")
     s.add_argument("--block", default=TrainConfig.block, choices=BLOCKS,
                    help="layer order in a block (conv-bn-pool: models trained before it existed)")
+    s.add_argument("--top-convs", type=int, default=TrainConfig.top_convs,
+                   help="3x3 convolutions on the last pooled maps (default %(default)s; 0: models "
+                        "trained before it existed)")
     s.add_argument("--no-augment", action="store_true")
     s.add_argument("--max-train", type=int, default=None, help="subsample the training split")
     s.add_argument("--max-val", type=int, default=None, help="subsample the validation split")

@@ -26,6 +26,7 @@ class TrainConfig:
     # and that layer's activations dominate the step time (BENCHMARKS.md).
     filters: tuple[int, ...] = (8, 32, 64)
     block: str = "conv-pool-bn"
+    top_convs: int = 1                   # 3x3 convolutions on the last pooled maps (model.py)
     epochs: int | None = 12
     seconds: float | None = None
     batch_size: int = 100
@@ -46,6 +47,8 @@ class TrainConfig:
             raise DataError(f"unknown loss {self.loss!r}: use one of {', '.join(LOSSES)}")
         if self.block not in BLOCKS:
             raise DataError(f"unknown block {self.block!r}: use one of {', '.join(BLOCKS)}")
+        if self.top_convs < 0:
+            raise DataError("top_convs must be 0 or more")
         if not self.val_every_epoch and not self.val_every_seconds:
             raise DataError("val_every_epoch=False needs val_every_seconds")
         if self.pairing not in PAIRINGS:

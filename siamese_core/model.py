@@ -16,6 +16,7 @@ EPS = 1e-12
 # and ReLU normalises a quarter of the values, and max-pooling commutes with both (per channel,
 # for a positive BN scale): faster steps, same quality (BENCHMARKS.md).
 LEGACY_BLOCK = "conv-bn-pool"    # weights saved before the field existed
+LEGACY_TOP_CONVS = 0             # likewise for ``top_convs``
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class ModelConfig:
     normalize: bool = True      # unit-length embeddings: distances live in [0, 2]
     input_size: int = 28
     block: str = "conv-pool-bn"
+    # 3x3 convolutions on the last pooled maps (3x3 for 28-px input), before the dense layer:
+    # depth where it is cheapest. One makes a better model per second of training (BENCHMARKS.md).
+    top_convs: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,6 +40,7 @@ class ModelConfig:
         d = dict(d)
         d["filters"] = tuple(d.get("filters", cls.filters))
         d.setdefault("block", LEGACY_BLOCK)
+        d.setdefault("top_convs", LEGACY_TOP_CONVS)
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -56,6 +61,8 @@ def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:
     full-resolution convolutions cost ~2.5x the time (see NOTES)."""
     if cfg.block not in BLOCKS:
         raise ValueError(f"unknown block {cfg.block!r}: use one of {', '.join(BLOCKS)}")
+    if cfg.top_convs < 0:
+        raise ValueError("top_convs must be 0 or more")
     s = cfg.input_size
     x = inp = keras.Input((s, s, 1), name="image")
     x = layers.Rescaling(1.0 / 255.0)(x)
@@ -68,6 +75,10 @@ def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:
         x = layers.Activation("relu")(x)
         if cfg.block == "conv-bn-pool":
             x = layers.MaxPooling2D(2)(x)
+    for j in range(cfg.top_convs):
+        x = layers.Conv2D(cfg.filters[-1], 3, padding="same", use_bias=False, name=f"top{j + 1}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"top_bn{j + 1}")(x)
+        x = layers.Activation("relu")(x)
     # Flatten, not global pooling: where a stroke is matters (6 vs 9), and the convs only see
     # ~20 px each.
     x = layers.Flatten()(x)

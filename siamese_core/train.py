@@ -151,7 +151,8 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
     rng = np.random.default_rng(cfg.seed)
 
     model_cfg = ModelConfig(embedding_dim=cfg.embedding_dim, filters=tuple(cfg.filters),
-                            input_size=train_ds.images.shape[1], block=cfg.block)
+                            input_size=train_ds.images.shape[1], block=cfg.block,
+                            top_convs=cfg.top_convs)
     siamese, emb = build_siamese(model_cfg)
     head = siamese.get_layer("same_head")
     dist_layer = siamese.get_layer("distance")

@@ -81,18 +81,36 @@ def _layer_kinds(emb) -> list[str]:
 
 
 def test_block_order_and_legacy_weights():
-    new = build_embedding(ModelConfig(filters=(4, 8)))
+    new = build_embedding(ModelConfig(filters=(4, 8), top_convs=0))
     assert _layer_kinds(new)[:3] == ["Conv2D", "MaxPooling2D", "BatchNormalization"]
-    # Metadata written before ``block`` existed describes the old order; it must rebuild that.
+    # Metadata written before ``block`` and ``top_convs`` existed describes the old network;
+    # it must rebuild that.
     old_cfg = ModelConfig.from_dict({"embedding_dim": 64, "filters": [4, 8], "normalize": True,
                                      "input_size": 28})
-    assert old_cfg.block == "conv-bn-pool"
+    assert (old_cfg.block, old_cfg.top_convs) == ("conv-bn-pool", 0)
     old = build_embedding(old_cfg)
     assert _layer_kinds(old)[:3] == ["Conv2D", "BatchNormalization", "MaxPooling2D"]
     assert old.count_params() == new.count_params()      # same weights, in the same order
     new.set_weights(old.get_weights())
     with pytest.raises(ValueError, match="unknown block"):
         build_embedding(ModelConfig(block="bn-first"))
+
+
+def test_top_convolution():
+    none = build_embedding(ModelConfig(filters=(4, 8), top_convs=0))
+    top = build_embedding(ModelConfig(filters=(4, 8)))           # the default: one
+    assert _layer_kinds(top) == ["Conv2D", "MaxPooling2D", "BatchNormalization",
+                                 "Conv2D", "MaxPooling2D", "BatchNormalization",
+                                 "Conv2D", "BatchNormalization"]
+    # It keeps the last block's width and the pooled size (28 -> 14 -> 7), so the dense layer
+    # sees as many values: 3*3*8*8 more weights (no bias) and a batch norm of 4 vectors of 8.
+    assert top.get_layer("top1").kernel.shape == (3, 3, 8, 8)
+    assert top.get_layer("top1").output.shape == (None, 7, 7, 8)
+    assert top.count_params() - none.count_params() == 3 * 3 * 8 * 8 + 4 * 8
+    # Its metadata round-trips, so a saved model rebuilds with the same depth.
+    assert ModelConfig.from_dict(ModelConfig(top_convs=2).to_dict()).top_convs == 2
+    with pytest.raises(ValueError, match="top_convs"):
+        build_embedding(ModelConfig(top_convs=-1))
 
 
 def test_pooling_first_commutes_with_positive_bn():
