@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
@@ -99,13 +101,27 @@ def test_train_defaults_are_the_library_defaults():
     from siamese_core.cli import build_parser
     from siamese_core.config import TrainConfig
     args = build_parser().parse_args(["train", "--out", "x"])
-    assert (args.batch_size, args.lr, args.embedding_dim, args.loss, args.filters, args.block) == (
+    assert (args.batch_size, args.lr, args.embedding_dim, args.loss, args.filters, args.block,
+            args.top_convs) == (
         TrainConfig.batch_size, TrainConfig.learning_rate, TrainConfig.embedding_dim,
-        TrainConfig.loss, TrainConfig.filters, TrainConfig.block)
-    # The shipped model's recipe (README) must stay expressible.
-    args = build_parser().parse_args(["train", "--out", "x", "--filters", "16,32,64",
-                                      "--block", "conv-bn-pool"])
-    assert (args.filters, args.block) == ((16, 32, 64), "conv-bn-pool")
+        TrainConfig.loss, TrainConfig.filters, TrainConfig.block, TrainConfig.top_convs)
+
+
+def test_readme_command_rebuilds_the_shipped_network():
+    """The shipped model's command in the README must describe the network its metadata
+    records, although the defaults have moved on since it was trained."""
+    import re
+    import shlex
+
+    from siamese_core.cli import build_parser
+    from siamese_core.model import ModelConfig
+    readme = (ROOT / "README.md").read_text()
+    cmd = re.search(r"^python -m siamese_core (train .*--out weights/default)$", readme, re.M)
+    args = build_parser().parse_args(shlex.split(cmd.group(1)))
+    shipped = ModelConfig.from_dict(W.read_meta(W.default_prefix())["model"])
+    assert (tuple(args.filters), args.block, args.top_convs, args.embedding_dim) == (
+        shipped.filters, shipped.block, shipped.top_convs, shipped.embedding_dim)
+    assert (args.epochs, args.lr, args.margin, args.batch_size) == (80, 6e-3, 1.0, 100)
 
 
 def test_train_rejects_bad_filters(capsys):
