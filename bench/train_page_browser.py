@@ -115,9 +115,31 @@ def one_run(browser, base: str, app_pgid: int, settle: float, seconds: int | Non
     text = done.first.inner_text()
     m = re.search(r"after (\d+) epoch", text)
     acc = page.locator('[data-testid="stMetric"]').first.inner_text().split("\n")[-1]
+    versus = _versus_shipped(page)
     page.close()
     return {"wall s": wall, "epochs": int(m.group(1)) if m else None, "pair acc (val)": acc,
-            **{f"{k} CPU s": after[k] - before[k] for k in after}}
+            **versus, **{f"{k} CPU s": after[k] - before[k] for k in after}}
+
+
+VERSUS = re.compile(r"yours ([\d.]+)%, shipped ([\d.]+)% \S+ ([-+]?[\d.]+) points \(95 % interval "
+                    r"([-+]?[\d.]+) to ([-+]?[\d.]+)\): ([a-z ]+)")
+
+
+def _versus_shipped(page) -> dict:
+    """The finished page's comparison with the shipped model (all pairs of the validation
+    images, paired bootstrap), as the user reads it; empty if the page shows none."""
+    line = page.locator("p", has_text="Against the shipped model").first
+    try:
+        line.wait_for(timeout=60_000)
+    except Exception:       # Playwright's TimeoutError: a dataset the shipped model was not on
+        return {}
+    m = VERSUS.search(" ".join(line.inner_text().split()))
+    if m is None:
+        raise SystemExit(f"unexpected comparison text: {line.inner_text()!r}")
+    return {"all pairs": float(m.group(1)) / 100, "shipped all pairs": float(m.group(2)) / 100,
+            "vs shipped, points (95% CI)": f"{float(m.group(3)):+.2f} ({float(m.group(4)):+.2f} "
+                                           f"… {float(m.group(5)):+.2f})",
+            "verdict": m.group(6).strip()}
 
 
 def main(argv=None) -> dict:
@@ -147,8 +169,9 @@ def main(argv=None) -> dict:
             browser.close()
     finally:
         stop_app(proc)
-    print(table(rows, ["run", "wall s", "epochs", "pair acc (val)", "worker CPU s",
-                       "server CPU s", "browser CPU s"]))
+    print(table(rows, ["run", "wall s", "epochs", "pair acc (val)", "all pairs",
+                       "vs shipped, points (95% CI)", "verdict", "worker CPU s", "server CPU s",
+                       "browser CPU s"]))
     summary = {"median wall s": statistics.median(r["wall s"] for r in rows),
                "max wall s": max(r["wall s"] for r in rows),
                "nproc": os.cpu_count()}

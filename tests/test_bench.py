@@ -71,3 +71,8 @@ def test_train_page_browser_smoke(tmp_path):
     (row,) = data["rows"]
     assert 5 <= row["wall s"] < 120 and row["epochs"] >= 1 and "%" in row["pair acc (val)"]
     assert row["worker CPU s"] > 1 and row["server CPU s"] > 0   # both sides are counted
+    # The page's comparison with the shipped model, read back from the page: the shipped
+    # model's all-pairs accuracy is fixed (README), the verdict one of three phrases.
+    assert abs(row["shipped all pairs"] - 0.99) < 1e-9 and 0 < row["all pairs"] <= 1
+    assert row["verdict"] in ("significantly better", "significantly worse",
+                              "no significant difference")
