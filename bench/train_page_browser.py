@@ -128,10 +128,12 @@ VERSUS = re.compile(r"yours ([\d.]+)%, shipped ([\d.]+)% \S+ ([-+]?[\d.]+) point
 def _versus_shipped(page) -> dict:
     """The finished page's comparison with the shipped model (all pairs of the validation
     images, paired bootstrap), as the user reads it; empty if the page shows none."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     line = page.locator("p", has_text="Against the shipped model").first
     try:
         line.wait_for(timeout=60_000)
-    except Exception:       # Playwright's TimeoutError: a dataset the shipped model was not on
+    except PlaywrightTimeout:       # a dataset the shipped model was not trained on
         return {}
     m = VERSUS.search(" ".join(line.inner_text().split()))
     if m is None:
