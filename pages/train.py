@@ -172,25 +172,31 @@ def render_loss(s) -> None:
 
 
 def render_validation(s) -> None:
-    """The validation curves, the 2-D map and the distance histogram of the latest validation:
-    the costly charts to draw, so while training they are redrawn every CHARTS_EVERY seconds."""
-    e = s.last_epoch
+    """The validation curves, the 2-D map and the distance histogram — of the latest epoch while
+    training, of the kept (best) one once finished, so they agree with the metrics shown below.
+    The costly charts to draw: while training they are redrawn every CHARTS_EVERY seconds."""
+    kept = s.end is not None and s.best_epoch is not None
+    e = s.best_epoch if kept else s.last_epoch
     if e is None:
         return
+    which = f"epoch {e.epoch}" + (" (kept)" if kept else "")
     c0, c1, c2 = st.columns(3)
     with c0:
-        st.markdown("**Validation**")
+        st.markdown("**Validation**" + (f" — dashed: epoch {e.epoch}, kept" if kept else ""))
         hist = pd.DataFrame(s.epochs)[["epochs_seen", "pair_accuracy", "roc_auc"]] \
             .rename(columns={"epochs_seen": "epoch"}).melt("epoch", var_name="metric")
         low = min(0.5, float(hist["value"].min()))
-        st.altair_chart(alt.Chart(hist).mark_line(point=True).encode(
+        chart = alt.Chart(hist).mark_line(point=True).encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epochs"),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[low, 1.0]), title=None),
             color=alt.Color("metric:N", legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")],
-        ).properties(height=300), width="stretch")
+            tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")])
+        if kept:   # where the kept weights come from
+            chart += alt.Chart(pd.DataFrame({"epoch": [e.metrics["epochs_seen"]]})).mark_rule(
+                color="gray", strokeDash=[4, 3]).encode(x="epoch:Q")
+        st.altair_chart(chart.properties(height=300), width="stretch")
     with c1:
-        st.markdown(f"**Validation embeddings, 2-D (PCA)** — epoch {e.epoch}")
+        st.markdown(f"**Validation embeddings, 2-D (PCA)** — {which}")
         names = np.array(s.begin.class_names if s.begin else [])
         pts = pd.DataFrame({"x": e.embedding_2d[:, 0], "y": e.embedding_2d[:, 1],
                             "class": names[e.embedding_labels]})
@@ -200,7 +206,7 @@ def render_validation(s) -> None:
             tooltip=["class"]).properties(height=300), width="stretch")
     with c2:
         thr = e.metrics["threshold"]
-        st.markdown(f"**Pair distances** — threshold {thr:.3f}, accuracy "
+        st.markdown(f"**Pair distances** — {which}: threshold {thr:.3f}, accuracy "
                     f"{e.metrics['pair_accuracy']:.1%}")
         top = max(2.0, float(np.max(e.neg_distances, initial=0)))
         edges = np.linspace(0, top, 41)

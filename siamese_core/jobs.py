@@ -100,6 +100,27 @@ class JobState:
     error: str | None = None
     stop_requested: bool = False
     warm: bool = False                # the worker has imported and warmed up TensorFlow
+    best_epoch: object | None = None  # the EpochEnd whose weights the run keeps
+
+    def apply(self, kind: str, ev) -> None:
+        """Fold one worker event (``kind``, payload) into the state."""
+        if kind == "ready":
+            self.warm = True
+        elif kind == "begin":
+            self.begin, self.status = ev, "running"
+        elif kind == "batch":
+            self.steps.append(ev.step)
+            self.losses.append(ev.loss)
+            self.last_batch = ev
+        elif kind == "epoch":
+            self.epochs.append(ev.metrics)
+            self.last_epoch = ev
+            if ev.is_best:
+                self.best_epoch = ev
+        elif kind == "end":
+            self.end, self.status = ev, "done"
+        elif kind == "error":
+            self.error, self.status = ev, "failed"
 
 
 class TrainingJob:
@@ -170,21 +191,7 @@ class TrainingJob:
                 break
             except (EOFError, OSError):
                 break
-            if kind == "ready":
-                s.warm = True
-            elif kind == "begin":
-                s.begin, s.status = ev, "running"
-            elif kind == "batch":
-                s.steps.append(ev.step)
-                s.losses.append(ev.loss)
-                s.last_batch = ev
-            elif kind == "epoch":
-                s.epochs.append(ev.metrics)
-                s.last_epoch = ev
-            elif kind == "end":
-                s.end, s.status = ev, "done"
-            elif kind == "error":
-                s.error, s.status = ev, "failed"
+            s.apply(kind, ev)
         if not self.finished and not self._proc.is_alive() and self._events.empty():
             code = self._proc.exitcode
             s.status = "failed"

@@ -4,12 +4,13 @@ import sys
 import time
 import types
 
+import numpy as np
 import pytest
 
 from siamese_core import jobs
 from siamese_core import weights as W
-from siamese_core.jobs import BusyError, TrainingJob, budget_after_wait, smoothed
-from siamese_core.train import TrainConfig
+from siamese_core.jobs import BusyError, JobState, TrainingJob, budget_after_wait, smoothed
+from siamese_core.train import EpochEnd, TrainConfig
 
 
 def wait(job, until, timeout=120):
@@ -34,6 +35,8 @@ def test_limit_stop_and_results(tmp_path, monkeypatch):
     s = wait(job, lambda s: s.status in ("done", "failed"))
     assert s.status == "done", s.error
     assert s.end.reason == "stopped" and s.epochs and (tmp_path / "run" / "m.json").is_file()
+    assert s.best_epoch.epoch == s.end.best_epoch
+    assert s.best_epoch.metrics["threshold"] == s.end.metrics["threshold"]
     job._proc.join(10)
     assert not job.alive
     # The slot is free again once the first run has ended.
@@ -114,6 +117,25 @@ def test_worker_does_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
     wait(spare, lambda s: s.warm)
     spare.kill()
     assert not marker.exists()
+
+
+def test_state_keeps_the_best_epoch_apart_from_the_latest():
+    """The finished page draws the kept epoch (its threshold is the one in the metrics), not
+    whichever epoch happened to come last."""
+    def epoch(n, thr, best):
+        return EpochEnd(n, {"threshold": thr, "epochs_seen": float(n)}, np.zeros(1), np.ones(1),
+                        np.zeros((1, 2)), np.zeros(1, int), float(n), best)
+
+    s = JobState()
+    s.apply("ready", None)
+    s.apply("epoch", epoch(1, 0.7, True))
+    s.apply("epoch", epoch(2, 0.9, True))
+    s.apply("epoch", epoch(3, 1.1, False))   # worse: its weights are not kept
+    assert s.warm and [m["threshold"] for m in s.epochs] == [0.7, 0.9, 1.1]
+    assert (s.best_epoch.epoch, s.best_epoch.metrics["threshold"]) == (2, 0.9)
+    assert s.last_epoch.epoch == 3 and s.status == "starting"
+    s.apply("error", "boom")
+    assert (s.status, s.error) == ("failed", "boom")
 
 
 def test_smoothed_is_a_trailing_mean():

@@ -166,6 +166,9 @@ def test_train_live_survives_page_switch_and_is_used(page, server, shots):
     shots(page, "live")
     page.get_by_text("Training finished").first.wait_for(timeout=120_000)
     assert metric(page, "Pair accuracy").endswith("%")
+    # The histogram shows the kept epoch: its threshold is the one in the metrics.
+    title = page.get_by_text(re.compile(r"Pair distances — epoch \d+ \(kept\)")).first.inner_text()
+    assert re.search(r"threshold (\d\.\d{3})", title)[1] == metric(page, "Threshold"), title
     # The comparison with the shipped model, on the same validation split.
     page.get_by_text("Against the shipped model").first.wait_for(timeout=30_000)
     line = page.get_by_text("pairs of the 1,000 validation images").first
