@@ -62,10 +62,7 @@ def measure(config) -> dict:
     # pauses between epochs are excluded by timing batch to batch within each epoch.
     per_batch = [t1 - t0 for (e0, t0), (e1, t1) in zip(stamps, stamps[1:]) if e0 == e1 and e0 > 1]
     img_s = config.batch_size / float(np.median(per_batch))
-    fwd = forward_flops(build_embedding(ModelConfig(embedding_dim=config.embedding_dim,
-                                                    filters=tuple(config.filters),
-                                                    block=config.block,
-                                                    top_convs=config.top_convs)))
+    fwd = forward_flops(build_embedding(ModelConfig.from_dict(end.meta["model"])))  # as trained
     return {"images_per_s": img_s, "forward_mflop_per_image": fwd / 1e6,
             "train_gflop_s": 3 * fwd * img_s / 1e9, "epochs": end.epochs_done}
 

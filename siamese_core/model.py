@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import keras
 from keras import layers, ops
 
-from .config import BLOCKS
+from .config import BLOCKS, TrainConfig
 
 EPS = 1e-12
 # ``block``: the order of the layers in each convolutional block. Max-pooling before batch norm
@@ -34,6 +34,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_train(cls, cfg: TrainConfig, input_size: int = 28) -> "ModelConfig":
+        """The network a training config asks for (the one place that maps one to the other)."""
+        return cls(embedding_dim=cfg.embedding_dim, filters=tuple(cfg.filters),
+                   input_size=input_size, block=cfg.block, top_convs=cfg.top_convs)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":

@@ -150,9 +150,7 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
-    model_cfg = ModelConfig(embedding_dim=cfg.embedding_dim, filters=tuple(cfg.filters),
-                            input_size=train_ds.images.shape[1], block=cfg.block,
-                            top_convs=cfg.top_convs)
+    model_cfg = ModelConfig.from_train(cfg, input_size=train_ds.images.shape[1])
     siamese, emb = build_siamese(model_cfg)
     head = siamese.get_layer("same_head")
     dist_layer = siamese.get_layer("distance")

@@ -113,6 +113,15 @@ def test_top_convolution():
         build_embedding(ModelConfig(top_convs=-1))
 
 
+def test_model_config_from_train_config():
+    """Every architecture field of a training config reaches the network it builds."""
+    from siamese_core.config import TrainConfig
+    cfg = TrainConfig(embedding_dim=16, filters=[4, 8], block="conv-bn-pool", top_convs=2)
+    assert ModelConfig.from_train(cfg, input_size=32) == ModelConfig(
+        embedding_dim=16, filters=(4, 8), input_size=32, block="conv-bn-pool", top_convs=2)
+    assert ModelConfig.from_train(TrainConfig()) == ModelConfig()   # defaults agree
+
+
 def test_pooling_first_commutes_with_positive_bn():
     """Max-pooling commutes with a per-channel increasing map (BN with scale > 0, then ReLU),
     so with the same weights and inference statistics both orders compute the same embedding."""
