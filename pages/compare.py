@@ -8,6 +8,7 @@ from siamese_core import ImageError, SiameseError, make_pairs, preprocess
 from siamese_core.pairs import pair_montage
 from siamese_core.verdict import nearest
 from ui.common import ACTIVE_MODEL, DATASETS, active_dataset, dataset, model, model_gallery, sidebar
+from ui.uploads import file_uploader
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 sidebar(__file__)
@@ -47,9 +48,9 @@ def image_input(side: str):
             return None, "Draw a digit (white on black). The toolbar's reset button clears it."
         return np.asarray(img).astype(np.uint8), None
     if mode == "Upload":
-        f = st.file_uploader("PNG or JPEG", type=["png", "jpg", "jpeg"], key=f"upload_{side}")
+        f, refused = file_uploader("PNG or JPEG", ["png", "jpg", "jpeg"], key=f"upload_{side}")
         if f is None:
-            return None, "Upload an image of a single digit."
+            return None, refused or "Upload an image of a single digit."
         data = f.getvalue()
         if len(data) > MAX_UPLOAD_BYTES:
             return None, f"That file is {len(data) / 1e6:.1f} MB; the limit is 5 MB."

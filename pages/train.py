@@ -1,7 +1,5 @@
 """Train (seed part B): click to train in a worker process and watch it learn live."""
 import io
-import tempfile
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -10,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from siamese_core import SiameseError
+from siamese_core import SiameseError, jobs, runs
 from siamese_core import weights as W
 from siamese_core.config import DEFAULT_MARGIN, demo_config
 from siamese_core.jobs import BusyError, TrainingJob, prewarm, smoothed
@@ -18,13 +16,12 @@ from ui.common import (
     ACTIVE_DATASET,
     ACTIVE_MODEL,
     DATASETS,
+    JOB,
     active_dataset,
     sidebar,
     versus_shipped,
 )
 
-RUNS = Path(tempfile.gettempdir()) / "siamese-studio-runs"
-RUN_RETENTION_S = 24 * 3600   # trained models older than this are deleted when a run starts
 LOSS_POINTS = 150    # per redraw of the loss chart
 CHARTS_EVERY = 3.0   # seconds between redraws of the charts while training
 LOSS_SPEC = {
@@ -36,9 +33,8 @@ LOSS_SPEC = {
                   "legend": {"orient": "bottom", "title": None}},
     },
 }
-JOB = "train_job"
 
-sidebar(__file__)
+sidebar(__file__, watch_training=False)
 st.title("Train a siamese network")
 DEFAULT = demo_config()
 st.caption("Part B: training runs in its own process — switch pages freely, it keeps going. "
@@ -46,9 +42,27 @@ st.caption("Part B: training runs in its own process — switch pages freely, it
            "laptop CPU.")
 
 job: TrainingJob | None = st.session_state.get(JOB)
+# A run belongs to its id, kept in the URL (?run=...): a reload or a second tab finds it again.
+asked = st.query_params.get("run")
+if asked and (job is None or job.id != asked):
+    found = jobs.find(asked)
+    if found is not None:
+        st.session_state[JOB] = job = found
+    else:
+        st.warning("That training run is no longer on this server (runs are kept for an hour "
+                   "after they end).", icon=":material/history:")
+        del st.query_params["run"]
+if job is not None and st.query_params.get("run") != job.id:
+    st.query_params["run"] = job.id
 running = job is not None and not job.finished
 if not running:
     prewarm()   # a worker imports TensorFlow while the user reads the form: Train starts at once
+
+    @st.fragment(run_every=jobs.SPARE_IDLE_S / 3)
+    def keep_spare():
+        """The warm worker lives while this page is open, and goes soon after it is closed."""
+        prewarm()
+    keep_spare()
 
 FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
 d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0],
@@ -106,9 +120,11 @@ if submitted and not running:
                           learning_rate=float(v["lr"]), pairing=v["pairing"],
                           augment=bool(v["augment"]), seed=int(v["seed"]),
                           max_train=int(v["max_train"]) or None)
-        W.prune_runs(RUNS, RUN_RETENTION_S, keep=[st.session_state.get(ACTIVE_MODEL)])
-        out = RUNS / uuid.uuid4().hex / f"{v['dataset'].replace(':', '_')}-{v['loss']}"
+        root = runs.default_root()
+        runs.prune(root, keep=[st.session_state.get(ACTIVE_MODEL)])
+        out = runs.new_run(root, f"{v['dataset']}-{v['loss']}")
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
+        st.query_params["run"] = job.id
         st.session_state[ACTIVE_DATASET] = v["dataset"]
         running = True
     except BusyError as e:
@@ -255,6 +271,9 @@ def render_done(job: TrainingJob, s) -> None:
     m = end.metrics
     how = {"completed": "Training finished", "time": "Training finished: time budget reached",
            "stopped": "Training stopped"}[end.reason]
+    if s.stopped_unwatched:
+        how = (f"Training stopped because no page showed it for "
+               f"{jobs.UNWATCHED_GRACE_S:.0f} s (closed tab?)")
     st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
                f"({end.best_epoch}) is kept.")
     c = st.columns(4)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import TrainConfig
+from . import validate as V
 from .errors import SiameseError
 from .train import Callback  # no TensorFlow at import time
 
@@ -23,13 +24,13 @@ def _cmd_pairs(args) -> int:
     from .data import load_dataset
     from .pairs import make_pairs, pair_montage
 
+    out = V.writable_file(args.montage, "--montage")
     ds = load_dataset(args.dataset, args.split)
     pairs = make_pairs(ds.labels, args.seed, n_pairs=49)
-    out = Path(args.montage)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pair_montage(ds.images, pairs)).save(out)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, KeyError) as e:
         raise SiameseError(f"cannot write {out}: {e}") from None
     print(f"wrote {out}: 7x7 montage of {int(pairs.label.sum())} positive and "
           f"{int((1 - pairs.label).sum())} negative pairs from {args.dataset} ({args.split})")
@@ -62,10 +63,18 @@ class _ConsoleProgress(Callback):
         self.bar.update(1000 - self.bar.n)
         self.bar.close()
 
+    def abort(self) -> None:
+        """Training failed: wipe the half-drawn bar, so the error is the only line left."""
+        if self.bar is not None:
+            self.bar.leave = False
+            self.bar.close()
+
 
 def _cmd_train(args) -> int:
-    from .train import train
+    from .data import load_dataset
+    from .train import check_classes, subsample
 
+    # Everything a user can get wrong is checked before the 10-30 s TensorFlow import.
     cfg = TrainConfig(dataset=args.dataset, loss=args.loss, margin=args.margin,
                       epochs=args.epochs,
                       seconds=args.seconds, seed=args.seed, batch_size=args.batch_size,
@@ -73,13 +82,43 @@ def _cmd_train(args) -> int:
                       embedding_dim=args.embedding_dim, filters=args.filters, block=args.block,
                       top_convs=args.top_convs,
                       max_train=args.max_train, max_val=args.max_val)
-    end = train(cfg, [_ConsoleProgress()], out=args.out)
+    out = V.writable_prefix(args.out, "--out")
+    train_ds = subsample(load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
+    val_ds = subsample(load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
+    check_classes(train_ds, val_ds)
+
+    _import_tensorflow_quietly()
+    from .train import train
+    progress = _ConsoleProgress()
+    try:
+        end = train(cfg, [progress], out=out, train_data=train_ds, val_data=val_ds)
+    except BaseException:
+        progress.abort()
+        raise
     m = end.metrics
     print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
           f"{end.best_epoch}: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, "
           f"EER {m['eer']:.4f}, threshold {m['threshold']:.4f}")
-    print(f"saved {args.out}.weights.h5, .onnx, .json")
+    print(f"saved {out}.weights.h5, .onnx, .json")
     return 0
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr pointed at /dev/null: its C++ start-up lines
+    (the oneDNN notice and absl's preamble) ignore TF_CPP_MIN_LOG_LEVEL when oneDNN is switched
+    on explicitly, and would sit above the progress bar or a one-line error. A failing import
+    still raises, after stderr is back."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import keras  # noqa: F401
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _cmd_evaluate(args) -> int:
@@ -89,6 +128,8 @@ def _cmd_evaluate(args) -> int:
     model = SiameseModel.load(args.weights)
     other = SiameseModel.load(args.against) if args.against else None
     ds = load_dataset(args.dataset, args.split)
+    if len(ds) < 2 or len(set(ds.labels.tolist())) < 2:
+        raise SiameseError(f"{args.dataset} ({args.split}) needs images of at least 2 classes")
     r = evaluate(model, ds, n_pairs=args.pairs, seed=args.seed)
     if other is not None:
         r["against"] = {"weights": str(other.prefix),
@@ -134,18 +175,49 @@ def _filters(text: str) -> tuple[int, ...]:
     return f
 
 
+def _checked(check):
+    """An argparse type from a ``validate`` check: its one-line message on bad values."""
+    def convert(text: str):
+        try:
+            return check(text)
+        except SiameseError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return convert
+
+
+_seed = _checked(V.seed)
+_pairs = _checked(lambda t: V.number("--pairs", t, 10, 1_000_000, integer=True))
+_int = _checked(lambda t: V.number("value", t, integer=True))
+
+
+def _float(text: str) -> float:
+    """Any float, nan and inf included: the range is checked where the value is used, with
+    its name (``TrainConfig``)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit code 2 (as for every other user error)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import BLOCKS, LOSSES
     from .data import DEFAULT_DATASET
 
-    p = argparse.ArgumentParser(prog="python -m siamese_core",
+    p = _Parser(prog="python -m siamese_core",
                                 description="Siamese networks on image pairs.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("pairs", help="write a 7x7 montage of positive/negative pairs")
     s.add_argument("--dataset", default=DEFAULT_DATASET)
     s.add_argument("--split", default="train", choices=["train", "test"])
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--montage", required=True, metavar="OUT.png")
     s.set_defaults(func=_cmd_pairs)
 
@@ -154,23 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", default="contrastive", choices=LOSSES)
     s.add_argument("--pairing", default="batch", choices=["batch", "fixed"],
                    help="batch: all pairs inside each batch (fast); fixed: 1 pos + 1 neg per image")
-    s.add_argument("--margin", type=float, default=None)
-    s.add_argument("--epochs", type=int, default=None, help="default 12 unless --seconds is given")
-    s.add_argument("--seconds", type=float, default=None, help="wall-clock budget")
-    s.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    s.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
-    s.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
+    s.add_argument("--margin", type=_float, default=None)
+    s.add_argument("--epochs", type=_int, default=None, help="default 12 unless --seconds is given")
+    s.add_argument("--seconds", type=_float, default=None, help="wall-clock budget")
+    s.add_argument("--batch-size", type=_int, default=TrainConfig.batch_size)
+    s.add_argument("--lr", type=_float, default=TrainConfig.learning_rate)
+    s.add_argument("--embedding-dim", type=_int, default=TrainConfig.embedding_dim)
     s.add_argument("--filters", type=_filters, default=TrainConfig.filters, metavar="F1,F2,...",
                    help="convolution filters per block (default %(default)s)")
     s.add_argument("--block", default=TrainConfig.block, choices=BLOCKS,
                    help="layer order in a block (conv-bn-pool: models trained before it existed)")
-    s.add_argument("--top-convs", type=int, default=TrainConfig.top_convs,
+    s.add_argument("--top-convs", type=_int, default=TrainConfig.top_convs,
                    help="3x3 convolutions on the last pooled maps (default %(default)s; 0: models "
                         "trained before it existed)")
     s.add_argument("--no-augment", action="store_true")
-    s.add_argument("--max-train", type=int, default=None, help="subsample the training split")
-    s.add_argument("--max-val", type=int, default=None, help="subsample the validation split")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-train", type=_int, default=None, help="subsample the training split")
+    s.add_argument("--max-val", type=_int, default=None, help="subsample the validation split")
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", required=True, metavar="weights/NAME")
     s.set_defaults(func=_cmd_train)
 
@@ -178,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default=None, metavar="PATH")
     s.add_argument("--dataset", default=DEFAULT_DATASET)
     s.add_argument("--split", default="test", choices=["train", "test"])
-    s.add_argument("--pairs", type=int, default=10_000)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--pairs", type=_pairs, default=10_000)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--against", default=None, metavar="PATH",
                    help="a second model: is --weights significantly better or worse than it on "
                         "these images? (all pairs, bootstrap over the images)")
@@ -196,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ banner and warnings would come before (and around) our one-line errors.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     if getattr(args, "epochs", None) is None and getattr(args, "seconds", None) is None \

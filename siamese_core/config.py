@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from . import validate as V
 from .errors import DataError
 
 LOSSES = ("bce", "contrastive", "triplet")
@@ -12,6 +13,8 @@ LOSSES = ("bce", "contrastive", "triplet")
 DEFAULT_MARGIN = {"bce": 0.0, "contrastive": 1.2, "triplet": 0.5}
 BLOCKS = ("conv-pool-bn", "conv-bn-pool")   # layer orders of a conv block (see model.py)
 PAIRINGS = ("batch", "fixed")
+MAX_DISTANCE = 2.0       # between unit-length embeddings
+MAX_SECONDS = 7 * 24 * 3600.0   # a week: any larger budget is a typo (or inf)
 
 
 @dataclass(frozen=True)
@@ -43,25 +46,42 @@ class TrainConfig:
     jit_compile: bool = False            # XLA: measured slower on CPU here (see BENCHMARKS.md)
 
     def __post_init__(self):
+        # Every number through one validation layer: finite, in range, one line naming it.
         if self.loss not in LOSSES:
             raise DataError(f"unknown loss {self.loss!r}: use one of {', '.join(LOSSES)}")
         if self.block not in BLOCKS:
             raise DataError(f"unknown block {self.block!r}: use one of {', '.join(BLOCKS)}")
-        if self.top_convs < 0:
-            raise DataError("top_convs must be 0 or more")
-        if not self.val_every_epoch and not self.val_every_seconds:
-            raise DataError("val_every_epoch=False needs val_every_seconds")
         if self.pairing not in PAIRINGS:
             raise DataError(f"unknown pairing {self.pairing!r}: use batch or fixed")
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            raise DataError("dataset must be a dataset spec such as mnist-5k")
+        if self.margin is not None:
+            # Unit-length embeddings: distances lie in [0, 2], so a larger margin is never met.
+            V.number("margin", self.margin, 0, MAX_DISTANCE, lo_open=True)
+        V.number("embedding_dim", self.embedding_dim, 2, 1024, integer=True)
+        if not self.filters or len(self.filters) > 4:
+            raise DataError("filters: give 1 to 4 convolution blocks, e.g. 8,32,64")
+        for f in self.filters:
+            V.number("filters", f, 1, 512, integer=True)
+        V.number("top_convs", self.top_convs, 0, 4, integer=True)
         if self.epochs is None and self.seconds is None:
             raise DataError("give epochs, seconds, or both")
-        if (self.epochs is not None and self.epochs < 1) or (self.seconds is not None
-                                                              and self.seconds <= 0):
-            raise DataError("epochs and seconds must be positive")
-        if self.batch_size < 4:
-            raise DataError("batch_size must be at least 4")
-        if not 0.0 <= self.augment_warmup <= 1.0:
-            raise DataError("augment_warmup is a fraction of the run: between 0 and 1")
+        if self.epochs is not None:
+            V.number("epochs", self.epochs, 1, 100_000, integer=True)
+        if self.seconds is not None:
+            V.number("seconds", self.seconds, 0, MAX_SECONDS, lo_open=True)
+        V.number("batch_size", self.batch_size, 4, 4096, integer=True)
+        V.number("learning_rate", self.learning_rate, 0, 1, lo_open=True)
+        V.number("augment_warmup", self.augment_warmup, 0, 1)
+        V.seed(self.seed)
+        V.number("val_pairs", self.val_pairs, 10, 1_000_000, integer=True)
+        if self.val_every_seconds is not None:
+            V.number("val_every_seconds", self.val_every_seconds, 0, MAX_SECONDS, lo_open=True)
+        if not self.val_every_epoch and not self.val_every_seconds:
+            raise DataError("val_every_epoch=False needs val_every_seconds")
+        for name in ("max_train", "max_val"):
+            if getattr(self, name) is not None:
+                V.number(name, getattr(self, name), 10, 10_000_000, integer=True)
         if self.jit_compile and self.augment:
             raise DataError("jit_compile needs augment=False: XLA has no CPU kernel for the "
                             "augmentation's image transforms")

@@ -18,6 +18,9 @@ import os
 import struct
 import subprocess
 import sys
+import threading
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,18 +133,32 @@ def keras_cache_dir() -> Path:
     return Path(base) / "datasets"
 
 
+DOWNLOAD_RETRY_S = 300.0    # a failed download is not retried (each try takes seconds) for this long
+_failed_downloads: dict[str, tuple[float, str]] = {}
+_download_lock = threading.Lock()
+
+
 def keras_download(name: str) -> None:
-    """Run ``keras.datasets.<name>.load_data()`` in a child process to fill the Keras cache."""
-    code = f"import keras; keras.datasets.{name}.load_data()"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=900)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1][:200]
-        raise DataError(
-            f"could not download {name} ({tail}); offline? use --dataset mnist-5k (built in) "
-            f"or idx:DIR with MNIST-format files"
-        )
+    """Run ``keras.datasets.<name>.load_data()`` in a child process to fill the Keras cache. A
+    failure is remembered for ``DOWNLOAD_RETRY_S``: a page rerun offline must not start another
+    multi-second download each time."""
+    with _download_lock:
+        failed = _failed_downloads.get(name)
+        if failed and time.monotonic() - failed[0] < DOWNLOAD_RETRY_S:
+            raise DataError(failed[1])
+        code = f"import keras; keras.datasets.{name}.load_data()"
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        try:
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env=env, timeout=900)
+            ok, tail = proc.returncode == 0, (proc.stderr.strip().splitlines() or ["?"])[-1]
+        except subprocess.TimeoutExpired:
+            ok, tail = False, "timed out"
+        if not ok:
+            msg = (f"could not download {name.replace('_', '-')} ({tail[:160]}); without "
+                   f"internet use the built-in mnist-5k, or MNIST-format IDX files (idx:DIR)")
+            _failed_downloads[name] = (time.monotonic(), msg)
+            raise DataError(msg)
 
 
 @functools.lru_cache(maxsize=2)
@@ -170,27 +187,38 @@ def _fashion_dir() -> Path:
 IDX_PREFIX = {"train": "train", "test": "t10k"}
 
 
+MAX_IDX_BYTES = 1 << 30      # 1 GiB of pixels: full MNIST's training images are 47 MB
+MIN_SIDE, MAX_SIDE = 16, 128  # image sizes (px) the network can be built for (weights.py)
+
+
 def read_idx(path: Path, expect_dims: int) -> np.ndarray:
-    """Read one IDX file (raw or gzip) of unsigned bytes, validating magic number and size."""
+    """Read one IDX file (raw or gzip) of unsigned bytes, validating magic number and size.
+    The header is checked before the data is read, and no more than the header declares is
+    ever read: a gzip bomb or a header declaring terabytes costs nothing."""
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+            head = f.read(4 + 4 * expect_dims)
+            if len(head) < 4 + 4 * expect_dims:
+                raise DataError(f"{path.name}: too short to be an IDX file")
+            zero, dtype, ndim = struct.unpack(">HBB", head[:4])
+            if zero != 0 or dtype != 0x08 or ndim != expect_dims:
+                raise DataError(f"{path.name}: bad IDX magic number (expected unsigned-byte data "
+                                f"with {expect_dims} dims)")
+            dims = struct.unpack(f">{ndim}I", head[4:])
+            expected = 1
+            for d in dims:
+                expected *= d            # Python integers: no overflow
+            if expected > MAX_IDX_BYTES:
+                raise DataError(f"{path.name}: header declares {expected:,} bytes of data; at "
+                                f"most {MAX_IDX_BYTES:,}")
+            data = f.read(expected + 1)  # one byte more tells "too long" from "exact"
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataError(f"{path.name}: cannot read ({e})") from None
-    if len(data) < 4 + 4 * expect_dims:
-        raise DataError(f"{path.name}: too short to be an IDX file")
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08 or ndim != expect_dims:
-        raise DataError(
-            f"{path.name}: bad IDX magic number (expected unsigned-byte data with {expect_dims} dims)"
-        )
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    offset = 4 + 4 * ndim
-    expected = offset + int(np.prod(dims))
     if len(data) != expected:
-        raise DataError(f"{path.name}: truncated or corrupt ({len(data)} bytes, expected {expected})")
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+        what = "longer than its header says" if len(data) > expected else "truncated"
+        raise DataError(f"{path.name}: {what} (expected {expected:,} bytes of data)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def _idx_file(directory: Path, prefix: str, kind: str) -> Path | None:
@@ -211,6 +239,10 @@ def _read_idx_split(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarra
         missing = "images" if img is None else "labels"
         raise DataError(f"{directory}: {prefix} {missing} file is missing")
     images, labels = read_idx(img, 3), read_idx(lab, 1)
+    h, w = images.shape[1:]
+    if h != w or not MIN_SIDE <= h <= MAX_SIDE:
+        raise DataError(f"{img.name}: images are {h}x{w} pixels; square images of {MIN_SIDE} to "
+                        f"{MAX_SIDE} pixels are supported")
     if len(images) != len(labels):
         raise DataError(f"{directory}: {len(images)} {prefix} images but {len(labels)} labels")
     return images, labels.astype(np.int64)

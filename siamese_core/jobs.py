@@ -1,19 +1,29 @@
 """Training in a spawned worker process, for UIs that must stay free of TensorFlow.
 
 The worker runs ``train.train`` and forwards its callback events through a queue; a stop event
-asks it to finish cleanly (best weights so far are kept). ``TrainingJob.poll`` drains the queue
-into a ``JobState`` that a UI renders. At most ``MAX_CONCURRENT`` jobs run per parent process.
+asks it to finish cleanly (best weights so far are kept). A job belongs to its run, not to a UI
+session: every job has an unguessable ``id`` and is found again with ``find(id)`` (a reloaded
+page, a second tab). At most ``MAX_CONCURRENT`` jobs run per parent process.
+
+Nothing depends on a UI reading the events. A monitor thread in the parent drains every job's
+queue (a worker whose pipe fills would otherwise hang at exit and keep its slot for ever), reaps
+ended workers (no zombies), stops runs nobody has polled for ``UNWATCHED_GRACE_S`` and kills a
+stopped worker that does not end. Workers exit on their own when the parent goes away.
 
 Starting a worker costs ~6-10 s (spawn + importing TensorFlow) before the first batch, so a UI
-calls ``prewarm()`` when it shows the Train form: one idle worker imports TensorFlow and warms it
-up while the user reads, and the next ``TrainingJob.start`` hands it its job at once. A click that
-finds no warm worker waits for that start; the wait comes off the run's time budget
-(``budget_after_wait``), so "train for 50 s" still means a model ~50 s after the click.
+calls ``prewarm()`` while it shows the Train form: one idle worker imports TensorFlow and warms it
+up while the user reads, and the next ``TrainingJob.start`` hands it its job at once. The spare
+lives only while somebody keeps asking for it: unasked for ``SPARE_IDLE_S`` it is shut down (it
+holds ~700 MB). A click that finds no warm worker waits for that start; the wait comes off the
+run's time budget (``budget_after_wait``), so "train for 50 s" still means a model ~50 s after the
+click.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
+import secrets
 import sys
 import threading
 import time
@@ -26,13 +36,30 @@ import numpy as np
 
 from .config import TrainConfig
 
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, default))
+        return v if v > 0 else default
+    except ValueError:
+        return default
+
+
 MAX_CONCURRENT = 2
-_lock = threading.Lock()
-_active: list["TrainingJob"] = []
-_spare: "TrainingJob | None" = None    # an idle, warmed-up worker waiting for a job
-
-
+# A run that no UI has polled for this long is stopped (its best weights are still saved). Long
+# enough for a browser's throttled background tab (timers slowed to once a minute).
+UNWATCHED_GRACE_S = _env_seconds("SIAMESE_UNWATCHED_GRACE_S", 180.0)
+SPARE_IDLE_S = _env_seconds("SIAMESE_SPARE_IDLE_S", 60.0)
+KILL_AFTER_S = 60.0         # a stopped (or finished) worker still alive this much later is killed
+FINISHED_KEEP_S = 3600.0    # a finished run stays findable by id this long
+MONITOR_EVERY_S = 0.5
+FLUSH_TIMEOUT_S = 30.0      # a worker waits this long at most for its last events to be read
 MIN_WAIT = 0.5   # seconds: a warm worker's hand-over is not worth changing the config for
+
+_lock = threading.RLock()
+_jobs: dict[str, "TrainingJob"] = {}     # run id -> job: running, and finished for a while
+_spare: "TrainingJob | None" = None      # an idle, warmed-up worker waiting for a job
+_monitor: threading.Thread | None = None
 
 
 def budget_after_wait(config: TrainConfig, waited: float) -> TrainConfig:
@@ -48,11 +75,34 @@ class BusyError(RuntimeError):
     """Too many trainings are running on this server."""
 
 
-def _worker(tasks, events, stop) -> None:
+def _flush(events) -> None:
+    """Let the queue's feeder thread write the last events, but never hang on a reader that is
+    gone: after ``FLUSH_TIMEOUT_S`` the rest is dropped and the process may exit."""
+    events.close()
+    t = threading.Thread(target=events.join_thread, daemon=True)
+    t.start()
+    t.join(FLUSH_TIMEOUT_S)
+    if t.is_alive():
+        events.cancel_join_thread()
+
+
+def _worker(tasks, events, stop, parent: int) -> None:
     """Entry point of the spawned process (must live in an importable module): import and warm
-    up TensorFlow, then wait for one ``(config, out)`` task and train it."""
-    import os
+    up TensorFlow, then wait for one ``(config, out)`` task and train it. Files it writes are
+    private to the server's user (umask 077)."""
+    os.umask(0o077)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        _serve(tasks, events, stop, parent)
+    finally:
+        _flush(events)
+
+
+def _orphaned(parent: int) -> bool:
+    return os.getppid() != parent
+
+
+def _serve(tasks, events, stop, parent: int) -> None:
     try:
         from .errors import SiameseError
         from .train import Callback, train, warm_up
@@ -62,7 +112,13 @@ def _worker(tasks, events, stop) -> None:
         traceback.print_exc()
         events.put(("error", f"could not start TensorFlow: {type(e).__name__}: {e}"))
         return
-    task = tasks.get()
+    while True:    # idle: wait for a job, or go when told to or when the parent is gone
+        try:
+            task = tasks.get(timeout=1.0)
+            break
+        except queue_mod.Empty:
+            if _orphaned(parent):
+                return
     if task is None:
         return
     config, out, clicked = task
@@ -75,7 +131,7 @@ def _worker(tasks, events, stop) -> None:
             def on_train_end(self, e):
                 e.meta = {}          # the UI reads the saved JSON; keep the message small
                 events.put(("end", e))
-            def stop_requested(self): return stop.is_set()
+            def stop_requested(self): return stop.is_set() or _orphaned(parent)
 
         train(config, [Forward()], out=out)
     except SiameseError as e:
@@ -99,6 +155,7 @@ class JobState:
     end: object | None = None
     error: str | None = None
     stop_requested: bool = False
+    stopped_unwatched: bool = False   # stopped by the server: nobody was watching
     warm: bool = False                # the worker has imported and warmed up TensorFlow
     best_epoch: object | None = None  # the EpochEnd whose weights the run keeps
 
@@ -122,19 +179,30 @@ class JobState:
         elif kind == "error":
             self.error, self.status = ev, "failed"
 
+    def snapshot(self) -> "JobState":
+        """A copy a UI can read while the monitor keeps appending to this one."""
+        return replace(self, steps=list(self.steps), losses=list(self.losses),
+                       epochs=list(self.epochs))
+
 
 class TrainingJob:
     """One training run in a child process. Create with ``TrainingJob.start``."""
 
     def __init__(self):
+        self.id = secrets.token_hex(16)     # unguessable: holding it is owning the run
         self.config, self.out = None, None
         self.state = JobState()
         self.started = time.time()
+        self.watched = time.time()          # last poll by a UI
+        self.wanted = time.time()           # last prewarm() that asked for this spare
+        self.stop_at: float | None = None   # when stop was asked, or the run ended
+        self._mu = threading.Lock()
         ctx = mp.get_context("spawn")
         self._tasks = ctx.Queue()
         self._events = ctx.Queue()
         self._stop = ctx.Event()
-        self._proc = ctx.Process(target=_worker, args=(self._tasks, self._events, self._stop),
+        self._proc = ctx.Process(target=_worker,
+                                 args=(self._tasks, self._events, self._stop, os.getpid()),
                                  daemon=True, name="siamese-train")
         # A spawned child first re-runs the parent's __main__ by its path. Under `streamlit run`
         # that is the running page script (Streamlit installs it as __main__): the app's UI
@@ -147,21 +215,21 @@ class TrainingJob:
         finally:
             if main is not None:
                 sys.modules["__main__"] = main
+        _ensure_monitor()
 
     @classmethod
     def start(cls, config, out: Path) -> "TrainingJob":
         """Start a run (on the warm spare worker if there is one), or raise ``BusyError`` when
-        ``MAX_CONCURRENT`` are already running."""
+        ``MAX_CONCURRENT`` are already running. The run's folder is created by the worker when
+        it saves, so a run that fails early leaves nothing behind."""
         global _spare
         with _lock:
-            _active[:] = [j for j in _active if j.alive]
-            if len(_active) >= MAX_CONCURRENT:
+            if sum(1 for j in _jobs.values() if j.alive) >= MAX_CONCURRENT:
                 raise BusyError("the server is busy training other models; try again in a moment")
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
             job, _spare = (_spare, None) if _spare is not None and _spare.alive else (cls(), _spare)
-            job.config, job.out, job.started = config, Path(out), time.time()
+            job.config, job.out, job.started, job.watched = config, Path(out), time.time(), time.time()
             job._tasks.put((config, str(out), job.started))
-            _active.append(job)
+            _jobs[job.id] = job
         return job
 
     @property
@@ -175,38 +243,113 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the worker to stop after the current batch (it still validates and saves)."""
         self.state.stop_requested = True
+        self.stop_at = self.stop_at or time.time()
         self._stop.set()
 
     def kill(self) -> None:
         if self._proc.is_alive():
             self._proc.terminate()
 
-    def poll(self, max_events: int = 10_000) -> JobState:
-        """Drain pending events into ``state``; detect a worker that died without a word."""
-        s = self.state
-        for _ in range(max_events):
-            try:
-                kind, ev = self._events.get_nowait()
-            except queue_mod.Empty:
-                break
-            except (EOFError, OSError):
-                break
-            s.apply(kind, ev)
-        if not self.finished and not self._proc.is_alive() and self._events.empty():
-            code = self._proc.exitcode
-            s.status = "failed"
-            s.error = s.error or f"the training process exited unexpectedly (code {code})"
-        return s
+    def close(self) -> None:
+        """End an idle (spare) worker: tell it to go, then make sure it does."""
+        try:
+            self._tasks.put(None)
+        except (OSError, ValueError):
+            pass
+        self._proc.join(5)
+        self.kill()
+        self._proc.join(5)
+
+    def drain(self, max_events: int = 100_000) -> None:
+        """Move pending events into ``state``; notice a worker that died without a word and reap
+        one that ended. Called by the monitor thread and by ``poll``."""
+        with self._mu:
+            s = self.state
+            for _ in range(max_events):
+                try:
+                    kind, ev = self._events.get_nowait()
+                except queue_mod.Empty:
+                    break
+                except (EOFError, OSError, ValueError):
+                    break
+                s.apply(kind, ev)
+            if not self._proc.is_alive():
+                self._proc.join(0)          # reap: no zombie left behind
+                if not self.finished and self._events.empty():
+                    s.status = "failed"
+                    s.error = s.error or ("the training process exited unexpectedly "
+                                          f"(code {self._proc.exitcode})")
+            if self.finished and self.stop_at is None:
+                self.stop_at = time.time()
+
+    def poll(self) -> JobState:
+        """What a UI draws: drain, mark the run as watched, return a snapshot of the state."""
+        self.watched = time.time()
+        self.drain()
+        with self._mu:
+            return self.state.snapshot()
+
+
+def find(run_id: str | None) -> TrainingJob | None:
+    """The run with this id (running, or finished within ``FINISHED_KEEP_S``), or None."""
+    if not run_id:
+        return None
+    with _lock:
+        return _jobs.get(str(run_id))
 
 
 def prewarm() -> "TrainingJob":
     """Make sure one idle worker is importing / has imported TensorFlow, ready for the next
-    ``TrainingJob.start``; cheap when it already exists. Returns it (``state.warm`` once ready)."""
+    ``TrainingJob.start``; cheap when it already exists, and keeps it from being shut down for
+    another ``SPARE_IDLE_S``. Returns it (``state.warm`` once ready)."""
     global _spare
     with _lock:
         if _spare is None or not _spare.alive:
             _spare = TrainingJob()
+        _spare.wanted = time.time()
         return _spare
+
+
+def tick(now: float | None = None) -> None:
+    """One round of the monitor's housekeeping (see the module docstring)."""
+    global _spare
+    now = time.time() if now is None else now
+    with _lock:
+        jobs, spare = list(_jobs.items()), _spare
+    for rid, j in jobs:
+        j.drain()
+        if not j.finished and not j.state.stop_requested and now - j.watched > UNWATCHED_GRACE_S:
+            j.state.stopped_unwatched = True
+            j.stop()
+        if j.alive and j.stop_at is not None and now - j.stop_at > KILL_AFTER_S:
+            j.kill()
+        if not j.alive and j.finished and now - (j.stop_at or now) > FINISHED_KEEP_S:
+            with _lock:
+                _jobs.pop(rid, None)
+    if spare is not None:
+        spare.drain()
+        if now - spare.wanted > SPARE_IDLE_S or not spare.alive:
+            with _lock:
+                if _spare is spare:
+                    _spare = None
+            spare.close()
+
+
+def _monitor_loop() -> None:
+    while True:
+        time.sleep(MONITOR_EVERY_S)
+        try:
+            tick()
+        except Exception:   # housekeeping must never die; the traceback goes to the log
+            traceback.print_exc()
+
+
+def _ensure_monitor() -> None:
+    global _monitor
+    with _lock:
+        if _monitor is None or not _monitor.is_alive():
+            _monitor = threading.Thread(target=_monitor_loop, daemon=True, name="siamese-jobs")
+            _monitor.start()
 
 
 def smoothed(values: list[float], window: int = 10) -> np.ndarray:

@@ -6,6 +6,8 @@ fit into 20x20 keeping the aspect ratio, then centre the centre of mass in a 28x
 from __future__ import annotations
 
 import io
+import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -15,74 +17,104 @@ from .errors import ImageError
 
 ALLOWED_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF"]
 MAX_SIDE = 4096          # pixels; a canvas is 280, a phone photo ~4000
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+# Decoded images are reduced to at most this many pixels a side (JPEG already while decoding):
+# the network sees 28 px, and a full-size float copy of a 16-Mpx image was ~270 MB per upload.
+WORK_SIDE = 1024
+# At most this many large images are decoded at once in a process (a server's sessions share
+# it): a 4096 x 4096 RGBA PNG needs 64 MB while decoding, so the peak stays bounded.
+_decoding = threading.BoundedSemaphore(2)
 MIN_CONTRAST = 32        # grey levels between ink and background below which nothing is drawn
 OUT, BOX = 28, 20
 
 
-def load_image(source: str | Path | bytes | io.IOBase) -> np.ndarray:
-    """Open an untrusted image safely (format allow-list, size cap, first frame) -> uint8 [H, W].
+def load_image(source: str | Path | bytes | io.IOBase, work_side: int = WORK_SIDE) -> np.ndarray:
+    """Open an untrusted image safely (format allow-list, size cap, first frame, bounded memory)
+    -> uint8 [H, W], at most ``work_side`` pixels a side (reduced while decoding).
 
     Transparent images are flattened onto the background that contrasts with their ink, so a
     black-on-transparent PNG and a white-on-transparent canvas both keep their strokes.
     """
     from PIL import Image, UnidentifiedImageError
 
+    name = f"{Path(source).name}: " if isinstance(source, (str, Path)) else ""
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source, formats=ALLOWED_FORMATS) as im:
-                if max(im.size) > MAX_SIDE:
-                    raise ImageError(f"image is {im.size[0]}x{im.size[1]}; at most {MAX_SIDE} px a side")
-                im.seek(0)
-                im.load()
-                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                    return to_gray(np.asarray(im.convert("RGBA")))
-                return np.asarray(im.convert("L"))
+                w, h = im.size
+                if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+                    raise ImageError(f"{name}image is {w}x{h} pixels; at most {MAX_SIDE} a side")
+                if w == 0 or h == 0:
+                    raise ImageError(f"{name}image is empty ({w}x{h} pixels)")
+                with _decoding:
+                    return _decode(im, work_side)
     except FileNotFoundError:
         raise ImageError(f"no such file: {source}") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("not a supported image (PNG, JPEG, BMP, GIF, WebP or TIFF)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"cannot read image ({e})") from None
+    except IsADirectoryError:
+        raise ImageError(f"{source} is a directory, not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}image is too large (decompression bomb?); at most "
+                         f"{MAX_SIDE} pixels a side") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}not a supported image (PNG, JPEG, BMP, GIF, WebP or TIFF)") \
+            from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
+        raise ImageError(f"{name}cannot read image ({str(e)[:120]})") from None
+
+
+def _decode(im, work_side: int) -> np.ndarray:
+    """First frame, reduced to ``work_side`` (JPEG: by the decoder itself), then grayscale."""
+    im.seek(0)
+    if im.format == "JPEG":
+        im.draft(im.mode, (work_side, work_side))   # DCT scaling: 1/2, 1/4, 1/8 while decoding
+    im.load()
+    factor = -(-max(im.size) // work_side)           # ceil
+    if factor > 1:
+        im = im.reduce(factor)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return to_gray(np.asarray(im.convert("RGBA")))
+    return np.asarray(im.convert("L"))
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Any array image (L, RGB, RGBA; uint8 or float 0..1/0..255) -> uint8 [H, W].
 
     Uses OpenCV's uint8 colour conversion (same weights as Pillow's "L"): a float64 version of
-    this function was 80 % of the time of a whole verdict (bench/latency.py).
+    this function was 80 % of the time of a whole verdict (bench/latency.py). The alpha path
+    stays in uint8 too: no float copy of a large image.
     """
     import cv2
 
     a = np.asarray(image)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise ImageError(f"expected a 2-D image or H x W x 1/3/4 channels, got shape {a.shape}")
     if a.dtype != np.uint8:
-        a = a.astype(np.float32)
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise ImageError(f"expected a numeric image array, got dtype {a.dtype}")
+        a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
         if a.size and a.max() <= 1.0:
             a = a * 255.0
         a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:
         return a
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ImageError(f"expected a 2-D image or H x W x 1/3/4 channels, got shape {a.shape}")
     if a.shape[2] == 1:
         return np.ascontiguousarray(a[..., 0])
     a = np.ascontiguousarray(a)
     if a.shape[2] == 3:
         return cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
     gray = cv2.cvtColor(a, cv2.COLOR_RGBA2GRAY)
-    alpha = a[..., 3]
+    alpha = np.ascontiguousarray(a[..., 3])
     if alpha.min() == 255:
         return gray
-    weight = float(alpha.sum(dtype=np.int64))
-    if weight == 0:
+    if alpha.max() == 0:
         return np.zeros(a.shape[:2], np.uint8)
-    g = gray.astype(np.float32)
-    ink = float((g * alpha).sum(dtype=np.float64)) / weight
-    background = 255.0 if ink < 128 else 0.0  # light background for dark ink, and back
-    out = background + (g - background) * (alpha.astype(np.float32) * (1.0 / 255.0))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    ink = cv2.mean(gray, mask=alpha)[0]        # mean grey of the (partly) opaque pixels
+    if ink < 128:   # dark ink: onto a light background, 255 - (255 - g) * alpha
+        return cv2.subtract(255, cv2.multiply(cv2.subtract(255, gray), alpha, scale=1 / 255))
+    return cv2.multiply(gray, alpha, scale=1 / 255)   # light ink onto black
 
 
 def to_mnist_polarity(gray: np.ndarray, size: int | None = None) -> np.ndarray:
@@ -96,8 +128,9 @@ def to_mnist_polarity(gray: np.ndarray, size: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def preprocess(image) -> np.ndarray:
-    """Any drawn or uploaded image -> uint8 [28, 28], white ink centred on black, like MNIST.
+def preprocess(image, size: int = OUT) -> np.ndarray:
+    """Any drawn or uploaded image -> uint8 [size, size], white ink centred on black, like MNIST
+    (the ink fits a box of 20/28 of the frame).
 
     Accepts a path, bytes, a PIL image or an array (L/RGB/RGBA, any size, either polarity).
     Raises ``ImageError("nothing drawn ...")`` when there is no ink; never returns NaN.
@@ -110,6 +143,11 @@ def preprocess(image) -> np.ndarray:
         gray = to_gray(np.asarray(image.convert("RGBA") if "A" in image.mode else image.convert("L")))
     else:
         gray = to_gray(image)
+    if max(gray.shape, default=0) > WORK_SIDE:
+        f = WORK_SIDE / max(gray.shape)
+        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                          interpolation=cv2.INTER_AREA)
+    box = max(1, round(size * BOX / OUT))
     if gray.size == 0 or int(gray.max()) - int(gray.min()) < MIN_CONTRAST:
         raise ImageError("nothing drawn: the image is blank")
     gray = to_mnist_polarity(gray)
@@ -120,7 +158,7 @@ def preprocess(image) -> np.ndarray:
     if w == 0 or h == 0:
         raise ImageError("nothing drawn: the image is blank")
     crop = ink[y:y + h, x:x + w]
-    scale = BOX / max(w, h)
+    scale = box / max(w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(crop, (nw, nh), interpolation=interp)
@@ -129,9 +167,9 @@ def preprocess(image) -> np.ndarray:
         raise ImageError("nothing drawn: the image is blank")
     cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]
     # Translate so the centre of mass lands on the frame centre.
-    c = (OUT - 1) / 2  # pixel-index centre, 13.5
+    c = (size - 1) / 2  # pixel-index centre, 13.5 for 28 px
     shift = np.float32([[1, 0, c - cx], [0, 1, c - cy]])
-    out = cv2.warpAffine(small, shift, (OUT, OUT), flags=cv2.INTER_LINEAR,
+    out = cv2.warpAffine(small, shift, (size, size), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.max() == 0:
         raise ImageError("nothing drawn: the image is blank")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import weights
+from .validate import writable_prefix
 from .calibrate import Calibration, calibrate, pca_2d
 from .config import PAIRINGS, TrainConfig  # noqa: F401  (re-exported)
 from .data import Dataset, load_dataset
@@ -94,6 +95,17 @@ def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
     return ds.subset(idx)
 
 
+def check_classes(train_ds: Dataset, val_ds: Dataset) -> None:
+    """``DataError`` unless both splits hold at least 2 classes and sizes the network takes."""
+    for name, ds in (("training", train_ds), ("validation", val_ds)):
+        if len(np.unique(ds.labels)) < 2:
+            raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
+                            f"needs at least 2 to tell same from different")
+    if train_ds.images.shape[1:] != val_ds.images.shape[1:]:
+        raise DataError(f"training images are {train_ds.images.shape[1:]} but validation images "
+                        f"{val_ds.images.shape[1:]}")
+
+
 def _lr_at(base: float, progress: float, step: int, warmup: int = WARMUP) -> float:
     """Linear warm-up then cosine decay to 2 % of ``base`` over the run's progress."""
     warm = min(1.0, step / warmup)
@@ -141,12 +153,11 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
 
     t_start = time.perf_counter()
     cfg = config
+    if out is not None:
+        out = writable_prefix(out, "out")   # before training, not after it
     train_ds = subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
     val_ds = subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
-    for name, ds in (("training", train_ds), ("validation", val_ds)):
-        if len(np.unique(ds.labels)) < 2:
-            raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
-                            f"needs at least 2 to tell same from different")
+    check_classes(train_ds, val_ds)
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import weights
 from .calibrate import confidence
-from .errors import WeightsError
+from .errors import ImageError, WeightsError
 from .preprocess import preprocess
 
 
@@ -57,21 +57,29 @@ class SiameseModel:
                                            providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise WeightsError(f"cannot load ONNX model ({str(e).splitlines()[0][:160]})") from None
-        if "calibration" not in meta:
-            raise WeightsError(f"{prefix}: metadata has no calibration")
+        _check_graph(session, meta, weights.paths(prefix)["onnx"].name)
         return cls(session, meta, weights.paths(prefix)["json"].with_suffix(""))
 
     @property
     def name(self) -> str:
         return self.prefix.name
 
+    @property
+    def input_size(self) -> int:
+        """Side in pixels of the images the network takes (28 for MNIST-style models)."""
+        return int(self.meta["model"].get("input_size", 28))
+
     def embed(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """[N, 28, 28] (uint8 0..255 or float in the same range), MNIST convention -> [N, D]."""
+        """[N, S, S] (uint8 0..255 or float in the same range; S = ``input_size``), MNIST
+        convention -> [N, D]. Images of another size: ``ImageError``."""
         x = np.asarray(images)
         if x.ndim == 2:
             x = x[None]
         if x.ndim == 3:
             x = x[..., None]
+        s = self.input_size
+        if x.ndim != 4 or x.shape[1:] != (s, s, 1):
+            raise ImageError(f"this model takes {s}x{s} images; got shape {tuple(np.shape(images))}")
         x = x.astype(np.float32, copy=False)
         out = [self._session.run(None, {self._input: x[i:i + batch_size]})[0]
                for i in range(0, len(x), batch_size)]
@@ -86,9 +94,23 @@ class SiameseModel:
 
     def compare(self, img_a, img_b) -> Verdict:
         """Preprocess two images (any size/format/polarity) and say whether they match."""
-        a, b = preprocess(img_a), preprocess(img_b)
+        a, b = preprocess(img_a, self.input_size), preprocess(img_b, self.input_size)
         e = self.embed(np.stack([a, b]))
         return self.verdict(float(np.linalg.norm(e[0] - e[1])))
+
+
+def _check_graph(session, meta: dict, name: str) -> None:
+    """The ONNX graph must take [N, S, S, 1] floats and give [N, D], as the metadata says: a
+    graph of another shape would fail on every call, deep inside onnxruntime."""
+    s, dim = int(meta["model"].get("input_size", 28)), int(meta["model"]["embedding_dim"])
+    ins, outs = session.get_inputs(), session.get_outputs()
+    if len(ins) != 1 or len(outs) < 1 or ins[0].type != "tensor(float)":
+        raise WeightsError(f"{name}: the graph must take one float image batch")
+    if list(ins[0].shape)[1:] != [s, s, 1] or len(ins[0].shape) != 4:
+        raise WeightsError(f"{name}: the graph takes {ins[0].shape}, the metadata says "
+                           f"[N, {s}, {s}, 1]")
+    if len(outs[0].shape) != 2 or outs[0].shape[1] != dim:
+        raise WeightsError(f"{name}: the graph gives {outs[0].shape}, the metadata says [N, {dim}]")
 
 
 def nearest(query: np.ndarray, gallery: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +135,16 @@ def _all_pairs_subset(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(sub)[:ALL_PAIRS_MAX])
 
 
+def check_fits(model: SiameseModel, dataset) -> None:
+    """``DataError`` when the dataset's images are not the size the model takes."""
+    from .errors import DataError
+
+    s, shape = model.input_size, tuple(dataset.images.shape[1:])
+    if shape != (s, s):
+        raise DataError(f"{dataset.spec} has {'x'.join(map(str, shape))} images; the model "
+                        f"{model.name} takes {s}x{s}")
+
+
 def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
              episodes: int = 2000) -> dict:
     """Pair accuracy at the model's stored threshold on fresh balanced pairs, the same over every
@@ -121,6 +153,7 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
     from .calibrate import accuracy_at, all_pairs_accuracy, calibrate, one_shot_accuracy
     from .pairs import make_pairs
 
+    check_fits(model, dataset)
     emb = model.embed(dataset.images)
     sub = _all_pairs_subset(dataset.labels, seed)
     pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
@@ -148,6 +181,8 @@ def compare_models(a: SiameseModel, b: SiameseModel, dataset, n_boot: int = 1000
     significantly worse, or no significant difference."""
     from .calibrate import paired_bootstrap
 
+    check_fits(a, dataset)
+    check_fits(b, dataset)
     sub = _all_pairs_subset(dataset.labels, seed)
     x, y = dataset.images[sub], dataset.labels[sub]
     ea, eb = a.embed(x), b.embed(x)

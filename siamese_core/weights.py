@@ -9,17 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import re
 import tempfile
-import time
-from collections.abc import Iterable
 from pathlib import Path
 
+from . import validate as V
 from .errors import WeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_NAME = "default"
 FORMAT_VERSION = 1
+MIN_INPUT, MAX_INPUT = 16, 128   # image sizes (px) the network is built for
 
 
 def sha256(path: Path) -> str:
@@ -47,8 +47,16 @@ def _tmp_for(target: Path, suffix: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
-    os.chmod(name, 0o644)  # mkstemp makes 0600; model files are meant to be shared
+    # mkstemp makes 0600; give the file what the process's umask allows, as open() would
+    # (0644 for a user's CLI run, 0600 in a server's training worker with umask 077).
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(target: Path, text: str) -> None:
@@ -92,22 +100,80 @@ def export_onnx(embedding, path: Path) -> None:
 
 
 def read_meta(prefix: str | Path, verify: tuple[str, ...] = ("onnx",)) -> dict:
-    """Read the JSON metadata and check the sha256 of the listed files ("onnx", "weights")."""
+    """Read the JSON metadata, validate it as a whole (``check_meta``) and check the sha256 of
+    the listed files ("onnx", "weights"). Any problem: ``WeightsError`` with one line."""
     p = paths(prefix)
     if not p["json"].is_file():
         raise WeightsError(f"no model at {p['json']} (expected NAME.json, NAME.onnx, NAME.weights.h5)")
     try:
+        if p["json"].stat().st_size > MAX_META_BYTES:
+            raise WeightsError(f"{p['json'].name}: {p['json'].stat().st_size:,} bytes is too "
+                               f"large for model metadata")
         meta = json.loads(p["json"].read_text())
-        expected = meta["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise WeightsError(f"{p['json'].name}: corrupt model metadata ({e})") from None
+    check_meta(meta, p["json"].name)
+    expected = meta["sha256"]
     for kind in verify:
         f = p["h5"] if kind == "weights" else p[kind]
         if not f.is_file():
             raise WeightsError(f"{f} is missing")
-        if sha256(f) != expected.get(kind):
+        if sha256(f) != expected[kind]:
             raise WeightsError(f"{f.name}: checksum mismatch, the file is corrupt or was replaced")
     return meta
+
+
+MAX_META_BYTES = 16 << 20
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_meta(meta, name: str = "metadata") -> None:
+    """Everything inference and rebuilding rely on, checked before use: the format version, the
+    checksums, a finite calibration and an architecture within the ranges training allows."""
+    from .config import BLOCKS
+
+    def bad(what: str) -> WeightsError:
+        return WeightsError(f"{name}: {what}")
+
+    if not isinstance(meta, dict):
+        raise bad("not a JSON object")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad(f"bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise bad(f"format version {version} is newer than this program reads "
+                  f"({FORMAT_VERSION}); upgrade siamese_core")
+    sums = meta.get("sha256")
+    if not isinstance(sums, dict) or not all(isinstance(sums.get(k), str) and _SHA.match(sums[k])
+                                             for k in ("onnx", "weights")):
+        raise bad("sha256 must hold the 64-hex-digit checksums of 'onnx' and 'weights'")
+    cal = meta.get("calibration")
+    if not isinstance(cal, dict):
+        raise bad("no calibration")
+    try:
+        V.number("calibration threshold", cal.get("threshold"), 0, 1e6, error=WeightsError)
+        V.number("calibration slope", cal.get("slope"), 0, 1e9, lo_open=True,
+                 error=WeightsError)
+    except WeightsError as e:
+        raise bad(str(e)) from None
+    m = meta.get("model")
+    if not isinstance(m, dict):
+        raise bad("no model architecture")
+    try:
+        V.number("model embedding_dim", m.get("embedding_dim"), 2, 1024, integer=True,
+                 error=WeightsError)
+        V.number("model input_size", m.get("input_size", 28), MIN_INPUT, MAX_INPUT, integer=True,
+                 error=WeightsError)
+        V.number("model top_convs", m.get("top_convs", 0), 0, 4, integer=True, error=WeightsError)
+        filters = m.get("filters")
+        if not isinstance(filters, list) or not 1 <= len(filters) <= 4:
+            raise WeightsError("model filters must be a list of 1 to 4 integers")
+        for f in filters:
+            V.number("model filters", f, 1, 512, integer=True, error=WeightsError)
+    except WeightsError as e:
+        raise bad(str(e)) from None
+    if m.get("block", BLOCKS[-1]) not in BLOCKS or not isinstance(m.get("normalize", True), bool):
+        raise bad("unknown model block or normalize setting")
 
 
 def load_keras(prefix: str | Path):
@@ -122,27 +188,3 @@ def load_keras(prefix: str | Path):
     except (ValueError, OSError) as e:
         raise WeightsError(f"weights do not fit the architecture in the metadata ({e})") from None
     return siamese, emb, meta
-
-
-def prune_runs(root: str | Path, max_age_s: float, keep: Iterable[str | Path] = (),
-               now: float | None = None) -> int:
-    """Delete the run folders under ``root`` (one folder per trained model) whose newest file is
-    older than ``max_age_s``, except those holding a model in ``keep``; returns how many went.
-    A server keeps every model its users train, so without this the folder only grows."""
-    root = Path(root)
-    if not root.is_dir():
-        return 0
-    now = time.time() if now is None else now
-    kept = {paths(k)["json"].parent.resolve() for k in keep if k}
-    removed = 0
-    for run in root.iterdir():
-        if not run.is_dir() or run.is_symlink() or run.resolve() in kept:
-            continue
-        try:
-            newest = max([f.stat().st_mtime for f in run.iterdir()] + [run.stat().st_mtime])
-            if now - newest > max_age_s:
-                shutil.rmtree(run)
-                removed += 1
-        except OSError:      # another process pruned or wrote it meanwhile: skip it
-            continue
-    return removed

@@ -4,6 +4,7 @@ import io
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,7 +139,11 @@ def test_train_tiny_run_to_completion_and_use_it():
     assert versus and "499,500 pairs of the 1,000 validation images" in versus[0]
     assert versus[0].endswith("**significantly worse**.")
     at.button(key="use_model").click().run()
-    assert "siamese-studio-runs" in at.session_state["active_model"]
+    from siamese_core import runs
+    mine = Path(at.session_state["active_model"])
+    assert mine.parent.parent == runs.default_root() and runs.is_run_dir(mine.parent)
+    # The run is in the URL: a reloaded page (a new session) finds it again.
+    assert at.query_params["run"] == at.session_state["train_job"].id
     assert any("your trained model" in m.value for m in at.sidebar.markdown)
     # Compare now judges with the trained model.
     at.switch_page("pages/compare.py").run()

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -73,7 +74,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, digit_pngs):
     (tmp_path / "idx" / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01"
                                                                  b"\x00")
     assert_clean_error(cli("pairs", "--dataset", f"idx:{tmp_path / 'idx'}", "--montage",
-                           tmp_path / "x.png"), "corrupt")
+                           tmp_path / "x.png"), "longer than its header")
     bad = tmp_path / "w"
     for kind, p in W.paths(W.default_prefix()).items():
         W.paths(bad)[kind].write_bytes(p.read_bytes())
@@ -127,3 +128,121 @@ def test_train_rejects_bad_filters(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--out", "x", "--filters", "8,x"])
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def _weights_copy(tmp_path, name, edit=None, onnx=None):
+    """A copy of the shipped model whose metadata ``edit`` changes (and whose ONNX file can be
+    replaced, with a matching checksum)."""
+    prefix = tmp_path / name
+    src = W.paths(W.default_prefix())
+    for kind, p in W.paths(prefix).items():
+        p.write_bytes(src[kind].read_bytes())
+    meta = json.loads(src["json"].read_text())
+    if onnx is not None:
+        W.paths(prefix)["onnx"].write_bytes(onnx)
+        meta["sha256"]["onnx"] = W.sha256(W.paths(prefix)["onnx"])
+    if edit is not None:
+        edit(meta)
+    W.paths(prefix)["json"].write_text(json.dumps(meta))
+    return prefix
+
+
+def _onnx_of_shape(side: int, dim: int) -> bytes:
+    """A valid ONNX graph [N, side, side, 1] -> [N, dim] (flatten + slice), not our network."""
+    import onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph(
+        [helper.make_node("Flatten", ["image"], ["flat"]),
+         helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["out"])],
+        "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", side, side, 1])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", dim])],
+        [helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+         helper.make_tensor("ends", TensorProto.INT64, [1], [dim]),
+         helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def _idx_dir(tmp_path, name, side=28, n=40, dims=None):
+    import struct
+    d = tmp_path / name
+    d.mkdir()
+    x = np.random.default_rng(0).integers(0, 255, (n, side, side)).astype(np.uint8)
+    y = np.arange(n, dtype=np.uint8) % 4
+    shape = dims or x.shape
+    (d / "train-images-idx3-ubyte").write_bytes(
+        struct.pack(">HBB3I", 0, 8, 3, *shape) + x.tobytes())
+    (d / "train-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, n) + y.tobytes())
+    return f"idx:{d}"
+
+
+def test_cli_refuses_bad_input_in_one_line(tmp_path, digit_pngs, capsys):
+    """Issue 15, items 5-6: every bad value a user tried is one line and exit code 2, from the
+    library's own validation (in-process: fast; TensorFlow is never reached)."""
+    import math
+    from siamese_core.cli import main
+
+    a, b = digit_pngs["three_a"], digit_pngs["seven"]
+    (tmp_path / "afile").write_text("x")
+    nan_thr = _weights_copy(tmp_path, "nan", lambda m: m["calibration"].update(threshold=math.nan))
+    cases = [
+        (["evaluate", "--pairs", "0"], "--pairs must be between 10"),
+        (["evaluate", "--pairs", "-5"], "--pairs must be"),
+        (["evaluate", "--pairs", "1e9"], "--pairs must be between 10 and 1e+06"),
+        (["evaluate", "--seed", "-1"], "seed must be between 0"),
+        (["pairs", "--montage", tmp_path / "afile" / "m.png"], "is a file, not a directory"),
+        (["pairs", "--montage", "x.png", "--seed", "-1"], "seed must be"),
+        (["train", "--embedding-dim", "0", "--out", tmp_path / "m"], "embedding_dim must be"),
+        (["train", "--embedding-dim", "-1", "--out", tmp_path / "m"], "embedding_dim must be"),
+        (["train", "--seed", "-1", "--out", tmp_path / "m"], "seed must be"),
+        (["train", "--seconds", "nan", "--out", tmp_path / "m"], "seconds must be finite"),
+        (["train", "--seconds", "inf", "--out", tmp_path / "m"], "seconds must be finite"),
+        (["train", "--lr", "1e10", "--out", tmp_path / "m"], "learning_rate must be"),
+        (["train", "--lr", "-1", "--out", tmp_path / "m"], "learning_rate must be"),
+        (["train", "--margin", "-1", "--out", tmp_path / "m"], "margin must be"),
+        (["train", "--out", tmp_path / "afile" / "m"], "is a file, not a directory"),
+        (["train", "--dataset", "nope", "--out", tmp_path / "m"], "unknown dataset"),
+        (["evaluate", "--dataset", _idx_dir(tmp_path, "idx32", side=32)],
+         "has 32x32 images; the model default takes 28x28"),
+        (["pairs", "--montage", "x.png", "--dataset",
+          _idx_dir(tmp_path, "huge", dims=(2**31, 2**31, 2**31))], "header declares"),
+        (["pairs", "--montage", "x.png", "--dataset", _idx_dir(tmp_path, "idx5", side=5)],
+         "images are 5x5 pixels"),
+        (["compare", "--weights", _weights_copy(tmp_path, "nocal", lambda m: m.update(
+            calibration={})), a, b], "calibration threshold must be a number"),
+        (["compare", "--weights", _weights_copy(tmp_path, "abc", lambda m: m["calibration"].update(
+            threshold="abc")), a, b], "calibration threshold must be a number"),
+        (["compare", "--weights", nan_thr, a, b], "calibration threshold must be finite"),
+        (["compare", "--weights", _weights_copy(tmp_path, "sha", lambda m: m["sha256"].update(
+            onnx="abc")), a, b], "sha256 must hold"),
+        (["compare", "--weights", _weights_copy(tmp_path, "v9", lambda m: m.update(
+            format_version=9)), a, b], "newer than this program reads"),
+        (["compare", "--weights", _weights_copy(tmp_path, "shape", onnx=_onnx_of_shape(32, 64)),
+          a, b], "the graph takes"),
+        (["compare", "--weights", _weights_copy(tmp_path, "dim", onnx=_onnx_of_shape(28, 10)),
+          a, b], "the graph gives"),
+        (["evaluate", "--weights", nan_thr], "calibration threshold must be finite"),
+    ]
+    capsys.readouterr()
+    for argv, words in cases:
+        try:
+            rc = main([str(x) for x in argv])
+        except SystemExit as e:      # argparse
+            rc = e.code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and words in err[0], (argv, err)
+
+
+def test_cli_errors_print_one_line(tmp_path):
+    """The same, as a user sees it: a subprocess, stderr holds exactly one line, and a bad
+    dataset is reported before TensorFlow is imported (no banner, no wait)."""
+    code = ("import sys; from siamese_core.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'tensorflow' not in sys.modules, 'imported TensorFlow'; sys.exit(rc)")
+    for argv, words in (
+            (["train", "--dataset", "folder:/nonexistent", "--out", tmp_path / "m"],
+             "is not a directory"),
+            (["train", "--lr", "nan", "--out", tmp_path / "m"], "learning_rate must be finite"),
+            (["evaluate", "--pairs", "0"], "--pairs must be between 10")):
+        r = subprocess.run([sys.executable, "-c", code, *map(str, argv)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert_clean_error(r, words)
+    assert not (tmp_path / "m.json").exists()

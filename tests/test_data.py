@@ -57,7 +57,7 @@ def test_idx_corruption_is_clear(tmp_path):
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(5), False)
     p = tmp_path / "train-images-idx3-ubyte"
     p.write_bytes(p.read_bytes()[:-100])
-    with pytest.raises(DataError, match="truncated or corrupt"):
+    with pytest.raises(DataError, match="truncated"):
         load_dataset(f"idx:{tmp_path}")
     p.write_bytes(b"\x00\x00\x0d\x03" + b"\x00" * 12)
     with pytest.raises(DataError, match="magic"):

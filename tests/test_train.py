@@ -151,7 +151,7 @@ def test_config_refuses_nonsense_in_one_line():
                     ({"epochs": None, "seconds": None}, "epochs, seconds"),
                     ({"jit_compile": True}, "jit_compile needs augment=False"),
                     ({"block": "bn-first"}, "unknown block"),
-                    ({"top_convs": -1}, "top_convs must be 0 or more"),
+                    ({"top_convs": -1}, "top_convs must be between 0 and 4"),
                     ({"val_every_epoch": False}, "needs val_every_seconds")):
         with pytest.raises(DataError, match=msg):
             TrainConfig(**kw)

@@ -11,10 +11,12 @@ from PIL import Image
 from siamese_core import SiameseError, SiameseModel, load_dataset
 from siamese_core import weights as W
 from siamese_core.data import DEFAULT_DATASET
+from ui.uploads import cap_session_uploads
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None
 ACTIVE_DATASET = "active_dataset"
+JOB = "train_job"                   # session key: the session's TrainingJob
 
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=6)
@@ -99,10 +101,32 @@ def through_entry(page_file: str | None) -> None:
         st.switch_page("app.py")
 
 
-def sidebar(page_file: str | None = None) -> None:
+@st.fragment(run_every=2.0)
+def _training_status() -> None:
+    """The session's run, on the other pages: shows how far it is, and keeps it watched (a run
+    no page polls is stopped after a while, see ``siamese_core.jobs``)."""
+    job = st.session_state.get(JOB)
+    if job is None:
+        return
+    s = job.poll()
+    b = s.last_batch
+    if s.status in ("starting", "running"):
+        st.progress(min(b.progress, 1.0) if b else 0.0,
+                    text=f"Training: epoch {b.epoch}" if b else "Training: starting…")
+    elif s.status == "done":
+        st.caption("Your training run has finished: see **Train**.")
+
+
+def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
     """Active model and dataset, on every page; ``page_file`` (the page's ``__file__``) lets a
-    deep link to a fresh server go through app.py first (``through_entry``)."""
+    deep link to a fresh server go through app.py first (``through_entry``). With
+    ``watch_training``, the session's training run is shown (and kept watched)."""
     through_entry(page_file)
+    cap_session_uploads()
+    job = st.session_state.get(JOB)
+    if watch_training and job is not None and not job.finished:
+        with st.sidebar:
+            _training_status()
     with st.sidebar:
         st.markdown("### Active model")
         try:

@@ -1,0 +1,114 @@
+"""Where a server keeps the models its users train: one folder per run under a private root.
+
+The root is created 0700 and must be a real directory owned by this user (never a symbolic
+link), so nobody else can read the models, plant files or redirect writes and deletions. Workers
+write with umask 077 (files 0600). Pruning deletes only folders this module could have made: a
+run-id name, a real directory, and nothing inside but model files.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import SiameseError
+from .weights import paths
+
+RETENTION_S = 24 * 3600           # runs older than this are deleted when a new run starts
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+# What a run folder may hold: NAME.json / NAME.onnx / NAME.weights.h5 and their temporary files.
+_MODEL_FILE = re.compile(r"^\.?[\w.-]+?\.(json|onnx|weights\.h5|tmp)$")
+
+
+class StorageError(SiameseError):
+    """The runs folder cannot be used safely."""
+
+
+def default_root() -> Path:
+    """``$SIAMESE_RUNS_DIR``, else ``$XDG_CACHE_HOME/siamese-studio/runs`` (``~/.cache/...``):
+    under the user's home, not the shared temporary folder where others can plant links."""
+    env = os.environ.get("SIAMESE_RUNS_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "siamese-studio" / "runs"
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (mode 0700; missing parents too) or check it: a real directory, not a
+    symbolic link, owned by this user; group/other permissions are removed. ``StorageError``
+    otherwise."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StorageError(f"cannot create the runs folder {path}: {e.strerror}") from None
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise StorageError(f"the runs folder {path} is a symbolic link or not a directory; "
+                           f"refusing to use it (set SIAMESE_RUNS_DIR to another folder)")
+    if st.st_uid != os.getuid():
+        raise StorageError(f"the runs folder {path} belongs to another user; refusing to use it")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def new_run(root: str | os.PathLike, name: str) -> Path:
+    """The model prefix for a new run, ``ROOT/<run id>/<name>``, under a checked private root.
+    The run's folder itself is created when the model is saved (by a worker with umask 077), so
+    a run that fails or is killed before saving leaves nothing behind."""
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
+    return private_dir(root) / uuid.uuid4().hex / safe[:80]
+
+
+def is_run_dir(p: Path) -> bool:
+    """True for a folder this module could have made (see the module docstring)."""
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return False
+    if not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and _RUN_ID.match(p.name)):
+        return False
+    try:
+        return all(_MODEL_FILE.match(f.name) and f.is_file() and not f.is_symlink()
+                   for f in p.iterdir())
+    except OSError:
+        return False
+
+
+def prune(root: str | os.PathLike, max_age_s: float = RETENTION_S,
+          keep: Iterable[str | os.PathLike | None] = (), now: float | None = None) -> int:
+    """Delete the run folders under ``root`` whose newest file is older than ``max_age_s``,
+    except those holding a model in ``keep``; returns how many went. Anything that is not a run
+    folder (``is_run_dir``) is left alone, and a root that is not a private directory is not
+    touched at all."""
+    root = Path(root)
+    try:
+        st = os.lstat(root)
+    except OSError:
+        return 0
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return 0
+    now = time.time() if now is None else now
+    kept = {paths(k)["json"].parent.name for k in keep if k}
+    removed = 0
+    for run in root.iterdir():
+        if run.name in kept or not is_run_dir(run):
+            continue
+        try:
+            newest = max([f.lstat().st_mtime for f in run.iterdir()] + [run.lstat().st_mtime])
+            if now - newest > max_age_s:
+                shutil.rmtree(run)     # fd-based on Linux: never follows a link inside
+                removed += 1
+        except OSError:      # another process pruned or wrote it meanwhile: skip it
+            continue
+    return removed

@@ -1,0 +1,99 @@
+"""The runs folder: private, never through a symbolic link, and pruned of its own runs only."""
+import os
+import stat
+
+import pytest
+
+from siamese_core import runs
+from siamese_core.runs import StorageError
+
+DAY = 24 * 3600
+NOW = 1_800_000_000.0
+
+
+def make_run(root, name, age_s, now=NOW):
+    run = root / name
+    run.mkdir()
+    for suffix in (".json", ".onnx", ".weights.h5"):
+        f = run / f"mnist-5k-contrastive{suffix}"
+        f.write_text("x")
+        os.utime(f, (now - age_s, now - age_s))
+    os.utime(run, (now - age_s, now - age_s))
+    return run / "mnist-5k-contrastive"
+
+
+def rid(n: int) -> str:
+    return f"{n:032x}"
+
+
+def test_private_dir_is_created_0700_and_tightened(tmp_path):
+    root = runs.private_dir(tmp_path / "a" / "runs")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    os.chmod(root, 0o777)
+    runs.private_dir(root)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_private_dir_refuses_links_files_and_other_users(tmp_path, monkeypatch):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    os.symlink(target, tmp_path / "planted")
+    with pytest.raises(StorageError, match="symbolic link"):
+        runs.private_dir(tmp_path / "planted")
+    with pytest.raises(StorageError, match="symbolic link"):
+        runs.new_run(tmp_path / "planted", "m")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageError, match="not a directory"):
+        runs.private_dir(tmp_path / "file")
+    mine = runs.private_dir(tmp_path / "mine")
+    uid = os.getuid()
+    monkeypatch.setattr(runs.os, "getuid", lambda: uid + 1)
+    with pytest.raises(StorageError, match="another user"):
+        runs.private_dir(mine)
+    assert list(target.iterdir()) == []
+
+
+def test_new_run_is_a_fresh_id_and_a_safe_name(tmp_path):
+    a, b = runs.new_run(tmp_path, "folder:../x y"), runs.new_run(tmp_path, "folder:../x y")
+    assert a.parent != b.parent and a.parent.parent == tmp_path and a.name == "folder_.._x_y"
+    assert not a.parent.exists()       # made by the worker when it saves: nothing on failure
+
+
+def test_prune_removes_old_runs_only(tmp_path):
+    old = make_run(tmp_path, rid(1), 2 * DAY)
+    in_use = make_run(tmp_path, rid(2), 3 * DAY)
+    fresh = make_run(tmp_path, rid(3), 3600)
+    # An old run with one file written recently (a save in progress) is not old.
+    touched = make_run(tmp_path, rid(4), 2 * DAY)
+    os.utime(touched.with_suffix(".json"), (NOW - 60, NOW - 60))
+    (tmp_path / "stray.txt").write_text("not a run")
+    assert runs.prune(tmp_path, DAY, keep=[str(in_use), None], now=NOW) == 1
+    assert not old.parent.exists()
+    assert in_use.parent.exists() and fresh.parent.exists() and touched.parent.exists()
+    assert (tmp_path / "stray.txt").exists()
+    assert runs.prune(tmp_path / "missing", DAY) == 0
+
+
+def test_prune_leaves_what_it_did_not_make(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = make_run(outside, rid(9), 5 * DAY)
+    root = tmp_path / "root"
+    root.mkdir()
+    make_run(root, "not-a-run-id", 5 * DAY)                 # a name we never use
+    foreign = make_run(root, rid(5), 5 * DAY)
+    (foreign.parent / "notes.txt").write_text("someone's")   # content we never write
+    os.symlink(victim.parent, root / rid(6))                 # a link to a run elsewhere
+    assert runs.prune(root, DAY, now=NOW) == 0
+    assert victim.parent.exists() and foreign.parent.exists() and (root / "not-a-run-id").exists()
+    # A root that is itself a planted link is not touched at all.
+    os.symlink(outside, tmp_path / "link-root")
+    assert runs.prune(tmp_path / "link-root", DAY, now=NOW) == 0 and victim.parent.exists()
+
+
+def test_default_root_is_private_to_the_user(monkeypatch, tmp_path):
+    monkeypatch.delenv("SIAMESE_RUNS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert runs.default_root() == tmp_path / "siamese-studio" / "runs"
+    monkeypatch.setenv("SIAMESE_RUNS_DIR", str(tmp_path / "x"))
+    assert runs.default_root() == tmp_path / "x"

@@ -1,0 +1,57 @@
+"""Uploads that cannot take the page down or pile up in the server's memory."""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+# Per browser session, files held by Streamlit's upload manager (Compare's two sides need two;
+# direct upload requests that no widget ever claims would otherwise stay until the session ends).
+MAX_FILES_PER_SESSION = 4
+MAX_BYTES_PER_SESSION = 12 * 1024 * 1024
+
+
+def cap_session_uploads(max_files: int = MAX_FILES_PER_SESSION,
+                        max_bytes: int = MAX_BYTES_PER_SESSION) -> None:
+    """Bound what one session can park in the server's memory: after each upload, the oldest
+    files of that session beyond ``max_files`` / ``max_bytes`` are dropped. Installed once per
+    server on Streamlit's in-memory upload manager (a no-op where there is none, e.g. AppTest)."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+        mgr = Runtime.instance().uploaded_file_mgr if Runtime.exists() else None
+    except (ImportError, RuntimeError, AttributeError):
+        return
+    if not isinstance(mgr, MemoryUploadedFileManager) or getattr(mgr, "_siamese_capped", False):
+        return
+    add = mgr.add_file
+
+    def add_file(session_id, file) -> None:
+        add(session_id=session_id, file=file)
+        with mgr._lock:
+            files = list(mgr.file_storage.get(session_id, {}).values())   # oldest first
+        total, drop = sum(len(f.data) for f in files), []
+        while files and (len(files) > max_files or total > max_bytes) and len(files) > 1:
+            old = files.pop(0)
+            total -= len(old.data)
+            drop.append(old.file_id)
+        for fid in drop:
+            mgr.remove_file(session_id, fid)
+
+    mgr.add_file = add_file
+    mgr._siamese_capped = True
+
+
+def file_uploader(label: str, types: list[str], key: str, help: str | None = None):
+    """``st.file_uploader`` that answers a refused file (Streamlit raises on an extension outside
+    ``types``, e.g. a request renamed in flight) with a one-line message and a fresh, empty
+    uploader instead of an exception. Returns (file or None, message or None)."""
+    gen_key, msg_key = f"_{key}_generation", f"_{key}_refused"
+    gen = st.session_state.get(gen_key, 0)
+    try:
+        f = st.file_uploader(label, type=types, key=key if gen == 0 else f"{key}_{gen}", help=help)
+    except StreamlitAPIException:
+        st.session_state[gen_key] = gen + 1
+        st.session_state[msg_key] = (f"That file was refused: upload a "
+                                     f"{', '.join(t.upper() for t in types)} file.")
+        st.rerun()
+    return f, st.session_state.pop(msg_key, None) if f is None else None
