@@ -141,3 +141,85 @@ def test_state_keeps_the_best_epoch_apart_from_the_latest():
 def test_smoothed_is_a_trailing_mean():
     assert list(smoothed([1, 3, 5, 7], window=2)) == [1, 2, 4, 6]
     assert len(smoothed([])) == 0
+
+
+def test_a_run_nobody_reads_still_ends_and_frees_its_slot(tmp_path, monkeypatch):
+    """Issue 15's leak: a page reloaded mid-run never reads the worker's events again. Those
+    events fill the pipe; the worker must still exit, and its slot must come back."""
+    monkeypatch.setattr(jobs, "MAX_CONCURRENT", 1)
+    cfg = TrainConfig(epochs=12, max_train=400, max_val=100, batch_size=20, val_pairs=100)
+    job = TrainingJob.start(cfg, tmp_path / "m")      # ~240 batch events: more than a pipe holds
+    assert jobs.find(job.id) is job and jobs.find("nope") is None
+    job._proc.join(180)                                # no poll() from here on
+    assert job._proc.exitcode == 0
+    assert job.state.status == "done" and len(job.state.losses) == 240   # the monitor read them
+    assert (tmp_path / "m.json").is_file()
+    TrainingJob.start(TrainConfig(dataset="nope", epochs=1), tmp_path / "x").kill()   # not busy
+
+
+class _Stub:
+    """A job as ``tick`` sees it, with a clock of the test's choosing."""
+
+    def __init__(self, watched, finished=False):
+        self.state, self.watched, self.finished = JobState(), watched, finished
+        self.alive, self.stop_at, self.wanted = True, None, watched
+        self.calls = []
+
+    def drain(self): self.calls.append("drain")
+    def stop(self):
+        self.state.stop_requested, self.stop_at = True, NOW
+        self.calls.append("stop")
+    def kill(self): self.alive = False; self.calls.append("kill")
+    def close(self): self.alive = False; self.calls.append("close")
+
+
+NOW = 1_000_000.0
+
+
+def test_tick_stops_unwatched_runs_and_ends_an_unwanted_spare(monkeypatch):
+    now = NOW
+    watched, forgotten = _Stub(now - 5), _Stub(now - jobs.UNWATCHED_GRACE_S - 1)
+    spare = _Stub(now - jobs.SPARE_IDLE_S - 1)
+    monkeypatch.setattr(jobs, "_jobs", {"a": watched, "b": forgotten})
+    monkeypatch.setattr(jobs, "_spare", spare)
+    jobs.tick(now)
+    assert "stop" not in watched.calls and "drain" in watched.calls
+    assert forgotten.state.stop_requested and forgotten.state.stopped_unwatched
+    assert spare.calls[-1] == "close" and jobs._spare is None
+    # A stopped worker that has not ended KILL_AFTER_S later is killed; a finished one is
+    # forgotten FINISHED_KEEP_S after it ended.
+    jobs.tick(forgotten.stop_at + jobs.KILL_AFTER_S + 1)
+    assert forgotten.calls[-1] == "kill" and "b" in jobs._jobs
+    forgotten.finished = True
+    jobs.tick(forgotten.stop_at + jobs.FINISHED_KEEP_S + 1)
+    assert "b" not in jobs._jobs and "a" in jobs._jobs
+
+
+def test_a_spare_asked_for_again_stays(monkeypatch):
+    now = 1_000_000.0
+    spare = _Stub(now - jobs.SPARE_IDLE_S + 5)
+    monkeypatch.setattr(jobs, "_jobs", {})
+    monkeypatch.setattr(jobs, "_spare", spare)
+    jobs.tick(now)
+    assert jobs._spare is spare and "close" not in spare.calls
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" in f.read()       # a zombie nobody reaps is gone too
+    except FileNotFoundError:
+        return True
+
+
+def test_a_worker_whose_server_died_exits(tmp_path):
+    """A server killed without cleanup (os._exit, SIGKILL) must not leave ~700 MB workers."""
+    import subprocess
+    code = ("import os; from siamese_core import jobs; s = jobs.prewarm(); "
+            "print(s._proc.pid, flush=True); os._exit(0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    pid = int(r.stdout.split()[0])
+    t0 = time.time()
+    while not _gone(pid):           # the worker notices within a second of its idle wait
+        assert time.time() - t0 < 120, "the orphaned worker is still running"
+        time.sleep(0.5)

@@ -11,7 +11,7 @@ from PIL import Image
 from siamese_core import SiameseError, SiameseModel, load_dataset
 from siamese_core import weights as W
 from siamese_core.data import DEFAULT_DATASET
-from ui.uploads import cap_session_uploads
+from ui.uploads import cap_session_uploads, release_large_buffers
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None
@@ -123,6 +123,7 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
     ``watch_training``, the session's training run is shown (and kept watched)."""
     through_entry(page_file)
     cap_session_uploads()
+    release_large_buffers()
     job = st.session_state.get(JOB)
     if watch_training and job is not None and not job.finished:
         with st.sidebar:

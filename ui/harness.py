@@ -24,16 +24,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(log_path: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start the app in its own process group (so its training workers can be stopped with it)
-    and wait until it is healthy; returns the process and its base URL."""
+def start_app(log_path: Path, timeout: float = 60.0, script: str = "app.py",
+              cwd: Path = ROOT, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the app (or another ``script`` in ``cwd``, which then uses that folder's
+    ``.streamlit/config.toml``) in its own process group (so its training workers can be stopped
+    with it), with ``env`` added to the environment, and wait until it is healthy; returns the
+    process and its base URL."""
     port = free_port()
     with open(log_path, "w") as log:   # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port),
              "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while True:
@@ -48,6 +52,13 @@ def start_app(log_path: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, 
             raise RuntimeError(f"streamlit did not become healthy: "
                                f"{Path(log_path).read_text()[-2000:]}")
         time.sleep(0.3)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kb / 1024
 
 
 def stop_app(proc: subprocess.Popen) -> None:

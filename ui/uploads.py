@@ -10,6 +10,27 @@ MAX_FILES_PER_SESSION = 4
 MAX_BYTES_PER_SESSION = 12 * 1024 * 1024
 
 
+M_MMAP_THRESHOLD = -3      # glibc's mallopt parameter
+_malloc_tuned = False
+
+
+def release_large_buffers() -> None:
+    """Make glibc give large freed buffers back to the system. By default its mmap threshold
+    rises to the size of the largest block freed (up to 32 MB), after which decoded images
+    (16-64 MB each) come from arenas that are never trimmed: the server's memory only grows.
+    A fixed 1 MB threshold (this also turns the dynamic rise off) keeps it bounded. Once per
+    process; a no-op off glibc."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
 def cap_session_uploads(max_files: int = MAX_FILES_PER_SESSION,
                         max_bytes: int = MAX_BYTES_PER_SESSION) -> None:
     """Bound what one session can park in the server's memory: after each upload, the oldest
