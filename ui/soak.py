@@ -4,6 +4,7 @@ the server's resident memory is sampled throughout and after the sessions close.
 ``bench/soak.py`` (full size) and the e2e suite (small). Imports Playwright lazily."""
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 
@@ -27,7 +28,7 @@ def worst_case_png(side: int = 4096, seed: int = 0) -> bytes:
 
 
 def soak(base: str, pid: int, sessions: int = 4, uploads: int = 50, side: int = 4096,
-         log=print) -> dict:
+         log=print, browser=None) -> dict:
     """Open ``sessions`` browser sessions on Compare; each uploads ``uploads`` worst-case images
     (alternating its two sides, each waits for the page to show its result) and reruns; returns
     the server's RSS (MB): cold, warm (after two rounds of uploads, the first verdicts: the baseline), peak,
@@ -38,8 +39,12 @@ def soak(base: str, pid: int, sessions: int = 4, uploads: int = 50, side: int = 
     out = {"cold_mb": rss_mb(pid), "sessions": sessions, "uploads": uploads, "side": side,
            "png_bytes": len(images[0])}
     t0 = time.time()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    with contextlib.ExitStack() as stack:
+        if browser is None:     # else: a Playwright browser of the caller's (the e2e suite's)
+            p = stack.enter_context(sync_playwright())
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_FLAGS)
+            stack.callback(browser.close)
         ctxs, pages = [], []
         for _ in range(sessions):
             ctx = browser.new_context(viewport={"width": 1400, "height": 1200})
@@ -77,7 +82,6 @@ def soak(base: str, pid: int, sessions: int = 4, uploads: int = 50, side: int = 
         out["after_uploads_mb"] = samples[-1]
         for ctx in ctxs:
             ctx.close()
-        browser.close()
     # Sessions end when their websockets close; give the server a moment to drop their files.
     deadline = time.time() + 30
     while time.time() < deadline and rss_mb(pid) > out["warm_mb"] + 60:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+# Every file_uploader of the app takes one of these: anything else is refused at upload time.
+UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Per browser session, files held by Streamlit's upload manager (Compare's two sides need two;
 # direct upload requests that no widget ever claims would otherwise stay until the session ends).
 MAX_FILES_PER_SESSION = 4
@@ -32,10 +34,16 @@ def release_large_buffers() -> None:
 
 
 def cap_session_uploads(max_files: int = MAX_FILES_PER_SESSION,
-                        max_bytes: int = MAX_BYTES_PER_SESSION) -> None:
-    """Bound what one session can park in the server's memory: after each upload, the oldest
-    files of that session beyond ``max_files`` / ``max_bytes`` are dropped. Installed once per
-    server on Streamlit's in-memory upload manager (a no-op where there is none, e.g. AppTest)."""
+                        max_bytes: int = MAX_BYTES_PER_SESSION,
+                        suffixes: tuple[str, ...] = UPLOAD_SUFFIXES) -> None:
+    """Guard Streamlit's in-memory upload manager, once per server (a no-op where there is none,
+    e.g. AppTest):
+
+    - a file whose name does not end in one of ``suffixes`` (or holds a NUL) is refused with
+      HTTP 400 before it is stored. Streamlit checks the extension only when the next script run
+      starts, before any page code, and raises there: the session was stuck on an exception;
+    - after each upload, the oldest files of that session beyond ``max_files`` / ``max_bytes``
+      are dropped, so direct upload requests cannot park unbounded data in memory."""
     try:
         from streamlit.runtime import Runtime
         from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
@@ -47,6 +55,10 @@ def cap_session_uploads(max_files: int = MAX_FILES_PER_SESSION,
     add = mgr.add_file
 
     def add_file(session_id, file) -> None:
+        name = str(file.name or "")
+        if "\0" in name or not name.lower().endswith(suffixes):
+            from starlette.exceptions import HTTPException
+            raise HTTPException(status_code=400, detail="file type not accepted")
         add(session_id=session_id, file=file)
         with mgr._lock:
             files = list(mgr.file_storage.get(session_id, {}).values())   # oldest first
