@@ -94,7 +94,8 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if a.dtype != np.uint8:
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             raise ImageError(f"expected a numeric image array, got dtype {a.dtype}")
-        a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        with np.errstate(over="ignore", invalid="ignore"):   # huge values become inf, then 255
+            a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
         if a.size and a.max() <= 1.0:
             a = a * 255.0
         a = np.clip(a, 0, 255).astype(np.uint8)

@@ -246,3 +246,15 @@ def test_cli_errors_print_one_line(tmp_path):
                            capture_output=True, text=True, timeout=120)
         assert_clean_error(r, words)
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_failed_training_leaves_no_half_drawn_bar():
+    """An error during training (after the bar is drawn) must be the only thing left on the
+    line: the bar is cleared, not left half-drawn above it."""
+    from siamese_core.cli import _ConsoleProgress
+    from siamese_core.train import TrainBegin
+    p = _ConsoleProgress()
+    p.on_train_begin(TrainBegin({"loss": "contrastive", "pairing": "batch"}, 10, 5, 1, 1, ["a"]))
+    assert p.bar.leave
+    p.abort()
+    assert not p.bar.leave and p.bar.disable   # closed, and cleared rather than kept

@@ -104,17 +104,34 @@ def test_unknown_spec_and_split():
         load_dataset("mnist-5k", "val")
 
 
-def test_mnist_offline_message(monkeypatch, tmp_path):
+def test_mnist_offline_is_one_clear_line_and_not_retried_on_every_rerun(monkeypatch, tmp_path):
+    """Offline, each download try costs seconds (a subprocess importing Keras): a page rerun
+    must not start another. The message names the offline choices in words fit for a page."""
+    import subprocess
+
     import siamese_core.data as data
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "_failed_downloads", {})
     data._keras_npz.cache_clear()
+    calls = []
 
-    def offline(name):
-        raise DataError(f"could not download {name} (URL fetch failure); offline? use --dataset "
-                        f"mnist-5k (built in) or idx:DIR with MNIST-format files")
-    monkeypatch.setattr(data, "keras_download", offline)
-    with pytest.raises(DataError, match="mnist-5k.*idx:DIR"):
+    def offline(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "Traceback ...\nException: URL fetch failure")
+    monkeypatch.setattr(data.subprocess, "run", offline)
+    for _ in range(3):
+        with pytest.raises(DataError) as e:
+            load_dataset("mnist")
+    msg = str(e.value)
+    assert len(calls) == 1 and "\n" not in msg
+    assert "URL fetch failure" in msg and "mnist-5k" in msg and "idx:DIR" in msg
+    assert "--dataset" not in msg
+    clock = data.time.monotonic() + data.DOWNLOAD_RETRY_S + 1   # later, it is tried again
+    monkeypatch.setattr(data.time, "monotonic", lambda: clock)
+    with pytest.raises(DataError):
         load_dataset("mnist")
+    assert len(calls) == 2
+    data._keras_npz.cache_clear()
 
 
 def test_mnist_reads_keras_cache_without_tensorflow(monkeypatch, tmp_path):

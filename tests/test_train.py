@@ -176,3 +176,29 @@ def test_lr_schedule_warms_up_then_decays():
     assert _lr_at(1.0, 0.0, WARMUP) == pytest.approx(1.0)
     assert _lr_at(1.0, 0.5, 1000) == pytest.approx(0.02 + 0.98 * 0.5)   # half-way down the cosine
     assert _lr_at(1.0, 1.0, 1000) == pytest.approx(0.02)
+
+
+def test_a_model_of_another_input_size_compares_raw_images(tmp_path, digit_pngs):
+    """Issue 15: a model trained on 32-px IDX images was saved, then crashed `compare` (raw
+    images were always preprocessed to 28 px). The model's input size now drives preprocessing,
+    and a dataset of the wrong size is one clear line."""
+    import struct
+
+    from siamese_core import DataError, load_dataset
+    from siamese_core.verdict import evaluate
+    x28 = load_dataset("mnist-5k", "test")
+    import cv2
+    x = np.stack([cv2.resize(im, (32, 32)) for im in x28.images[:300]])
+    d = tmp_path / "idx32"
+    d.mkdir()
+    (d / "train-images-idx3-ubyte").write_bytes(struct.pack(">HBB3I", 0, 8, 3, *x.shape) + x.tobytes())
+    (d / "train-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, len(x))
+                                                + x28.labels[:300].astype(np.uint8).tobytes())
+    train(TrainConfig(dataset=f"idx:{d}", epochs=1, batch_size=40, val_pairs=100),
+          out=tmp_path / "m32")
+    m = SiameseModel.load(tmp_path / "m32")
+    assert m.input_size == 32 and m.embed(x[:3]).shape[0] == 3
+    v = m.compare(digit_pngs["three_a"], digit_pngs["seven"])
+    assert np.isfinite(v.distance)
+    with pytest.raises(DataError, match="has 28x28 images; the model m32 takes 32x32"):
+        evaluate(m, x28)
