@@ -76,3 +76,10 @@ def test_train_page_browser_smoke(tmp_path):
     assert abs(row["shipped all pairs"] - 0.99) < 1e-9 and 0 < row["all pairs"] <= 1
     assert row["verdict"] in ("significantly better", "significantly worse",
                               "no significant difference")
+
+
+@pytest.mark.e2e
+def test_soak_smoke(tmp_path):
+    out, data = run("soak", "--sessions", "1", "--uploads", "2", "--side", "1024",
+                    tmp_path=tmp_path)
+    assert data["warm_mb"] > 0 and len(data["samples_mb"]) == 3 and "growth_peak_mb" in data
