@@ -10,7 +10,8 @@ import streamlit as st
 
 from siamese_core import SiameseError, jobs, runs
 from siamese_core import weights as W
-from siamese_core.config import DEFAULT_MARGIN, demo_config
+from siamese_core.config import LOSSES, demo_config
+from siamese_core.losses import LOSSES as LOSS_SPECS
 from siamese_core.jobs import BusyError, TrainingJob, prewarm, smoothed
 from ui.common import (
     ACTIVE_DATASET,
@@ -70,20 +71,18 @@ d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0
      "seconds": int(DEFAULT.seconds), "batch": DEFAULT.batch_size, "lr": DEFAULT.learning_rate,
      "max_train": 0, "pairing": DEFAULT.pairing, "augment": DEFAULT.augment, "seed": DEFAULT.seed}
 d.update(st.session_state.get(FORM, {}))
-LOSSES = ["contrastive", "bce", "triplet"]
 
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
     v = {}
     v["dataset"] = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(d["dataset"]))
     v["loss"] = c2.selectbox("Loss", LOSSES, index=LOSSES.index(d["loss"]),
-                             help="contrastive: pull same together, push different past a "
-                                  "margin · bce: sigmoid head on the distance · triplet: anchor "
-                                  "nearer its positive than its negative")
+                             help=" · ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
     v["margin"] = c3.number_input("Margin (0 = the loss's default)", 0.0, 2.0, d["margin"], 0.1,
                                   help="Embeddings have unit length, so distances lie in [0, 2]. "
-                                       f"Defaults: contrastive {DEFAULT_MARGIN['contrastive']}, "
-                                       f"triplet {DEFAULT_MARGIN['triplet']}; BCE has none.")
+                                       "Defaults: " + ", ".join(
+                                           f"{n} {s.default_margin}" if s.default_margin
+                                           else f"{n} none" for n, s in LOSS_SPECS.items()))
     v["dim"] = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], d["dim"])
     c1, c2, c3, c4 = st.columns(4)
     v["epochs"] = c1.number_input("Epochs", 1, 200, d["epochs"])

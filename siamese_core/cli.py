@@ -208,6 +208,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import BLOCKS, LOSSES
+    from .losses import LOSSES as LOSS_SPECS
     from .data import DEFAULT_DATASET
 
     p = _Parser(prog="python -m siamese_core",
@@ -223,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a siamese network and save it")
     s.add_argument("--dataset", default=DEFAULT_DATASET)
-    s.add_argument("--loss", default="contrastive", choices=LOSSES)
+    s.add_argument("--loss", default=TrainConfig.loss, choices=LOSSES,
+                   help="; ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
     s.add_argument("--pairing", default="batch", choices=["batch", "fixed"],
                    help="batch: all pairs inside each batch (fast); fixed: 1 pos + 1 neg per image")
     s.add_argument("--margin", type=_float, default=None)

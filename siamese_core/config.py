@@ -5,12 +5,10 @@ from dataclasses import asdict, dataclass
 
 from . import validate as V
 from .errors import DataError
+from .losses import LOSSES as LOSS_REGISTRY
 
-LOSSES = ("bce", "contrastive", "triplet")
-# Contrastive 1.2 rather than Hadsell's 1.0: on unit-length embeddings it pushes different
-# classes past 74 degrees instead of 60. Exploratory runs favoured it; the ablation in
-# BENCHMARKS.md puts the difference within seed-to-seed noise.
-DEFAULT_MARGIN = {"bce": 0.0, "contrastive": 1.2, "triplet": 0.5}
+LOSSES = tuple(LOSS_REGISTRY)        # choices, in the registry's order (default first)
+DEFAULT_MARGIN = {n: s.default_margin or 0.0 for n, s in LOSS_REGISTRY.items()}
 BLOCKS = ("conv-pool-bn", "conv-bn-pool")   # layer orders of a conv block (see model.py)
 PAIRINGS = ("batch", "fixed")
 MAX_DISTANCE = 2.0       # between unit-length embeddings

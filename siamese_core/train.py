@@ -1,26 +1,27 @@
-"""Training (seed part B), reporting progress through callbacks.
+"""Training (seed part B): ``Trainer``, reporting progress through callbacks.
 
 The default path embeds each class-balanced batch once and learns from every pair inside it
 (B embeddings -> B(B-1)/2 pairs); ``pairing="fixed"`` is the seed's recipe (one positive and one
-negative pair per image, each image embedded once per pair). Both support BCE, contrastive and
-triplet losses. A run stops at ``epochs``, at ``seconds`` of wall clock, or when a callback asks;
-the best validation epoch's weights are kept and written atomically.
+negative pair per image, each image embedded once per pair). Every loss of the registry
+(``losses.LOSSES``) has both forms. A run stops at ``epochs``, at ``seconds`` of wall clock, or
+when a callback asks; the best validation epoch's weights are kept and written atomically.
 """
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import weights
-from .validate import writable_prefix
 from .calibrate import Calibration, calibrate, pca_2d
-from .config import PAIRINGS, TrainConfig  # noqa: F401  (re-exported)
+from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .errors import DataError
+from .losses import LOSSES
 from .pairs import SAME, make_pairs, make_triplets, pk_batches
+from .validate import writable_prefix
 
 VAL_PAIR_SEED = 1234      # validation pairs are fixed so epochs are comparable
 MAP_POINTS = 600          # embeddings sent for the 2-D map
@@ -139,93 +140,109 @@ def warm_up() -> None:
     step(tf.zeros((2, 8, 8, 1))).numpy()
 
 
-def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
-          out: str | os.PathLike | None = None, train_data: Dataset | None = None,
-          val_data: Dataset | None = None) -> TrainEnd:
-    """Train a siamese network; report through ``callbacks``; save to ``out`` if given."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+class Trainer:
+    """One training run (minGPT's shape): ``Trainer(config, callbacks, out).run()``.
 
-    from . import losses
-    from .augment import random_affine
-    from .model import ModelConfig, build_siamese
+    The run's state lives on the instance (step, epoch, the best epoch so far, the clock); each
+    method does one thing: build the network and its step functions, plan an epoch, take a
+    step, validate, decide whether to stop, and finish (restore the best weights, save).
+    Callbacks see the same events as always.
+    """
 
-    t_start = time.perf_counter()
-    cfg = config
-    if out is not None:
-        out = writable_prefix(out, "out")   # before training, not after it
-    train_ds = subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
-    val_ds = subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
-    check_classes(train_ds, val_ds)
-    keras.utils.set_random_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    def __init__(self, config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
+                 out: str | os.PathLike | None = None, train_data: Dataset | None = None,
+                 val_data: Dataset | None = None):
+        self.t_start = time.perf_counter()
+        self.cfg = cfg = config
+        self.callbacks = list(callbacks)
+        self.out = writable_prefix(out, "out") if out is not None else None   # before training
+        self.train_ds = subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train,
+                                  cfg.seed)
+        self.val_ds = subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val,
+                                cfg.seed + 1)
+        check_classes(self.train_ds, self.val_ds)
+        self.loss = LOSSES[cfg.loss]
+        self.margin = cfg.effective_margin
 
-    model_cfg = ModelConfig.from_train(cfg, input_size=train_ds.images.shape[1])
-    siamese, emb = build_siamese(model_cfg)
-    head = siamese.get_layer("same_head")
-    dist_layer = siamese.get_layer("distance")
-    train_vars = emb.trainable_variables + (head.trainable_variables if cfg.loss == "bce" else [])
-    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
-    optimizer.build(train_vars)
-    margin = cfg.effective_margin
-    aug_seed = keras.random.SeedGenerator(cfg.seed + 1)
-    aug_strength = tf.Variable(0.0 if cfg.augment_warmup else 1.0, trainable=False)
+    # --- building ---------------------------------------------------------------------------
 
-    def embed_train(x):
-        if cfg.augment:
-            x = random_affine(x, aug_strength, aug_seed)
-        return emb(x, training=True)
+    def _build(self) -> None:
+        """The network, optimizer, augmentation state and the compiled step functions."""
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+        import tensorflow as tf
 
-    def apply(loss, tape):
-        grads = tape.gradient(loss, train_vars)
-        optimizer.apply_gradients(zip(grads, train_vars))
+        from .model import ModelConfig, build_siamese
+
+        cfg = self.cfg
+        keras.utils.set_random_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.model_cfg = ModelConfig.from_train(cfg, input_size=self.train_ds.images.shape[1])
+        self.siamese, self.emb = build_siamese(self.model_cfg)
+        self.head = self.siamese.get_layer("same_head")
+        self.distance = self.siamese.get_layer("distance")
+        self.train_vars = self.emb.trainable_variables + (
+            self.head.trainable_variables if self.loss.uses_head else [])
+        self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+        self.optimizer.build(self.train_vars)
+        self.aug_seed = keras.random.SeedGenerator(cfg.seed + 1)
+        self.aug_strength = tf.Variable(0.0 if cfg.augment_warmup else 1.0, trainable=False)
+        fn = tf.function(reduce_retracing=True, autograph=False)
+        self.step_fn = (fn(self._step_fixed) if cfg.pairing == "fixed" else
+                        tf.function(self._step_batch, reduce_retracing=True, autograph=False,
+                                    jit_compile=cfg.jit_compile))
+        self.forward = fn(lambda x: self.emb(x, training=False))
+
+    def _embed_train(self, x):
+        if self.cfg.augment:
+            from .augment import random_affine
+            x = random_affine(x, self.aug_strength, self.aug_seed)
+        return self.emb(x, training=True)
+
+    def _apply(self, loss, tape):
+        grads = tape.gradient(loss, self.train_vars)
+        self.optimizer.apply_gradients(zip(grads, self.train_vars))
         return loss
 
-    @tf.function(reduce_retracing=True, jit_compile=cfg.jit_compile, autograph=False)
-    def step_batch(x, y):
+    def _step_batch(self, x, y):
+        """Embed a class-balanced batch once; the loss over every pair (or triplet) inside it."""
+        import tensorflow as tf
         with tf.GradientTape() as tape:
-            e = embed_train(x)
-            if cfg.loss == "contrastive":
-                loss = losses.batch_contrastive_loss(e, y, margin)
-            elif cfg.loss == "triplet":
-                loss = losses.batch_all_triplet_loss(e, y, margin)
-            else:
-                loss = losses.batch_bce_loss(e, y, head)
-        return apply(loss, tape)
+            loss = self.loss.in_batch(self._embed_train(x), y, self.margin, self.head)
+        return self._apply(loss, tape)
 
-    @tf.function(reduce_retracing=True, autograph=False)
-    def step_fixed(xs, y):
-        # xs: [k, B, H, W, 1] (pairs: a, b; triplets: anchor, positive, negative); one forward pass.
+    def _step_fixed(self, xs, y):
+        """xs: [k, B, H, W, 1] (pairs: a, b; triplets: anchor, positive, negative), embedded in
+        one forward pass."""
+        import tensorflow as tf
         k, b = tf.shape(xs)[0], tf.shape(xs)[1]
         with tf.GradientTape() as tape:
-            e = embed_train(tf.reshape(xs, tf.concat([[k * b], tf.shape(xs)[2:]], 0)))
+            e = self._embed_train(tf.reshape(xs, tf.concat([[k * b], tf.shape(xs)[2:]], 0)))
             e = tf.reshape(e, [k, b, -1])
-            d_ab = dist_layer([e[0], e[1]])
-            if cfg.loss == "contrastive":
-                loss = losses.contrastive_loss(d_ab, y, margin)
-            elif cfg.loss == "bce":
-                loss = losses.bce_loss(head(d_ab), y)
-            else:
-                loss = losses.triplet_loss(d_ab, dist_layer([e[0], e[2]]), margin)
-        return apply(loss, tape)
+            loss = self.loss.pairwise(e, y, self.margin, self.head, self.distance)
+        return self._apply(loss, tape)
 
-    @tf.function(reduce_retracing=True, autograph=False)
-    def forward(x):
-        return emb(x, training=False)
+    # --- data -------------------------------------------------------------------------------
 
-    x_train = train_ds.images[..., None].astype(np.float32)
-    y_train = train_ds.labels.astype(np.int32)
-    x_val = val_ds.images[..., None].astype(np.float32)
-    val_pairs = make_pairs(val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
-    map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(val_ds))[:MAP_POINTS]
+    def _prepare(self) -> None:
+        self.x_train = self.train_ds.images[..., None].astype(np.float32)
+        self.y_train = self.train_ds.labels.astype(np.int32)
+        self.x_val = self.val_ds.images[..., None].astype(np.float32)
+        self.val_pairs = make_pairs(self.val_ds.labels, VAL_PAIR_SEED, n_pairs=self.cfg.val_pairs)
+        self.map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(self.val_ds))[:MAP_POINTS]
+        self.steps_per_epoch = len(self.epoch_plan())
+        self.total_steps = self.steps_per_epoch * self.cfg.epochs if self.cfg.epochs else None
+        # Short runs (tests, quick demos) must not spend most of their steps warming up.
+        self.warmup = (WARMUP if self.total_steps is None
+                       else max(1, min(WARMUP, self.total_steps // 10)))
 
-    def epoch_plan() -> list[tuple[np.ndarray, np.ndarray]]:
+    def epoch_plan(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """One epoch as (image indices, labels) per batch; images are gathered per step, so an
         epoch of 60k fixed pairs never sits in memory as copies."""
+        cfg, y_train, rng = self.cfg, self.y_train, self.rng
         if cfg.pairing == "batch":
             return [(i, y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng)]
-        if cfg.loss == "triplet":
+        if self.loss.items == 3:
             idx = np.stack(make_triplets(y_train, rng))             # [3, N]
             y = np.zeros(idx.shape[1], np.int32)
         else:
@@ -234,137 +251,170 @@ def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple
         bs = cfg.batch_size
         return [(idx[:, i:i + bs], y[i:i + bs]) for i in range(0, idx.shape[1], bs)]
 
-    def validate() -> tuple[Calibration, np.ndarray, np.ndarray]:
-        e = np.concatenate([forward(x_val[i:i + 1000]).numpy() for i in range(0, len(x_val), 1000)])
-        d = np.linalg.norm(e[val_pairs.a] - e[val_pairs.b], axis=1)
-        return calibrate(d, val_pairs.label), d, e
+    # --- the loop ---------------------------------------------------------------------------
 
-    steps_per_epoch = len(epoch_plan())
-    total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
-    begin = TrainBegin(cfg.to_dict(), len(train_ds), len(val_ds), steps_per_epoch, total_steps,
-                       list(train_ds.class_names))
-    for cb in callbacks:
-        cb.on_train_begin(begin)
+    def run(self) -> TrainEnd:
+        """Train; report through the callbacks; save to ``out`` if given."""
+        self._build()
+        self._prepare()
+        cfg = self.cfg
+        begin = TrainBegin(cfg.to_dict(), len(self.train_ds), len(self.val_ds),
+                           self.steps_per_epoch, self.total_steps, list(self.train_ds.class_names))
+        self._emit("on_train_begin", begin)
+        self.history: list[dict] = []
+        self.best: dict = {"score": (-1.0, -1.0)}
+        self.val_seconds = 0.0     # spent validating: excluded from train_seconds
+        self.step, self.epoch, self.reason = 0, 0, "completed"
+        self.last_val = 0.0        # training time at the last validation
+        self.window: list[float] = []   # losses since the last validation
+        self.t0 = time.perf_counter()
+        while self.reason == "completed" and (cfg.epochs is None or self.epoch < cfg.epochs):
+            self._run_epoch()
+        return self._finish()
 
-    def stop_asked() -> bool:
-        return any(cb.stop_requested() for cb in callbacks)
+    def _run_epoch(self) -> None:
+        cfg = self.cfg
+        self.epoch += 1
+        for ib, yb in self.epoch_plan():
+            self.reason = self._stop_reason()
+            if self.reason != "completed":
+                break
+            self._train_step(ib, yb)
+            if cfg.val_every_seconds and self.train_time() - self.last_val >= cfg.val_every_seconds:
+                self._validate_now()       # mid-epoch validation: long epochs stay visible
+        if self.reason == "completed" and cfg.seconds and self.elapsed() >= cfg.seconds:
+            self.reason = "time"
+        last = self.reason != "completed" or (cfg.epochs is not None and self.epoch >= cfg.epochs)
+        if cfg.val_every_epoch or last:
+            if self.window:   # validate partial epochs too: a stopped run keeps its last progress
+                self._validate_now()
+            elif not self.history:
+                self.end_epoch([])
 
-    # Short runs (tests, quick demos) must not spend most of their steps warming up.
-    warmup = WARMUP if total_steps is None else max(1, min(WARMUP, total_steps // 10))
-    history: list[dict] = []
-    best: dict = {"score": (-1.0, -1.0)}
-    val_seconds = 0.0   # spent validating: excluded from train_seconds
-    step, epoch, reason = 0, 0, "completed"
-    t0 = time.perf_counter()
+    def _stop_reason(self) -> str:
+        """"stopped" when a callback asks, "time" past the budget, else "completed" (go on)."""
+        if any(cb.stop_requested() for cb in self.callbacks):
+            return "stopped"
+        if self.cfg.seconds and self.elapsed() >= self.cfg.seconds:
+            return "time"
+        return "completed"
 
-    def progress_now() -> float:
+    def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:
+        cfg = self.cfg
+        prog = self.progress()
+        self.optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, prog, self.step, self.warmup))
+        if cfg.augment and cfg.augment_warmup:
+            # Clean images first: the network learns the basics faster, then generalises under
+            # the full augmentation (BENCHMARKS.md, ablation).
+            self.aug_strength.assign(min(1.0, prog / cfg.augment_warmup))
+        loss = float(self.step_fn(self.x_train[ib], yb))
+        if not np.isfinite(loss):
+            raise DataError("training diverged (loss is not finite); lower the learning rate")
+        self.window.append(loss)
+        self.step += 1
+        prog, elapsed = self.progress(), self.elapsed()
+        self._emit("on_batch_end", BatchEnd(self.epoch, self.step, self.steps_per_epoch, loss,
+                                            prog, elapsed,
+                                            elapsed * (1 - prog) / prog if prog > 0 else None))
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def train_time(self) -> float:
+        """Wall clock spent training, validation excluded."""
+        return self.elapsed() - self.val_seconds
+
+    def progress(self) -> float:
+        """0..1 of the run: of its epochs or of its time budget, whichever is further along."""
         parts = []
-        if total_steps:
-            parts.append(step / total_steps)
-        if cfg.seconds:
-            parts.append((time.perf_counter() - t0) / cfg.seconds)
+        if self.total_steps:
+            parts.append(self.step / self.total_steps)
+        if self.cfg.seconds:
+            parts.append(self.elapsed() / self.cfg.seconds)
         return min(1.0, max(parts))
 
-    def end_epoch(epoch_losses: list[float]) -> None:
-        nonlocal val_seconds
+    # --- validation -------------------------------------------------------------------------
+
+    def validate(self) -> tuple[Calibration, np.ndarray, np.ndarray]:
+        """Calibration on the fixed validation pairs, their distances, and the embeddings."""
+        x = self.x_val
+        e = np.concatenate([self.forward(x[i:i + 1000]).numpy() for i in range(0, len(x), 1000)])
+        d = np.linalg.norm(e[self.val_pairs.a] - e[self.val_pairs.b], axis=1)
+        return calibrate(d, self.val_pairs.label), d, e
+
+    def _validate_now(self) -> None:
+        self.end_epoch(self.window)
+        self.window, self.last_val = [], self.train_time()
+
+    def end_epoch(self, epoch_losses: list[float]) -> None:
+        """Validate, keep the weights if they are the best so far, and tell the callbacks."""
         tv = time.perf_counter()
-        cal, d, e = validate()
-        val_seconds += time.perf_counter() - tv
+        cal, d, e = self.validate()
+        self.val_seconds += time.perf_counter() - tv
         m = cal.to_dict()
-        elapsed = time.perf_counter() - t0
+        elapsed = self.elapsed()
         # train_seconds: wall clock spent training, validation excluded (for time-to-accuracy).
-        m.update(pair_accuracy=m.pop("accuracy"), epoch=epoch, step=step,
-                 epochs_seen=round(step / steps_per_epoch, 3),
+        m.update(pair_accuracy=m.pop("accuracy"), epoch=self.epoch, step=self.step,
+                 epochs_seen=round(self.step / self.steps_per_epoch, 3),
                  train_loss=float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
-                 elapsed=elapsed, train_seconds=elapsed - val_seconds)
-        history.append(m)
+                 elapsed=elapsed, train_seconds=elapsed - self.val_seconds)
+        self.history.append(m)
         score = (cal.accuracy, cal.roc_auc)
-        is_best = score > best["score"]
+        is_best = score > self.best["score"]
         if is_best:
-            best.update(score=score, epoch=epoch, weights=siamese.get_weights(), cal=cal,
-                        metrics=m, d=d, y=val_pairs.label)
-        ev = EpochEnd(epoch, m, d[val_pairs.label == SAME], d[val_pairs.label != SAME],
-                      pca_2d(e[map_idx]), val_ds.labels[map_idx], time.perf_counter() - t0,
-                      is_best)
-        for cb in callbacks:
-            cb.on_epoch_end(ev)
+            self.best.update(score=score, epoch=self.epoch, weights=self.siamese.get_weights(),
+                             cal=cal, metrics=m, d=d, y=self.val_pairs.label)
+        labels = self.val_pairs.label
+        self._emit("on_epoch_end", EpochEnd(
+            self.epoch, m, d[labels == SAME], d[labels != SAME], pca_2d(e[self.map_idx]),
+            self.val_ds.labels[self.map_idx], self.elapsed(), is_best))
 
-    def train_time() -> float:
-        return time.perf_counter() - t0 - val_seconds
+    # --- the end ----------------------------------------------------------------------------
 
-    last_val = 0.0   # training time at the last validation
-    step_fn = step_fixed if cfg.pairing == "fixed" else step_batch
-    window: list[float] = []   # losses since the last validation
-    while reason == "completed" and (cfg.epochs is None or epoch < cfg.epochs):
-        epoch += 1
-        for ib, yb in epoch_plan():
-            if stop_asked():
-                reason = "stopped"
-                break
-            if cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
-                reason = "time"
-                break
-            prog = progress_now()
-            optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, prog, step, warmup))
-            if cfg.augment and cfg.augment_warmup:
-                # Clean images first: the network learns the basics faster, then generalises
-                # under the full augmentation (BENCHMARKS.md, ablation).
-                aug_strength.assign(min(1.0, prog / cfg.augment_warmup))
-            loss = float(step_fn(x_train[ib], yb))
-            if not np.isfinite(loss):
-                raise DataError("training diverged (loss is not finite); lower the learning rate")
-            window.append(loss)
-            step += 1
-            prog = progress_now()
-            elapsed = time.perf_counter() - t0
-            ev = BatchEnd(epoch, step, steps_per_epoch, loss, prog, elapsed,
-                          elapsed * (1 - prog) / prog if prog > 0 else None)
-            for cb in callbacks:
-                cb.on_batch_end(ev)
-            if cfg.val_every_seconds and train_time() - last_val >= cfg.val_every_seconds:
-                end_epoch(window)       # mid-epoch validation: long epochs stay visible
-                window, last_val = [], train_time()
-        if reason == "completed" and cfg.seconds and time.perf_counter() - t0 >= cfg.seconds:
-            reason = "time"
-        last = reason != "completed" or (cfg.epochs is not None and epoch >= cfg.epochs)
-        if cfg.val_every_epoch or last:
-            if window:  # validate partial epochs too: a stopped run keeps its last progress
-                end_epoch(window)
-                window, last_val = [], train_time()
-            elif not history:
-                end_epoch([])
+    def _finish(self) -> TrainEnd:
+        """Restore the best epoch's weights, write the model (atomically) and report."""
+        import keras
+        import tensorflow as tf
+        from sklearn.metrics import roc_curve
 
-    siamese.set_weights(best["weights"])
-    from sklearn.metrics import roc_curve
-    fpr, tpr, _ = roc_curve(best["y"] == SAME, -best["d"])
-    cal: Calibration = best["cal"]
-    meta = {
-        "model": model_cfg.to_dict(),
-        "train": cfg.to_dict(),
-        "loss": cfg.loss,
-        "margin": cfg.effective_margin,
-        "dataset": cfg.dataset,
-        "class_names": list(train_ds.class_names),
-        "seed": cfg.seed,
-        "calibration": cal.to_dict(),
-        "metrics": {k: best["metrics"][k] for k in ("pair_accuracy", "roc_auc", "eer", "threshold",
-                                                    "eer_threshold", "n_pairs")},
-        "best_epoch": best["epoch"],
-        "epochs_done": epoch,
-        "train_seconds": round(time.perf_counter() - t0, 1),
-        "history": history,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
-    }
-    if out is not None:
-        meta = weights.save(out, siamese, emb, meta)
-    end = TrainEnd(reason, epoch, best["epoch"], best["metrics"], (fpr, tpr),
-                   time.perf_counter() - t_start, str(out) if out is not None else None, meta)
-    for cb in callbacks:
-        cb.on_train_end(end)
-    return end
+        best, cfg = self.best, self.cfg
+        self.siamese.set_weights(best["weights"])
+        fpr, tpr, _ = roc_curve(best["y"] == SAME, -best["d"])
+        cal: Calibration = best["cal"]
+        meta = {
+            "model": self.model_cfg.to_dict(),
+            "train": cfg.to_dict(),
+            "loss": cfg.loss,
+            "margin": cfg.effective_margin,
+            "dataset": cfg.dataset,
+            "class_names": list(self.train_ds.class_names),
+            "seed": cfg.seed,
+            "calibration": cal.to_dict(),
+            "metrics": {k: best["metrics"][k] for k in ("pair_accuracy", "roc_auc", "eer",
+                                                        "threshold", "eer_threshold", "n_pairs")},
+            "best_epoch": best["epoch"],
+            "epochs_done": self.epoch,
+            "train_seconds": round(self.elapsed(), 1),
+            "history": self.history,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
+        }
+        if self.out is not None:
+            meta = weights.save(self.out, self.siamese, self.emb, meta)
+        end = TrainEnd(self.reason, self.epoch, best["epoch"], best["metrics"], (fpr, tpr),
+                       time.perf_counter() - self.t_start,
+                       str(self.out) if self.out is not None else None, meta)
+        self._emit("on_train_end", end)
+        return end
+
+    def _emit(self, hook: str, event) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(event)
 
 
-def with_overrides(config: TrainConfig, **kw) -> TrainConfig:
-    """A copy of ``config`` with the given fields replaced (``None`` values are ignored)."""
-    return replace(config, **{k: v for k, v in kw.items() if v is not None})
+def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
+          out: str | os.PathLike | None = None, train_data: Dataset | None = None,
+          val_data: Dataset | None = None) -> TrainEnd:
+    """Train a siamese network; report through ``callbacks``; save to ``out`` if given
+    (``Trainer(...).run()``)."""
+    return Trainer(config, callbacks, out, train_data, val_data).run()

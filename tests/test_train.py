@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +203,56 @@ def test_a_model_of_another_input_size_compares_raw_images(tmp_path, digit_pngs)
     assert np.isfinite(v.distance)
     with pytest.raises(DataError, match="has 28x28 images; the model m32 takes 32x32"):
         evaluate(m, x28)
+
+
+PIN_RUNS = """
+import json, sys
+from siamese_core.train import Callback, TrainConfig, train
+class Losses(Callback):
+    def __init__(self): self.l = []
+    def on_batch_end(self, e): self.l.append(e.loss)
+out = {}
+for loss in ("contrastive", "bce", "triplet"):
+    for pairing in ("batch", "fixed"):
+        r = Losses()
+        end = train(TrainConfig(loss=loss, pairing=pairing, epochs=2, max_train=200, max_val=100,
+                                batch_size=20, val_pairs=100, seed=3), [r])
+        out[f"{loss}-{pairing}"] = {"losses": r.l[:12], "n": len(r.l),
+                                    "acc": end.metrics["pair_accuracy"], "best": end.best_epoch}
+print(json.dumps(out))
+"""
+
+
+def test_the_trainer_reproduces_the_function_it_replaced():
+    """Issue 14: the Trainer rebuild changes structure, not behaviour. For the same seed every
+    loss and pairing gives the batch losses, accuracy and best epoch that the old ``train``
+    function gave (tests/data/train_pin.json). In a fresh process, as a user runs it: which
+    kernels TensorFlow picks (oneDNN is switched on by importing siamese_core first) moves the
+    fourth significant digit."""
+    import subprocess
+    import sys
+    root = Path(__file__).parents[1]
+    pin = json.loads((root / "tests" / "data" / "train_pin.json").read_text())["runs"]
+    r = subprocess.run([sys.executable, "-c", PIN_RUNS], cwd=root, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got.keys() == pin.keys()
+    for name, want in pin.items():
+        assert got[name]["n"] == want["n"], name
+        np.testing.assert_allclose(got[name]["losses"], want["losses"], rtol=1e-6, err_msg=name)
+        assert (got[name]["acc"], got[name]["best"]) == (want["acc"], want["best"]), name
+
+
+def test_the_loss_registry_is_the_one_source_of_choices():
+    """Adding a loss is one registry entry: the config, CLI and Train page read it."""
+    from siamese_core.cli import build_parser
+    from siamese_core.config import DEFAULT_MARGIN, LOSSES
+    from siamese_core.losses import LOSSES as REGISTRY
+    assert LOSSES == tuple(REGISTRY) and LOSSES[0] == TrainConfig.loss
+    assert DEFAULT_MARGIN == {"contrastive": 1.2, "bce": 0.0, "triplet": 0.5}
+    train_cmd = build_parser()._subparsers._group_actions[0].choices["train"]
+    loss_action = next(a for a in train_cmd._actions if a.dest == "loss")
+    assert tuple(loss_action.choices) == LOSSES
+    page = (Path(__file__).parents[1] / "pages" / "train.py").read_text()
+    assert '"contrastive", "bce", "triplet"' not in page      # no copy of the choices
