@@ -30,14 +30,20 @@ def affine_matrices(angle, scale, shift_x, shift_y, size: int):
                      -sin, cos, c + sin * ox - cos * oy, zeros, zeros], axis=1)
 
 
-def random_affine(images, strength, seed: keras.random.SeedGenerator):
+def random_affine(images, strength, seed: keras.random.SeedGenerator, replica=None):
     """Warp a float batch ``[N, H, W, 1]`` with a fresh random affine transform per image;
-    pixels from outside the image are 0 (background)."""
+    pixels from outside the image are 0 (background). ``replica`` (a replica id, under a
+    ``tf.distribute`` strategy): folded into the seed, so that replicas, which share one mirrored
+    seed generator, draw different warps."""
     n, size = tf.shape(images)[0], images.shape[1]
     s = tf.cast(strength, tf.float32)
 
     # One draw for all four parameters: each random op adds seed-state ops to the traced graph.
-    r = keras.random.uniform((4, n), -1.0, 1.0, seed=seed) * s
+    if replica is None:
+        r = keras.random.uniform((4, n), -1.0, 1.0, seed=seed) * s
+    else:
+        folded = tf.random.experimental.stateless_fold_in(tf.cast(seed.next(), tf.int64), replica)
+        r = tf.random.stateless_uniform((4, n), folded, -1.0, 1.0) * s
     m = affine_matrices(r[0] * MAX_ROTATION, 1.0 + r[1] * MAX_ZOOM, r[2] * (MAX_SHIFT * size),
                         r[3] * (MAX_SHIFT * size), size)
     return tf.raw_ops.ImageProjectiveTransformV3(

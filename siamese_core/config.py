@@ -39,6 +39,9 @@ class TrainConfig:
     val_pairs: int = 4000
     val_every_seconds: float | None = None   # also validate mid-epoch, every so many seconds
     val_every_epoch: bool = True         # False: only every val_every_seconds, and at the end
+    # Under a tf.distribute strategy: in-batch pairs span the global batch (all replicas), or
+    # (False) each replica's own images only. Losses without a global form use their own.
+    global_pairs: bool = True
     max_train: int | None = None         # subsample (tests, quick demos)
     max_val: int | None = None
     jit_compile: bool = False            # XLA: measured slower on CPU here (see BENCHMARKS.md)

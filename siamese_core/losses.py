@@ -55,6 +55,55 @@ def pairwise_distances(emb):
     return ops.sqrt(ops.maximum(d2, EPS))
 
 
+def cross_distances(a, b):
+    """Euclidean distances [Na, Nb] between the rows of ``a`` and of ``b``; gradient-safe."""
+    ops = _ops()
+    d2 = (ops.expand_dims(ops.sum(ops.square(a), axis=1), 1) - 2.0 * ops.matmul(a, ops.transpose(b))
+          + ops.expand_dims(ops.sum(ops.square(b), axis=1), 0))
+    return ops.sqrt(ops.maximum(d2, EPS))
+
+
+def _row_masks(y_rows, y_all, offset):
+    """Positive and negative masks of some rows (global indices ``offset`` + 0, 1, ...) of the
+    global batch's pair matrix, and the global numbers of positive and negative pairs."""
+    ops = _ops()
+    y_rows, y_all = ops.reshape(y_rows, (-1,)), ops.reshape(y_all, (-1,))
+    eq = ops.equal(ops.expand_dims(y_rows, 1), ops.expand_dims(y_all, 0))
+    rows = ops.arange(ops.shape(y_rows)[0]) + offset
+    not_self = ops.not_equal(ops.expand_dims(rows, 1), ops.expand_dims(ops.arange(ops.shape(y_all)[0]), 0))
+    pos = ops.cast(ops.logical_and(eq, not_self), "float32")
+    neg = ops.cast(ops.logical_not(eq), "float32")
+    same_all = ops.cast(ops.equal(ops.expand_dims(y_all, 1), ops.expand_dims(y_all, 0)), "float32")
+    n = ops.cast(ops.shape(y_all)[0], "float32")
+    n_pos = ops.sum(same_all) - n
+    return pos, neg, n_pos, n * n - n - n_pos
+
+
+def _rows_balanced(pos_term, neg_term, pos, neg, n_pos, n_neg):
+    """``_balanced`` restricted to some rows, normalised by the global counts: summed over the
+    replicas that hold all the rows, it is exactly ``_balanced`` of the whole batch."""
+    ops = _ops()
+    return 0.5 * (ops.sum(pos_term * pos) / ops.maximum(n_pos, 1.0)
+                  + ops.sum(neg_term * neg) / ops.maximum(n_neg, 1.0))
+
+
+def rows_contrastive_loss(e_rows, y_rows, e_all, y_all, offset, margin: float = 1.0):
+    """This replica's rows of ``batch_contrastive_loss`` over the global batch (``e_all``)."""
+    ops = _ops()
+    d = cross_distances(e_rows, e_all)
+    pos, neg, n_pos, n_neg = _row_masks(y_rows, y_all, offset)
+    return _rows_balanced(ops.square(d), ops.square(ops.relu(margin - d)), pos, neg, n_pos, n_neg)
+
+
+def rows_bce_loss(e_rows, y_rows, e_all, y_all, offset, head):
+    """This replica's rows of ``batch_bce_loss`` over the global batch (``e_all``)."""
+    ops = _ops()
+    d = cross_distances(e_rows, e_all)
+    pos, neg, n_pos, n_neg = _row_masks(y_rows, y_all, offset)
+    p = ops.clip(ops.squeeze(head(ops.expand_dims(d, -1)), -1), 1e-7, 1.0 - 1e-7)
+    return _rows_balanced(-ops.log(p), -ops.log(1.0 - p), pos, neg, n_pos, n_neg)
+
+
 def _masks(labels):
     ops = _ops()
     labels = ops.reshape(labels, (-1,))
@@ -114,6 +163,12 @@ class LossSpec:
     ``pairwise(e [k, B, D], y [B], margin, head, distance)``: over explicit examples of
     ``items`` images each (2: pairs a, b with a same/different label; 3: anchor, positive,
     negative), ``distance`` the model's distance layer.
+    ``rows(e_rows, y_rows, e_all, y_all, offset, margin, head)``: under a ``tf.distribute``
+    strategy, one replica's rows of the in-batch loss over the *global* batch (``e_all``, all
+    replicas' embeddings, gathered without gradient; this replica's rows start at global index
+    ``offset``); summed over replicas it is ``in_batch`` of the global batch. Only for losses of
+    symmetric pair terms, where twice the rows' gradient is the whole gradient of their
+    embeddings; None: across replicas the loss uses each replica's own pairs.
     """
 
     name: str
@@ -123,6 +178,7 @@ class LossSpec:
     default_margin: float | None   # None: the loss has no margin
     uses_head: bool                # trains the one-unit "same" head on the distance
     help: str
+    rows: Callable | None = None
 
 
 LOSSES: dict[str, LossSpec] = {s.name: s for s in (
@@ -134,12 +190,16 @@ LOSSES: dict[str, LossSpec] = {s.name: s for s in (
              pairwise=lambda e, y, margin, head, dist: contrastive_loss(dist([e[0], e[1]]), y,
                                                                         margin),
              items=2, default_margin=1.2, uses_head=False,
-             help="pull same together, push different past a margin"),
+             help="pull same together, push different past a margin",
+             rows=lambda e, y, e_all, y_all, offset, margin, head: rows_contrastive_loss(
+                 e, y, e_all, y_all, offset, margin)),
     LossSpec("bce",
              in_batch=lambda e, y, margin, head: batch_bce_loss(e, y, head),
              pairwise=lambda e, y, margin, head, dist: bce_loss(head(dist([e[0], e[1]])), y),
              items=2, default_margin=None, uses_head=True,
-             help="sigmoid head on the distance, binary cross-entropy"),
+             help="sigmoid head on the distance, binary cross-entropy",
+             rows=lambda e, y, e_all, y_all, offset, margin, head: rows_bce_loss(
+                 e, y, e_all, y_all, offset, head)),
     LossSpec("triplet",
              in_batch=lambda e, y, margin, head: batch_all_triplet_loss(e, y, margin),
              pairwise=lambda e, y, margin, head, dist: triplet_loss(

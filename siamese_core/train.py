@@ -8,6 +8,7 @@ when a callback asks; the best validation epoch's weights are kept and written a
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -147,14 +148,28 @@ class Trainer:
     method does one thing: build the network and its step functions, plan an epoch, take a
     step, validate, decide whether to stop, and finish (restore the best weights, save).
     Callbacks see the same events as always.
+
+    ``strategy``: a ``tf.distribute`` strategy (``MirroredStrategy`` over several devices,
+    ``MultiWorkerMirroredStrategy`` over several processes), created by the caller before
+    TensorFlow runs anything. The model, optimizer and augmentation state are built in its
+    scope; every worker derives the same global batch plan from the seed and each replica takes
+    its share, interleaved by class; in-batch pairs span the global batch (``global_pairs``);
+    BatchNorm statistics are averaged across replicas before every validation and the save;
+    stop and validation decisions are agreed by all workers; only the chief writes files.
     """
 
     def __init__(self, config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
                  out: str | os.PathLike | None = None, train_data: Dataset | None = None,
-                 val_data: Dataset | None = None):
+                 val_data: Dataset | None = None, strategy=None):
         self.t_start = time.perf_counter()
         self.cfg = cfg = config
         self.callbacks = list(callbacks)
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        self.is_chief = _is_chief(strategy)
+        self.multi_worker = _workers(strategy) > 1
+        if not self.is_chief:
+            out = None                      # workers other than the chief write nothing
         self.out = writable_prefix(out, "out") if out is not None else None   # before training
         self.train_ds = subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train,
                                   cfg.seed)
@@ -163,6 +178,8 @@ class Trainer:
         check_classes(self.train_ds, self.val_ds)
         self.loss = LOSSES[cfg.loss]
         self.margin = cfg.effective_margin
+        self.global_pairs = (strategy is not None and cfg.global_pairs and cfg.pairing == "batch"
+                             and self.loss.rows is not None)
 
     # --- building ---------------------------------------------------------------------------
 
@@ -178,25 +195,31 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.model_cfg = ModelConfig.from_train(cfg, input_size=self.train_ds.images.shape[1])
-        self.siamese, self.emb = build_siamese(self.model_cfg)
-        self.head = self.siamese.get_layer("same_head")
-        self.distance = self.siamese.get_layer("distance")
-        self.train_vars = self.emb.trainable_variables + (
-            self.head.trainable_variables if self.loss.uses_head else [])
-        self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
-        self.optimizer.build(self.train_vars)
-        self.aug_seed = keras.random.SeedGenerator(cfg.seed + 1)
-        self.aug_strength = tf.Variable(0.0 if cfg.augment_warmup else 1.0, trainable=False)
+        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+            self.siamese, self.emb = build_siamese(self.model_cfg)
+            self.head = self.siamese.get_layer("same_head")
+            self.distance = self.siamese.get_layer("distance")
+            self.train_vars = self.emb.trainable_variables + (
+                self.head.trainable_variables if self.loss.uses_head else [])
+            self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+            self.optimizer.build(self.train_vars)
+            self.aug_seed = keras.random.SeedGenerator(cfg.seed + 1)
+            self.aug_strength = tf.Variable(0.0 if cfg.augment_warmup else 1.0, trainable=False)
         fn = tf.function(reduce_retracing=True, autograph=False)
-        self.step_fn = (fn(self._step_fixed) if cfg.pairing == "fixed" else
-                        tf.function(self._step_batch, reduce_retracing=True, autograph=False,
-                                    jit_compile=cfg.jit_compile))
+        if self.strategy is not None:
+            self.step_fn = fn(self._step_distributed)
+            self._sync_bn = fn(self._sync_batchnorm)
+            self._agree = fn(self._agree_flags)
+        else:
+            self.step_fn = (fn(self._step_fixed) if cfg.pairing == "fixed" else
+                            tf.function(self._step_batch, reduce_retracing=True, autograph=False,
+                                        jit_compile=cfg.jit_compile))
         self.forward = fn(lambda x: self.emb(x, training=False))
 
-    def _embed_train(self, x):
+    def _embed_train(self, x, replica=None):
         if self.cfg.augment:
             from .augment import random_affine
-            x = random_affine(x, self.aug_strength, self.aug_seed)
+            x = random_affine(x, self.aug_strength, self.aug_seed, replica)
         return self.emb(x, training=True)
 
     def _apply(self, loss, tape):
@@ -221,6 +244,79 @@ class Trainer:
             e = tf.reshape(e, [k, b, -1])
             loss = self.loss.pairwise(e, y, self.margin, self.head, self.distance)
         return self._apply(loss, tape)
+
+    # --- across replicas ----------------------------------------------------------------
+
+    def _step_distributed(self, x, y):
+        """One step on every replica; returns the global batch's loss."""
+        return self.strategy.reduce("SUM", self.strategy.run(self._replica_step, args=(x, y)),
+                                    axis=None)
+
+    def _replica_step(self, x, y):
+        import tensorflow as tf
+        ctx = tf.distribute.get_replica_context()
+        rid = ctx.replica_id_in_sync_group
+        with tf.GradientTape() as tape:
+            if self.cfg.pairing == "fixed":
+                k, b = tf.shape(x)[0], tf.shape(x)[1]
+                e = self._embed_train(tf.reshape(x, tf.concat([[k * b], tf.shape(x)[2:]], 0)), rid)
+                value = self.loss.pairwise(tf.reshape(e, [k, b, -1]), y, self.margin, self.head,
+                                           self.distance) / self.replicas
+                loss = value
+            elif self.global_pairs:
+                e = self._embed_train(x, rid)
+                both = ctx.all_gather(tf.stop_gradient(
+                    tf.concat([e, tf.cast(y[:, None], e.dtype)], 1)), axis=0)
+                value = self.loss.rows(e, y, both[:, :-1], tf.cast(both[:, -1], y.dtype),
+                                       rid * tf.shape(e)[0], self.margin, self.head)
+                # Each pair's term is symmetric and its other half sits in another row, against
+                # a gradient-free column: twice the rows' gradient is the whole gradient.
+                loss = 2.0 * value
+            else:   # each replica's own pairs; the optimizer sums the replicas' gradients
+                value = self.loss.in_batch(self._embed_train(x, rid), y, self.margin,
+                                           self.head) / self.replicas
+                loss = value
+        self._apply(loss, tape)
+        return value
+
+    def _shards(self, ib: np.ndarray, yb: np.ndarray):
+        """The global batch as per-replica values: replica r takes every R-th image of the
+        class-ordered batch, so each holds K/R images of every class (contiguous shares would
+        leave some replicas without negatives)."""
+        r_count = self.replicas
+        n = ib.shape[-1] // r_count * r_count
+        ib, yb = ib[..., :n], yb[:n]
+        x = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: self.x_train[ib[..., ctx.replica_id_in_sync_group::r_count]])
+        y = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: yb[ctx.replica_id_in_sync_group::r_count])
+        return x, y
+
+    def _sync_batchnorm(self):
+        """Average the BatchNorm moving statistics over the replicas (Keras keeps them per
+        replica): validation and the saved model then see the whole batch's statistics."""
+        import tensorflow as tf
+
+        def average():
+            ctx = tf.distribute.get_replica_context()
+            for v in self.emb.non_trainable_variables:
+                v.assign(ctx.all_reduce("MEAN", v))
+            return tf.constant(0)
+        self.strategy.run(average)
+
+    def _agree_flags(self, flags):
+        import tensorflow as tf
+        summed = self.strategy.run(
+            lambda f: tf.distribute.get_replica_context().all_reduce("SUM", f), args=(flags,))
+        return self.strategy.experimental_local_results(summed)[0]
+
+    def _agreed(self, *flags: bool) -> list[bool]:
+        """Decisions every worker takes together (a worker that validated or stopped alone
+        would leave the others waiting in a collective for ever); local in one process."""
+        if not self.multi_worker:
+            return list(flags)
+        import tensorflow as tf
+        return [bool(v > 0) for v in self._agree(tf.constant(flags, tf.float32)).numpy()]
 
     # --- data -------------------------------------------------------------------------------
 
@@ -280,9 +376,12 @@ class Trainer:
             if self.reason != "completed":
                 break
             self._train_step(ib, yb)
-            if cfg.val_every_seconds and self.train_time() - self.last_val >= cfg.val_every_seconds:
+            due = bool(cfg.val_every_seconds) and (
+                self.train_time() - self.last_val >= cfg.val_every_seconds)
+            if self._agreed(due)[0]:
                 self._validate_now()       # mid-epoch validation: long epochs stay visible
-        if self.reason == "completed" and cfg.seconds and self.elapsed() >= cfg.seconds:
+        if self.reason == "completed" and self._agreed(
+                bool(cfg.seconds) and self.elapsed() >= cfg.seconds)[0]:
             self.reason = "time"
         last = self.reason != "completed" or (cfg.epochs is not None and self.epoch >= cfg.epochs)
         if cfg.val_every_epoch or last:
@@ -293,11 +392,9 @@ class Trainer:
 
     def _stop_reason(self) -> str:
         """"stopped" when a callback asks, "time" past the budget, else "completed" (go on)."""
-        if any(cb.stop_requested() for cb in self.callbacks):
-            return "stopped"
-        if self.cfg.seconds and self.elapsed() >= self.cfg.seconds:
-            return "time"
-        return "completed"
+        stop, time_up = self._agreed(any(cb.stop_requested() for cb in self.callbacks),
+                                     bool(self.cfg.seconds) and self.elapsed() >= self.cfg.seconds)
+        return "stopped" if stop else "time" if time_up else "completed"
 
     def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:
         cfg = self.cfg
@@ -307,7 +404,10 @@ class Trainer:
             # Clean images first: the network learns the basics faster, then generalises under
             # the full augmentation (BENCHMARKS.md, ablation).
             self.aug_strength.assign(min(1.0, prog / cfg.augment_warmup))
-        loss = float(self.step_fn(self.x_train[ib], yb))
+        if self.strategy is not None:
+            loss = float(self.step_fn(*self._shards(ib, yb)))
+        else:
+            loss = float(self.step_fn(self.x_train[ib], yb))
         if not np.isfinite(loss):
             raise DataError("training diverged (loss is not finite); lower the learning rate")
         self.window.append(loss)
@@ -349,6 +449,8 @@ class Trainer:
     def end_epoch(self, epoch_losses: list[float]) -> None:
         """Validate, keep the weights if they are the best so far, and tell the callbacks."""
         tv = time.perf_counter()
+        if self.strategy is not None:
+            self._sync_bn()
         cal, d, e = self.validate()
         self.val_seconds += time.perf_counter() - tv
         m = cal.to_dict()
@@ -412,9 +514,29 @@ class Trainer:
             getattr(cb, hook)(event)
 
 
+def _workers(strategy) -> int:
+    resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None) \
+        or getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return sum(len(v) for k, v in spec.items() if k in ("chief", "worker")) or 1
+
+
+def _is_chief(strategy) -> bool:
+    """The process that validates for the record and saves: task "chief", else worker 0."""
+    resolver = getattr(strategy, "cluster_resolver", None) if strategy is not None else None
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().as_dict())
+
+
 def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
           out: str | os.PathLike | None = None, train_data: Dataset | None = None,
-          val_data: Dataset | None = None) -> TrainEnd:
+          val_data: Dataset | None = None, strategy=None) -> TrainEnd:
     """Train a siamese network; report through ``callbacks``; save to ``out`` if given
     (``Trainer(...).run()``)."""
-    return Trainer(config, callbacks, out, train_data, val_data).run()
+    return Trainer(config, callbacks, out, train_data, val_data, strategy).run()

@@ -133,3 +133,35 @@ def test_pooling_first_commutes_with_positive_bn():
     b.set_weights(w)
     x = rng.integers(0, 255, (3, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(np.asarray(a(x)), np.asarray(b(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["contrastive", "bce"])
+def test_rows_of_the_global_batch_add_up_to_the_in_batch_loss(name):
+    """Across replicas, each computes its rows of the global pair matrix against the gathered
+    (gradient-free) embeddings: the rows' losses sum to the in-batch loss of the whole batch,
+    and twice a replica's gradient is the whole gradient of its embeddings."""
+    import tensorflow as tf
+
+    from siamese_core.losses import LOSSES
+    from siamese_core.model import ModelConfig, build_siamese
+    spec = LOSSES[name]
+    head = build_siamese(ModelConfig(embedding_dim=4, filters=(2,), top_convs=0))[0] \
+        .get_layer("same_head")
+    rng = np.random.default_rng(0)
+    e = tf.constant(rng.normal(size=(12, 4)).astype(np.float32))
+    e = e / tf.norm(e, axis=1, keepdims=True)
+    y = tf.constant(np.array([0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 2, 1], np.int32))
+    with tf.GradientTape() as tape:
+        tape.watch(e)
+        full = spec.in_batch(e, y, 0.9, head)
+    g_full = tape.gradient(full, e)
+    total, grads = 0.0, []
+    for r in range(3):                       # three replicas of 4 rows each
+        rows = e[4 * r:4 * r + 4]
+        with tf.GradientTape() as tape:
+            tape.watch(rows)
+            part = spec.rows(rows, y[4 * r:4 * r + 4], tf.stop_gradient(e), y, 4 * r, 0.9, head)
+        total += float(part)
+        grads.append(2.0 * tape.gradient(part, rows))
+    assert total == pytest.approx(float(full), rel=1e-5)
+    np.testing.assert_allclose(tf.concat(grads, 0).numpy(), g_full.numpy(), atol=1e-6)

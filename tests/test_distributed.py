@@ -1,0 +1,100 @@
+"""Training under tf.distribute (issue 14), on one machine without ports: a subprocess with two
+logical CPU devices and ``MirroredStrategy`` runs the Trainer's multi-replica code path (the
+same one ``MultiWorkerMirroredStrategy`` runs across processes)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+pytest.importorskip("tensorflow")
+
+SCRIPT = r"""
+import json, sys, time
+import siamese_core                      # before TensorFlow: its oneDNN setting applies
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from siamese_core.train import Callback, TrainConfig, Trainer
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+per_replica = lambda v: [tf.identity(x).numpy() for x in strategy.experimental_local_results(v.value)]
+
+
+class Losses(Callback):
+    def __init__(self): self.l = []
+    def on_batch_end(self, e): self.l.append(e.loss)
+
+
+out = {}
+for global_pairs in (True, False):
+    cfg = TrainConfig(epochs=3, max_train=400, max_val=200, batch_size=40, val_pairs=400,
+                      global_pairs=global_pairs)
+    rec = Losses()
+    t = Trainer(cfg, [rec], out=f"{sys.argv[1]}/m{int(global_pairs)}", strategy=strategy)
+    end = t.run()
+    same = lambda vs: all(np.array_equal(*per_replica(v)) for v in vs)
+    out[str(global_pairs)] = dict(losses=rec.l, acc=end.metrics["pair_accuracy"],
+                                  global_pairs=t.global_pairs,
+                                  weights_equal=same(t.emb.trainable_variables),
+                                  bn_equal=same(t.emb.non_trainable_variables))
+
+# BatchNorm moving statistics: per replica after a step, averaged by the sync.
+t = Trainer(TrainConfig(epochs=1, max_train=200, max_val=100, batch_size=40, val_pairs=100,
+                        augment=False), strategy=strategy)
+t._build(); t._prepare()
+t.step, t.epoch, t.t0, t.window = 0, 1, time.perf_counter(), []
+ib, yb = t.epoch_plan()[0]
+t._train_step(ib, yb)
+moving = t.emb.non_trainable_variables[0]
+before = per_replica(moving)
+t._sync_bn()
+after = per_replica(moving)
+out["bn"] = dict(differ_before=not np.allclose(*before), equal_after=bool(np.array_equal(*after)),
+                 mean_kept=bool(np.allclose(after[0], (before[0] + before[1]) / 2, atol=1e-6)))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mirrored")
+    r = subprocess.run([sys.executable, "-c", "import numpy as np\n" + SCRIPT, str(d)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1]), d
+
+
+@pytest.mark.parametrize("global_pairs", [True, False])
+def test_two_replicas_train_and_agree(mirrored, global_pairs):
+    res, d = mirrored
+    r = res[str(global_pairs)]
+    assert r["global_pairs"] is global_pairs
+    assert r["weights_equal"] and r["bn_equal"]          # one model, not two
+    assert np.mean(r["losses"][-5:]) < np.mean(r["losses"][:5])
+    assert r["acc"] > 0.6                                 # it learned something in 30 steps
+    from siamese_core import SiameseModel
+    m = SiameseModel.load(d / f"m{int(global_pairs)}")    # the chief saved a usable model
+    assert m.embed(np.zeros((2, 28, 28), np.uint8)).shape == (2, 64)
+
+
+def test_batchnorm_statistics_are_averaged_across_replicas(mirrored):
+    bn = mirrored[0]["bn"]
+    assert bn["differ_before"] and bn["equal_after"] and bn["mean_kept"]
+
+
+def test_replicas_draw_different_warps():
+    """One mirrored seed generator serves every replica: the replica id is folded in, so the
+    replicas do not warp their (different) images the same way."""
+    import keras
+    import tensorflow as tf
+
+    from siamese_core.augment import random_affine
+    x = tf.ones((3, 28, 28, 1)) * tf.reshape(tf.range(28.0), (1, 1, 28, 1))
+    a = random_affine(x, 1.0, keras.random.SeedGenerator(7), replica=0)
+    b = random_affine(x, 1.0, keras.random.SeedGenerator(7), replica=1)
+    a2 = random_affine(x, 1.0, keras.random.SeedGenerator(7), replica=0)
+    assert not np.allclose(a.numpy(), b.numpy()) and np.allclose(a.numpy(), a2.numpy())
