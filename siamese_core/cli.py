@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import TrainConfig
+from . import distributed
 from . import validate as V
 from .errors import SiameseError
 from .train import Callback  # no TensorFlow at import time
@@ -83,24 +84,62 @@ def _cmd_train(args) -> int:
                       top_convs=args.top_convs,
                       max_train=args.max_train, max_val=args.max_val)
     out = V.writable_prefix(args.out, "--out")
+    if args.workers is not None:
+        if args.distributed:
+            raise SiameseError("give --workers N (local processes) or --distributed (one "
+                               "worker of a cluster in TF_CONFIG), not both")
+        V.number("--workers", args.workers, 1, 16, integer=True)
+    if args.distributed:
+        distributed.read_tf_config()
     train_ds = subsample(load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
     val_ds = subsample(load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
     check_classes(train_ds, val_ds)
+    if args.workers is not None:
+        return distributed.launch_local(args.workers, _without_workers(args.argv))
 
     _import_tensorflow_quietly()
-    from .train import train
+    # The strategy first: collectives cannot be configured once TensorFlow has run anything.
+    strategy = distributed.strategy_from_env() if args.distributed else None
+    from .train import Trainer
+    trainer = Trainer(cfg, [], out=out, train_data=train_ds, val_data=val_ds, strategy=strategy)
     progress = _ConsoleProgress()
+    if trainer.is_chief:
+        trainer.callbacks.append(progress)
     try:
-        end = train(cfg, [progress], out=out, train_data=train_ds, val_data=val_ds)
-    except BaseException:
+        end = trainer.run()
+    except BaseException as e:
         progress.abort()
+        import tensorflow as tf
+        if isinstance(e, tf.errors.OpError):     # a peer died or hung mid-collective
+            raise distributed.DistributedError(
+                f"training stopped: another worker failed or cannot be reached "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
         raise
+    if strategy is not None:
+        r = strategy.cluster_resolver
+        print(f"{r.task_type} {r.task_id}: {trainer.step} steps, {end.reason}; weights sha256 "
+              f"{distributed.weights_digest(trainer.siamese)}")
+        if not trainer.is_chief:
+            return 0
     m = end.metrics
     print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
           f"{end.best_epoch}: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, "
           f"EER {m['eer']:.4f}, threshold {m['threshold']:.4f}")
     print(f"saved {out}.weights.h5, .onnx, .json")
     return 0
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line for each worker of ``--workers N``: the same, less that option."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--workers":
+            skip = True
+        elif not a.startswith("--workers="):
+            out.append(a)
+    return out
 
 
 def _import_tensorflow_quietly() -> None:
@@ -246,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-val", type=_int, default=None, help="subsample the validation split")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", required=True, metavar="weights/NAME")
+    s.add_argument("--distributed", action="store_true",
+                   help="run as one worker of a multi-worker training (tf.distribute): the "
+                        "cluster and this worker's place in it come from TF_CONFIG; worker 0 "
+                        "(or the chief) saves the model")
+    s.add_argument("--workers", type=_int, default=None, metavar="N",
+                   help="start N local --distributed workers on 127.0.0.1 (a one-machine demo "
+                        "of multi-worker training)")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("evaluate", help="pair accuracy, ROC AUC, EER and one-shot accuracy")
@@ -272,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ banner and warnings would come before (and around) our one-line errors.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "epochs", None) is None and getattr(args, "seconds", None) is None \
             and args.command == "train":
         args.epochs = 12

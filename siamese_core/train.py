@@ -178,6 +178,7 @@ class Trainer:
         check_classes(self.train_ds, self.val_ds)
         self.loss = LOSSES[cfg.loss]
         self.margin = cfg.effective_margin
+        self.step_progress: float | None = None   # agreed by all workers, for the next step
         self.global_pairs = (strategy is not None and cfg.global_pairs and cfg.pairing == "batch"
                              and self.loss.rows is not None)
 
@@ -265,8 +266,9 @@ class Trainer:
                 loss = value
             elif self.global_pairs:
                 e = self._embed_train(x, rid)
-                both = ctx.all_gather(tf.stop_gradient(
-                    tf.concat([e, tf.cast(y[:, None], e.dtype)], 1)), axis=0)
+                with _on_replica_device(ctx):
+                    both = ctx.all_gather(tf.stop_gradient(
+                        tf.concat([e, tf.cast(y[:, None], e.dtype)], 1)), axis=0)
                 value = self.loss.rows(e, y, both[:, :-1], tf.cast(both[:, -1], y.dtype),
                                        rid * tf.shape(e)[0], self.margin, self.head)
                 # Each pair's term is symmetric and its other half sits in another row, against
@@ -300,23 +302,29 @@ class Trainer:
         def average():
             ctx = tf.distribute.get_replica_context()
             for v in self.emb.non_trainable_variables:
-                v.assign(ctx.all_reduce("MEAN", v))
+                with _on_replica_device(ctx):
+                    mean = ctx.all_reduce("MEAN", tf.identity(v.value))
+                v.assign(mean)
             return tf.constant(0)
         self.strategy.run(average)
 
     def _agree_flags(self, flags):
         import tensorflow as tf
-        summed = self.strategy.run(
-            lambda f: tf.distribute.get_replica_context().all_reduce("SUM", f), args=(flags,))
-        return self.strategy.experimental_local_results(summed)[0]
 
-    def _agreed(self, *flags: bool) -> list[bool]:
-        """Decisions every worker takes together (a worker that validated or stopped alone
-        would leave the others waiting in a collective for ever); local in one process."""
+        def total(f):
+            ctx = tf.distribute.get_replica_context()
+            with _on_replica_device(ctx):
+                return ctx.all_reduce("SUM", tf.identity(f))
+        return self.strategy.experimental_local_results(self.strategy.run(total, args=(flags,)))[0]
+
+    def _agreed(self, *values: float) -> list[float]:
+        """Values every worker uses together, summed over the replicas (flags: > 0 when any
+        worker raised it). A worker that validated or stopped alone would leave the others
+        waiting in a collective for ever; in one process they are the local values."""
         if not self.multi_worker:
-            return list(flags)
+            return list(values)
         import tensorflow as tf
-        return [bool(v > 0) for v in self._agree(tf.constant(flags, tf.float32)).numpy()]
+        return [float(v) for v in self._agree(tf.constant(values, tf.float32)).numpy()]
 
     # --- data -------------------------------------------------------------------------------
 
@@ -378,10 +386,10 @@ class Trainer:
             self._train_step(ib, yb)
             due = bool(cfg.val_every_seconds) and (
                 self.train_time() - self.last_val >= cfg.val_every_seconds)
-            if self._agreed(due)[0]:
+            if self._agreed(due)[0] > 0:
                 self._validate_now()       # mid-epoch validation: long epochs stay visible
         if self.reason == "completed" and self._agreed(
-                bool(cfg.seconds) and self.elapsed() >= cfg.seconds)[0]:
+                bool(cfg.seconds) and self.elapsed() >= cfg.seconds)[0] > 0:
             self.reason = "time"
         last = self.reason != "completed" or (cfg.epochs is not None and self.epoch >= cfg.epochs)
         if cfg.val_every_epoch or last:
@@ -392,13 +400,17 @@ class Trainer:
 
     def _stop_reason(self) -> str:
         """"stopped" when a callback asks, "time" past the budget, else "completed" (go on)."""
-        stop, time_up = self._agreed(any(cb.stop_requested() for cb in self.callbacks),
-                                     bool(self.cfg.seconds) and self.elapsed() >= self.cfg.seconds)
-        return "stopped" if stop else "time" if time_up else "completed"
+        stop, time_up, progress = self._agreed(
+            any(cb.stop_requested() for cb in self.callbacks),
+            bool(self.cfg.seconds) and self.elapsed() >= self.cfg.seconds, self.progress())
+        # The schedules (learning rate, augmentation) follow the workers' mean progress: each
+        # worker's own clock would give each its own learning rate, and different weights.
+        self.step_progress = progress / self.replicas if self.multi_worker else None
+        return "stopped" if stop > 0 else "time" if time_up > 0 else "completed"
 
     def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:
         cfg = self.cfg
-        prog = self.progress()
+        prog = self.step_progress if self.step_progress is not None else self.progress()
         self.optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, prog, self.step, self.warmup))
         if cfg.augment and cfg.augment_warmup:
             # Clean images first: the network learns the basics faster, then generalises under
@@ -512,6 +524,16 @@ class Trainer:
     def _emit(self, hook: str, event) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(event)
+
+
+def _on_replica_device(ctx):
+    """Pin a collective's input to the replica's own device: under MultiWorkerMirroredStrategy
+    an all-reduce or all-gather of a tensor without one fails ("destinations can not be
+    empty"). A worker's devices hold consecutive replica ids."""
+    import tensorflow as tf
+    devices = ctx.strategy.extended.worker_devices
+    rid = tf.get_static_value(ctx.replica_id_in_sync_group)
+    return tf.device(devices[int(rid) % len(devices)] if rid is not None else devices[0])
 
 
 def _workers(strategy) -> int:

@@ -98,3 +98,102 @@ def test_replicas_draw_different_warps():
     b = random_affine(x, 1.0, keras.random.SeedGenerator(7), replica=1)
     a2 = random_affine(x, 1.0, keras.random.SeedGenerator(7), replica=0)
     assert not np.allclose(a.numpy(), b.numpy()) and np.allclose(a.numpy(), a2.numpy())
+
+
+# --- real workers: processes on loopback ports, as across hosts ------------------------------
+
+def _worker(tf_config, out, *extra):
+    import os
+    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+    return subprocess.Popen(
+        [sys.executable, "-m", "siamese_core", "train", "--distributed", "--max-train", "400",
+         "--max-val", "200", "--batch-size", "40", "--out", str(out), *map(str, extra)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(procs, timeout=240):
+    try:
+        return [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:          # never leave a worker behind, even when the test fails
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_two_workers_agree_and_only_the_chief_writes(tmp_path):
+    """Two processes with TF_CONFIG on two free loopback ports; the second has twice the time
+    budget of the first, yet both stop at the same step (the stop is agreed), end with the
+    same weights (BatchNorm statistics included), and only the chief wrote files."""
+    import re
+
+    from siamese_core import weights as W
+    from siamese_core.distributed import local_tf_configs
+    configs = local_tf_configs(2)
+    procs = [_worker(configs[0], tmp_path / "w0" / "m", "--epochs", "10000", "--seconds", "8"),
+             _worker(configs[1], tmp_path / "w1" / "m", "--epochs", "10000", "--seconds", "16")]
+    outputs = _finish(procs)
+    summary = []
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-2000:]
+        m = re.search(r"worker (\d): (\d+) steps, (\w+); weights sha256 ([0-9a-f]{64})", out)
+        assert m, out
+        summary.append(m.groups())
+    (i0, steps0, why0, digest0), (i1, steps1, why1, digest1) = summary
+    assert (i0, i1) == ("0", "1") and why0 == why1 == "time"
+    assert steps0 == steps1 and int(steps0) > 10
+    assert digest0 == digest1
+    assert W.paths(tmp_path / "w0" / "m")["json"].is_file()
+    assert not (tmp_path / "w1").exists()
+    history = W.read_meta(tmp_path / "w0" / "m")["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
+    import os
+    import signal
+    import time
+
+    from siamese_core.distributed import local_tf_configs
+    configs = local_tf_configs(2)
+    procs = [_worker(configs[i], tmp_path / f"w{i}" / "m", "--epochs", "10000", "--seconds",
+                     "300") for i in range(2)]
+    try:
+        deadline = time.time() + 120
+        while True:                                        # wait until training has begun
+            line = procs[0].stderr.readline()
+            if "training on" in line:
+                break
+            assert time.time() < deadline and procs[0].poll() is None, "worker 0 never started"
+        time.sleep(2)                                      # a few steps into the run
+        os.kill(procs[1].pid, signal.SIGKILL)
+        _, err = procs[0].communicate(timeout=120)          # no hang
+    finally:
+        _finish(procs, timeout=5)
+    assert procs[0].returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: training stopped: another worker failed"), err[-1500:]
+    assert not (tmp_path / "w0").exists()
+
+
+def test_the_launcher_runs_local_workers_and_reports_a_failure(tmp_path):
+    """``--workers 2`` end to end; and when a worker fails, the launcher ends the other one
+    and says which failed, in one line."""
+    from siamese_core.cli import _without_workers
+    assert _without_workers(["train", "--workers", "2", "--seed", "1", "--workers=3"]) == \
+        ["train", "--seed", "1"]
+    r = subprocess.run([sys.executable, "-m", "siamese_core", "train", "--workers", "2",
+                        "--epochs", "1", "--max-train", "200", "--max-val", "100",
+                        "--batch-size", "20", "--out", str(tmp_path / "m")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "saved" in r.stdout and (tmp_path / "m.json").is_file()
+    r = subprocess.run([sys.executable, "-m", "siamese_core", "train", "--workers", "2",
+                        "--distributed", "--out", str(tmp_path / "x")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not both" in r.stderr
