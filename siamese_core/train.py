@@ -178,7 +178,7 @@ class Trainer:
         check_classes(self.train_ds, self.val_ds)
         self.loss = LOSSES[cfg.loss]
         self.margin = cfg.effective_margin
-        self.step_progress: float | None = None   # agreed by all workers, for the next step
+        self.agreed = np.zeros(4)   # the workers' flags summed, as of the last step
         self.global_pairs = (strategy is not None and cfg.global_pairs and cfg.pairing == "batch"
                              and self.loss.rows is not None)
 
@@ -210,7 +210,6 @@ class Trainer:
         if self.strategy is not None:
             self.step_fn = fn(self._step_distributed)
             self._sync_bn = fn(self._sync_batchnorm)
-            self._agree = fn(self._agree_flags)
         else:
             self.step_fn = (fn(self._step_fixed) if cfg.pairing == "fixed" else
                             tf.function(self._step_batch, reduce_retracing=True, autograph=False,
@@ -248,15 +247,21 @@ class Trainer:
 
     # --- across replicas ----------------------------------------------------------------
 
-    def _step_distributed(self, x, y):
-        """One step on every replica; returns the global batch's loss."""
-        return self.strategy.reduce("SUM", self.strategy.run(self._replica_step, args=(x, y)),
-                                    axis=None)
+    def _step_distributed(self, x, y, flags):
+        """One step on every replica; returns the global batch's loss and the workers' flags
+        (``_local_flags``) summed over the replicas: every decision that must be taken by all
+        workers together rides on the step's own collectives (a worker that validated or
+        stopped alone would leave the others waiting for ever)."""
+        loss, agreed = self.strategy.run(self._replica_step, args=(x, y, flags))
+        return (self.strategy.reduce("SUM", loss, axis=None),
+                self.strategy.experimental_local_results(agreed)[0])
 
-    def _replica_step(self, x, y):
+    def _replica_step(self, x, y, flags):
         import tensorflow as tf
         ctx = tf.distribute.get_replica_context()
         rid = ctx.replica_id_in_sync_group
+        with _on_replica_device(ctx):
+            agreed = ctx.all_reduce("SUM", tf.identity(flags))
         with tf.GradientTape() as tape:
             if self.cfg.pairing == "fixed":
                 k, b = tf.shape(x)[0], tf.shape(x)[1]
@@ -279,7 +284,7 @@ class Trainer:
                                            self.head) / self.replicas
                 loss = value
         self._apply(loss, tape)
-        return value
+        return value, agreed
 
     def _shards(self, ib: np.ndarray, yb: np.ndarray):
         """The global batch as per-replica values: replica r takes every R-th image of the
@@ -308,23 +313,14 @@ class Trainer:
             return tf.constant(0)
         self.strategy.run(average)
 
-    def _agree_flags(self, flags):
-        import tensorflow as tf
-
-        def total(f):
-            ctx = tf.distribute.get_replica_context()
-            with _on_replica_device(ctx):
-                return ctx.all_reduce("SUM", tf.identity(f))
-        return self.strategy.experimental_local_results(self.strategy.run(total, args=(flags,)))[0]
-
-    def _agreed(self, *values: float) -> list[float]:
-        """Values every worker uses together, summed over the replicas (flags: > 0 when any
-        worker raised it). A worker that validated or stopped alone would leave the others
-        waiting in a collective for ever; in one process they are the local values."""
-        if not self.multi_worker:
-            return list(values)
-        import tensorflow as tf
-        return [float(v) for v in self._agree(tf.constant(values, tf.float32)).numpy()]
+    def _local_flags(self) -> list[float]:
+        """This worker's view, agreed by all workers in the next step: [stop asked, time up,
+        progress, validation due]."""
+        cfg = self.cfg
+        return [float(any(cb.stop_requested() for cb in self.callbacks)),
+                float(bool(cfg.seconds) and self.elapsed() >= cfg.seconds), self.progress(),
+                float(bool(cfg.val_every_seconds)
+                      and self.train_time() - self.last_val >= cfg.val_every_seconds)]
 
     # --- data -------------------------------------------------------------------------------
 
@@ -384,12 +380,16 @@ class Trainer:
             if self.reason != "completed":
                 break
             self._train_step(ib, yb)
-            due = bool(cfg.val_every_seconds) and (
-                self.train_time() - self.last_val >= cfg.val_every_seconds)
-            if self._agreed(due)[0] > 0:
+            if self.multi_worker:
+                due = self.agreed[3] > 0
+            else:
+                due = bool(cfg.val_every_seconds) and (
+                    self.train_time() - self.last_val >= cfg.val_every_seconds)
+            if due:
                 self._validate_now()       # mid-epoch validation: long epochs stay visible
-        if self.reason == "completed" and self._agreed(
-                bool(cfg.seconds) and self.elapsed() >= cfg.seconds)[0] > 0:
+        time_up = (self.agreed[1] > 0 if self.multi_worker
+                   else bool(cfg.seconds) and self.elapsed() >= cfg.seconds)
+        if self.reason == "completed" and time_up:
             self.reason = "time"
         last = self.reason != "completed" or (cfg.epochs is not None and self.epoch >= cfg.epochs)
         if cfg.val_every_epoch or last:
@@ -399,25 +399,32 @@ class Trainer:
                 self.end_epoch([])
 
     def _stop_reason(self) -> str:
-        """"stopped" when a callback asks, "time" past the budget, else "completed" (go on)."""
-        stop, time_up, progress = self._agreed(
-            any(cb.stop_requested() for cb in self.callbacks),
-            bool(self.cfg.seconds) and self.elapsed() >= self.cfg.seconds, self.progress())
-        # The schedules (learning rate, augmentation) follow the workers' mean progress: each
-        # worker's own clock would give each its own learning rate, and different weights.
-        self.step_progress = progress / self.replicas if self.multi_worker else None
-        return "stopped" if stop > 0 else "time" if time_up > 0 else "completed"
+        """"stopped" when a callback asks, "time" past the budget, else "completed" (go on).
+        Across workers: as all of them agreed in the last step (so all stop at the same step,
+        one step after the first of them wanted to)."""
+        if self.multi_worker:
+            stop, time_up = self.agreed[0] > 0, self.agreed[1] > 0
+        else:
+            stop = any(cb.stop_requested() for cb in self.callbacks)
+            time_up = bool(self.cfg.seconds) and self.elapsed() >= self.cfg.seconds
+        return "stopped" if stop else "time" if time_up else "completed"
 
     def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:
         cfg = self.cfg
-        prog = self.step_progress if self.step_progress is not None else self.progress()
+        # Across workers the schedules (learning rate, augmentation) follow the workers' mean
+        # progress as of the last step: each worker's own clock would give each its own
+        # learning rate, and different weights.
+        prog = self.agreed[2] / self.replicas if self.multi_worker else self.progress()
         self.optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, prog, self.step, self.warmup))
         if cfg.augment and cfg.augment_warmup:
             # Clean images first: the network learns the basics faster, then generalises under
             # the full augmentation (BENCHMARKS.md, ablation).
             self.aug_strength.assign(min(1.0, prog / cfg.augment_warmup))
         if self.strategy is not None:
-            loss = float(self.step_fn(*self._shards(ib, yb)))
+            import tensorflow as tf
+            loss, agreed = self.step_fn(*self._shards(ib, yb),
+                                        tf.constant(self._local_flags(), tf.float32))
+            loss, self.agreed = float(loss), agreed.numpy()
         else:
             loss = float(self.step_fn(self.x_train[ib], yb))
         if not np.isfinite(loss):

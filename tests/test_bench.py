@@ -83,3 +83,10 @@ def test_soak_smoke(tmp_path):
     out, data = run("soak", "--sessions", "1", "--uploads", "2", "--side", "1024",
                     tmp_path=tmp_path)
     assert data["warm_mb"] > 0 and len(data["samples_mb"]) == 3 and "growth_peak_mb" in data
+
+
+def test_distributed_smoke(tmp_path):
+    out, data = run("distributed", "--seconds", "3", "--equiv-steps", "2", "--max-train", "400",
+                    "--epochs", "1", "--seeds", "0", tmp_path=tmp_path)
+    assert [r["run"] for r in data["speed"]][0] == "1 process"
+    assert len(data["equivalence"]) == 2 and data["same_schedule"][0]["steps"] > 0
