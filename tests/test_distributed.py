@@ -156,6 +156,7 @@ def _children(pid: int) -> list[int]:
 
 def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
     import os
+    import select
     import signal
     import time
 
@@ -166,8 +167,8 @@ def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
     try:
         deadline = time.time() + 120
         while True:                                        # wait until training has begun
-            line = procs[0].stderr.readline()
-            if "training on" in line:
+            ready, _, _ = select.select([procs[0].stderr], [], [], 1.0)   # never block for ever
+            if ready and "training on" in procs[0].stderr.readline():
                 break
             assert time.time() < deadline and procs[0].poll() is None, "worker 0 never started"
         time.sleep(2)                                      # a few steps into the run
