@@ -60,7 +60,8 @@ def image_input(side: str):
     except SiameseError as e:
         return None, str(e)
     key = f"pick_{side}"
-    if key not in st.session_state or st.button("Another", icon=":material/casino:", key=f"repick_{side}"):
+    another = st.button("Another", icon=":material/casino:", key=f"repick_{side}")  # always drawn
+    if key not in st.session_state or another:
         st.session_state[key] = int(np.random.default_rng().integers(0, len(ds)))
     i = st.session_state[key] % len(ds)
     st.image(ds.images[i], width=140, caption=f"{ds.class_names[ds.labels[i]]} (#{i} of {spec}, "
@@ -131,8 +132,8 @@ st.divider()
 st.subheader("Random validation pairs, judged by the model")
 try:
     vds, e = model_gallery(spec, "test")
-    if "compare_montage_seed" not in st.session_state or st.button("Resample", icon=":material/shuffle:",
-                                                                   key="resample_compare"):
+    resample = st.button("Resample", icon=":material/shuffle:", key="resample_compare")
+    if "compare_montage_seed" not in st.session_state or resample:
         st.session_state.compare_montage_seed = int(np.random.default_rng().integers(0, 1 << 30))
     pairs = make_pairs(vds.labels, st.session_state.compare_montage_seed, n_pairs=49)
     d = np.linalg.norm(e[pairs.a] - e[pairs.b], axis=1)

@@ -42,6 +42,7 @@ st.caption("Part B: training runs in its own process — switch pages freely, it
            f"The defaults train for {DEFAULT.seconds:.0f} s and finish within a minute on a "
            "laptop CPU.")
 
+FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
 job: TrainingJob | None = st.session_state.get(JOB)
 # A run belongs to its id, kept in the URL (?run=...): a reload or a second tab finds it again.
 asked = st.query_params.get("run")
@@ -49,6 +50,14 @@ if asked and (job is None or job.id != asked):
     found = jobs.find(asked)
     if found is not None:
         st.session_state[JOB] = job = found
+        # A reloaded page shows the run's own settings in the form, not the defaults.
+        c = found.config
+        st.session_state.setdefault(FORM, {
+            "dataset": c.dataset, "loss": c.loss, "margin": float(c.margin or 0.0),
+            "dim": c.embedding_dim, "epochs": c.epochs or DEFAULT.epochs,
+            "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
+            "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
+            "augment": c.augment, "seed": c.seed})
     else:
         st.warning("That training run is no longer on this server (runs are kept for an hour "
                    "after they end).", icon=":material/history:")
@@ -65,7 +74,6 @@ if not running:
         prewarm()
     keep_spare()
 
-FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
 d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0],
      "loss": DEFAULT.loss, "margin": 0.0, "dim": DEFAULT.embedding_dim, "epochs": DEFAULT.epochs,
      "seconds": int(DEFAULT.seconds), "batch": DEFAULT.batch_size, "lr": DEFAULT.learning_rate,

@@ -195,3 +195,46 @@ def test_app_process_stays_free_of_tensorflow():
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "TF False False" in out.stdout
+
+
+def test_compare_buttons_are_there_on_first_render():
+    """Issue 16, UX 1: "Resample" and "Another" were missing on a page's first render (the
+    `key not in session_state or st.button(...)` short-circuit skipped drawing them)."""
+    at = app("pages/compare.py")
+    assert any(b.key == "resample_compare" for b in at.button)
+    at.radio(key="mode_left").set_value("Pick").run()
+    assert any(b.key == "repick_left" for b in at.button)
+    first = at.session_state["pick_left"]
+    for _ in range(5):                       # a new pick (five tries: 1 in 1,000 repeats)
+        at.button(key="repick_left").click().run()
+        if at.session_state["pick_left"] != first:
+            break
+    assert at.session_state["pick_left"] != first
+
+
+def test_a_reloaded_train_page_finds_its_run_and_its_settings():
+    """A reload is a new session: the run id in the URL brings back the run, its Stop button
+    and the settings it was started with (issue 15: a run belongs to its id, not to a tab)."""
+    at = app("pages/train.py")
+    form = {w.label: w for w in at.number_input}
+    form["Epochs"].set_value(50)
+    form["Seed"].set_value(7)
+    [b for b in at.button if b.label.endswith("Train")][0].click().run()
+    run_until(at, lambda a: any(b.key == "stop_training" for b in a.button))
+    rid = at.query_params["run"]
+    again = app()
+    again.switch_page("pages/train.py")
+    again.query_params["run"] = rid          # as in the reloaded URL
+    again.run()
+    assert again.session_state["train_job"] is at.session_state["train_job"]
+    form = {w.label: w.value for w in again.number_input}
+    assert (form["Epochs"], form["Seed"]) == (50, 7)
+    run_until(again, lambda a: any(b.key == "stop_training" for b in a.button))
+    again.button(key="stop_training").click().run()
+    run_until(again, lambda a: any("stopped" in s.value for s in a.success) or a.error)
+    assert not again.error
+    gone = app()
+    gone.switch_page("pages/train.py")
+    gone.query_params["run"] = "0" * 32
+    gone.run()
+    assert any("no longer on this server" in w.value for w in gone.warning)
