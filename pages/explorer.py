@@ -18,7 +18,11 @@ c1, c2, c3 = st.columns([2, 1, 3])
 spec = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(active_dataset())
                     if active_dataset() in DATASETS else 0, key="explorer_dataset",
                     help="mnist-5k works offline; fashion-mnist uses Debian's files if installed; "
-                         "mnist downloads once.")
+                         "mnist downloads once.",
+                    # A callback runs before the script, so the sidebar (drawn above) already
+                    # shows the new choice instead of lagging one rerun behind.
+                    on_change=lambda: st.session_state.update(
+                        {ACTIVE_DATASET: st.session_state["explorer_dataset"]}))
 st.session_state[ACTIVE_DATASET] = spec
 if "explorer_seed" not in st.session_state:
     st.session_state.explorer_seed = 0

@@ -238,3 +238,11 @@ def test_a_reloaded_train_page_finds_its_run_and_its_settings():
     gone.query_params["run"] = "0" * 32
     gone.run()
     assert any("no longer on this server" in w.value for w in gone.warning)
+
+
+def test_sidebar_dataset_follows_the_explorer_at_once():
+    """Issue 16, UX 2: the sidebar's "Active dataset" lagged one rerun behind the choice."""
+    at = app("pages/explorer.py")
+    at.selectbox(key="explorer_dataset").set_value("fashion-mnist").run()
+    assert any(m.value == "`fashion-mnist`" for m in at.sidebar.markdown), \
+        [m.value for m in at.sidebar.markdown]
