@@ -72,10 +72,12 @@ def test_compare_bad_upload_and_blank_canvas_are_friendly():
     at.file_uploader(key="upload_left").set_value(("x.png", b"not an image", "image/png")).run()
     assert not at.exception
     assert any("not a supported image" in i.value for i in at.info)
-    blank = np.zeros((280, 280, 4), np.uint8)
-    blank[..., 3] = 255
-    inject_drawing(at, "canvas_right", blank)
-    assert any("Draw a digit" in i.value or "nothing drawn" in i.value for i in at.info)
+    # A stroke too faint to be ink (10 grey levels on black): "nothing drawn", not the prompt.
+    faint = np.zeros((280, 280, 4), np.uint8)
+    faint[..., 3] = 255
+    faint[100:180, 130:150, :3] = 10
+    inject_drawing(at, "canvas_right", faint)
+    assert any("nothing drawn" in i.value for i in at.info), [i.value for i in at.info]
 
 
 def inject_drawing(at, key, rgba):

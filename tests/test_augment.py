@@ -4,7 +4,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from siamese_core.augment import MAX_SHIFT, affine_matrices, random_affine  # noqa: E402
+from siamese_core.augment import affine_matrices, random_affine  # noqa: E402
 
 
 def _warp(img, angle=0.0, scale=1.0, sx=0.0, sy=0.0):
@@ -62,4 +62,3 @@ def test_seeded_draws_repeat():
     a = random_affine(tf.constant(x), 1.0, keras.random.SeedGenerator(5)).numpy()
     b = random_affine(tf.constant(x), 1.0, keras.random.SeedGenerator(5)).numpy()
     np.testing.assert_array_equal(a, b)
-    assert MAX_SHIFT * 28 < 3   # shifts stay small enough to keep a centred digit in frame

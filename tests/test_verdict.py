@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def test_compare_never_imports_tensorflow():
     assert r["tf"] is False and r["keras"] is False and r["d"] > 0
 
 
-@pytest.mark.skipif(pytest.importorskip("tensorflow") is None, reason="needs TensorFlow")
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
 def test_onnx_matches_keras_for_shipped_model(model, mnist_test):
     _, emb, meta = W.load_keras(W.default_prefix())
     x = mnist_test.images[:64]
