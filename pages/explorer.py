@@ -7,7 +7,15 @@ import streamlit as st
 
 from siamese_core import SAME, SiameseError, make_pairs
 from siamese_core.pairs import pair_montage
-from ui.common import ACTIVE_DATASET, DATASETS, active_dataset, dataset, png_bytes, sidebar
+from ui.common import (
+    ACTIVE_DATASET,
+    DATASETS,
+    active_dataset,
+    dataset,
+    montage_labels,
+    png_bytes,
+    sidebar,
+)
 
 sidebar(__file__)
 st.title("Pair explorer")
@@ -54,9 +62,9 @@ montage = pair_montage(ds.images, pairs)
 png = png_bytes(montage)
 st.session_state.explorer_montage_sha = hashlib.sha256(png).hexdigest()[:16]
 
-st.image(montage, caption=f"{spec}: 7×7 pairs, seed {seed} — green pos, red neg",
-         width=min(900, montage.shape[1]))
-st.download_button("Download montage (PNG)", png, file_name=f"pairs-{spec}-{seed}.png",
+caption, fname = montage_labels(spec, int(seed), chosen)
+st.image(montage, caption=caption, width=min(900, montage.shape[1]))
+st.download_button("Download montage (PNG)", png, file_name=fname,
                    mime="image/png", key="download_montage", icon=":material/download:")
 
 left, right = st.columns([3, 2])

@@ -238,6 +238,22 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+DATASET_HELP = ("mnist-5k (built in, offline), mnist (downloaded once), fashion-mnist, "
+                "idx:DIR (MNIST-format IDX files) or folder:DIR (a sub-folder of images per class)")
+WEIGHTS_HELP = "a model's file prefix (PREFIX.json, .onnx, .weights.h5); default: the shipped model"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Defaults shown where there is one to show; examples kept on their own lines."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2 (as for every other user error)."""
 
@@ -254,25 +270,38 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Siamese networks on image pairs.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("pairs", help="write a 7x7 montage of positive/negative pairs")
-    s.add_argument("--dataset", default=DEFAULT_DATASET)
-    s.add_argument("--split", default="train", choices=["train", "test"])
-    s.add_argument("--seed", type=_seed, default=0)
-    s.add_argument("--montage", required=True, metavar="OUT.png")
+    s = sub.add_parser("pairs", help="write a 7x7 montage of positive/negative pairs",
+                       epilog="example: python -m siamese_core pairs --seed 3 --montage pairs.png",
+                       formatter_class=_Formatter)
+    s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
+    s.add_argument("--split", default="train", choices=["train", "test"],
+                   help="which split to draw pairs from")
+    s.add_argument("--seed", type=_seed, default=0, help="which random pairs (0 to 2**32-1)")
+    s.add_argument("--montage", required=True, metavar="OUT.png", help="the image to write")
     s.set_defaults(func=_cmd_pairs)
 
-    s = sub.add_parser("train", help="train a siamese network and save it")
-    s.add_argument("--dataset", default=DEFAULT_DATASET)
+    s = sub.add_parser("train", help="train a siamese network and save it",
+                       epilog="examples:\n  python -m siamese_core train --seconds 60 --out "
+                              "runs/mine\n  python -m siamese_core train --loss triplet --epochs "
+                              "20 --out runs/triplet\n  python -m siamese_core train --workers 2 "
+                              "--epochs 5 --out runs/two",
+                       formatter_class=_Formatter)
+    s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
     s.add_argument("--loss", default=TrainConfig.loss, choices=LOSSES,
                    help="; ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
     s.add_argument("--pairing", default="batch", choices=["batch", "fixed"],
                    help="batch: all pairs inside each batch (fast); fixed: 1 pos + 1 neg per image")
-    s.add_argument("--margin", type=_float, default=None)
+    s.add_argument("--margin", type=_float, default=None,
+                   help="the loss's margin, a distance in (0, 2] between unit-length embeddings "
+                        "(default: the loss's own)")
     s.add_argument("--epochs", type=_int, default=None, help="default 12 unless --seconds is given")
     s.add_argument("--seconds", type=_float, default=None, help="wall-clock budget")
-    s.add_argument("--batch-size", type=_int, default=TrainConfig.batch_size)
-    s.add_argument("--lr", type=_float, default=TrainConfig.learning_rate)
-    s.add_argument("--embedding-dim", type=_int, default=TrainConfig.embedding_dim)
+    s.add_argument("--batch-size", type=_int, default=TrainConfig.batch_size,
+                   help="images per step (class-balanced; every pair inside is used)")
+    s.add_argument("--lr", type=_float, default=TrainConfig.learning_rate,
+                   help="Adam's peak learning rate, in (0, 1]; warm-up then cosine decay")
+    s.add_argument("--embedding-dim", type=_int, default=TrainConfig.embedding_dim,
+                   help="size of the embedding (2 to 1024)")
     s.add_argument("--filters", type=_filters, default=TrainConfig.filters, metavar="F1,F2,...",
                    help="convolution filters per block (default %(default)s)")
     s.add_argument("--block", default=TrainConfig.block, choices=BLOCKS,
@@ -280,11 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-convs", type=_int, default=TrainConfig.top_convs,
                    help="3x3 convolutions on the last pooled maps (default %(default)s; 0: models "
                         "trained before it existed)")
-    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--no-augment", action="store_true",
+                   help="no random rotations, zooms and shifts")
     s.add_argument("--max-train", type=_int, default=None, help="subsample the training split")
     s.add_argument("--max-val", type=_int, default=None, help="subsample the validation split")
-    s.add_argument("--seed", type=_seed, default=0)
-    s.add_argument("--out", required=True, metavar="weights/NAME")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the weights, batches and warps")
+    s.add_argument("--out", required=True, metavar="PREFIX",
+                   help="writes PREFIX.weights.h5, PREFIX.onnx and PREFIX.json")
     s.add_argument("--distributed", action="store_true",
                    help="run as one worker of a multi-worker training (tf.distribute): the "
                         "cluster and this worker's place in it come from TF_CONFIG; worker 0 "
@@ -294,23 +325,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "of multi-worker training)")
     s.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("evaluate", help="pair accuracy, ROC AUC, EER and one-shot accuracy")
-    s.add_argument("--weights", default=None, metavar="PATH")
-    s.add_argument("--dataset", default=DEFAULT_DATASET)
-    s.add_argument("--split", default="test", choices=["train", "test"])
-    s.add_argument("--pairs", type=_pairs, default=10_000)
-    s.add_argument("--seed", type=_seed, default=0)
+    s = sub.add_parser("evaluate", help="pair accuracy, ROC AUC, EER and one-shot accuracy",
+                       epilog="example: python -m siamese_core evaluate --weights runs/mine "
+                              "--against weights/default",
+                       formatter_class=_Formatter)
+    s.add_argument("--weights", default=None, metavar="PREFIX", help=WEIGHTS_HELP)
+    s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
+    s.add_argument("--split", default="test", choices=["train", "test"],
+                   help="the split to measure on (test: images the model never trained on)")
+    s.add_argument("--pairs", type=_pairs, default=10_000,
+                   help="balanced random pairs to measure (10 to 1,000,000)")
+    s.add_argument("--seed", type=_seed, default=0, help="which random pairs and episodes")
     s.add_argument("--against", default=None, metavar="PATH",
                    help="a second model: is --weights significantly better or worse than it on "
                         "these images? (all pairs, bootstrap over the images)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_cmd_evaluate)
 
-    s = sub.add_parser("compare", help="same or different? for two image files")
-    s.add_argument("--weights", default=None, metavar="PATH")
-    s.add_argument("image_a")
-    s.add_argument("image_b")
-    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("compare", help="same or different? for two image files",
+                       epilog="example: python -m siamese_core compare a.png b.png --json",
+                       formatter_class=_Formatter)
+    s.add_argument("--weights", default=None, metavar="PREFIX", help=WEIGHTS_HELP)
+    s.add_argument("image_a", help="PNG, JPEG, BMP, GIF, WebP or TIFF; any size, either polarity")
+    s.add_argument("image_b", help="the image to compare it with")
+    s.add_argument("--json", action="store_true",
+                   help="print distance, same, confidence and threshold as JSON")
     s.set_defaults(func=_cmd_compare)
     return p
 

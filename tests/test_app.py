@@ -248,3 +248,16 @@ def test_sidebar_dataset_follows_the_explorer_at_once():
     at.selectbox(key="explorer_dataset").set_value("fashion-mnist").run()
     assert any(m.value == "`fashion-mnist`" for m in at.sidebar.markdown), \
         [m.value for m in at.sidebar.markdown]
+
+
+def test_montage_caption_and_file_name_say_which_classes():
+    """Issue 16, UX 7: the caption and the download name ignored the class filter."""
+    from ui.common import montage_labels
+    assert montage_labels("mnist-5k", 3, []) == (
+        "mnist-5k: 7×7 pairs, seed 3 — green pos, red neg", "pairs-mnist-5k-3.png")
+    caption, name = montage_labels("fashion-mnist", 0, ["T-shirt/top", "Bag"])
+    assert "(classes T-shirt/top, Bag)" in caption
+    assert name == "pairs-fashion-mnist-classes-T-shirt_top-Bag-0.png"
+    at = app("pages/explorer.py")
+    at.multiselect(key="explorer_classes").set_value(["3", "8"]).run()
+    assert not at.exception and not at.error

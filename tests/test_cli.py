@@ -258,3 +258,17 @@ def test_a_failed_training_leaves_no_half_drawn_bar():
     assert p.bar.leave
     p.abort()
     assert not p.bar.leave and p.bar.disable   # closed, and cleared rather than kept
+
+
+def test_every_option_is_explained():
+    """Issue 16, UX 8: `--help` documented few options and gave no examples."""
+    from siamese_core.cli import build_parser
+    sub = build_parser()._subparsers._group_actions[0].choices
+    for name, parser in sub.items():
+        undocumented = [a.dest for a in parser._actions if not a.help]
+        assert not undocumented, (name, undocumented)
+        assert parser.epilog and "python -m siamese_core " + name in parser.epilog, name
+        text = parser.format_help()
+        if "--dataset" in text:
+            assert "folder:DIR" in text and "idx:DIR" in text and "mnist-5k" in text
+    assert "(default: None)" not in sub["train"].format_help()

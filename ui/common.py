@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,15 @@ def versus_shipped(prefix: str, sha: str) -> dict | None:
 
 def active_dataset() -> str:
     return st.session_state.get(ACTIVE_DATASET, DEFAULT_DATASET)
+
+
+def montage_labels(spec: str, seed: int, classes: list[str]) -> tuple[str, str]:
+    """The pair montage's caption and download file name: both say which classes it shows, so a
+    filtered montage is labelled as one and does not overwrite the full one's file."""
+    which = f" (classes {', '.join(classes)})" if classes else ""
+    tag = "-classes-" + "-".join(classes) if classes else ""
+    name = re.sub(r"[^\w.-]+", "_", f"pairs-{spec}{tag}-{seed}") + ".png"
+    return f"{spec}{which}: 7×7 pairs, seed {seed} — green pos, red neg", name
 
 
 def png_bytes(image: np.ndarray) -> bytes:
