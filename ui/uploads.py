@@ -46,10 +46,18 @@ def cap_session_uploads(max_files: int = MAX_FILES_PER_SESSION,
       are dropped, so direct upload requests cannot park unbounded data in memory."""
     try:
         from streamlit.runtime import Runtime
-        from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
         mgr = Runtime.instance().uploaded_file_mgr if Runtime.exists() else None
     except (ImportError, RuntimeError, AttributeError):
         return
+    guard_upload_manager(mgr, max_files, max_bytes, suffixes)
+
+
+def guard_upload_manager(mgr, max_files: int = MAX_FILES_PER_SESSION,
+                         max_bytes: int = MAX_BYTES_PER_SESSION,
+                         suffixes: tuple[str, ...] = UPLOAD_SUFFIXES) -> None:
+    """Install ``cap_session_uploads``'s checks on one upload manager (once)."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
     if not isinstance(mgr, MemoryUploadedFileManager) or getattr(mgr, "_siamese_capped", False):
         return
     add = mgr.add_file
