@@ -1,6 +1,7 @@
 """Train (seed part B): click to train in a worker process and watch it learn live."""
 import io
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import altair as alt
@@ -43,6 +44,17 @@ st.caption("Part B: training runs in its own process — switch pages freely, it
            "laptop CPU.")
 
 FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
+
+
+def form_values(c) -> dict:
+    """The form's fields for a training config (the defaults, or a reloaded run's own)."""
+    return {"dataset": c.dataset, "loss": c.loss, "margin": float(c.margin or 0.0),
+            "dim": c.embedding_dim, "epochs": c.epochs or DEFAULT.epochs,
+            "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
+            "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
+            "augment": c.augment, "seed": c.seed}
+
+
 job: TrainingJob | None = st.session_state.get(JOB)
 # A run belongs to its id, kept in the URL (?run=...): a reload or a second tab finds it again.
 asked = st.query_params.get("run")
@@ -51,13 +63,7 @@ if asked and (job is None or job.id != asked):
     if found is not None:
         st.session_state[JOB] = job = found
         # A reloaded page shows the run's own settings in the form, not the defaults.
-        c = found.config
-        st.session_state.setdefault(FORM, {
-            "dataset": c.dataset, "loss": c.loss, "margin": float(c.margin or 0.0),
-            "dim": c.embedding_dim, "epochs": c.epochs or DEFAULT.epochs,
-            "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
-            "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
-            "augment": c.augment, "seed": c.seed})
+        st.session_state.setdefault(FORM, form_values(found.config))
     else:
         st.warning("That training run is no longer on this server (runs are kept for an hour "
                    "after they end).", icon=":material/history:")
@@ -74,10 +80,8 @@ if not running:
         prewarm()
     keep_spare()
 
-d = {"dataset": active_dataset() if active_dataset() in DATASETS else DATASETS[0],
-     "loss": DEFAULT.loss, "margin": 0.0, "dim": DEFAULT.embedding_dim, "epochs": DEFAULT.epochs,
-     "seconds": int(DEFAULT.seconds), "batch": DEFAULT.batch_size, "lr": DEFAULT.learning_rate,
-     "max_train": 0, "pairing": DEFAULT.pairing, "augment": DEFAULT.augment, "seed": DEFAULT.seed}
+d = form_values(replace(DEFAULT, dataset=active_dataset() if active_dataset() in DATASETS
+                         else DATASETS[0]))
 d.update(st.session_state.get(FORM, {}))
 
 with st.form("train_form"):

@@ -15,6 +15,24 @@ MAX_DISTANCE = 2.0       # between unit-length embeddings
 MAX_SECONDS = 7 * 24 * 3600.0   # a week: any larger budget is a typo (or inf)
 
 
+MIN_INPUT, MAX_INPUT = 16, 128   # image sizes (px) the network can be built for
+
+
+def check_architecture(embedding_dim, filters, top_convs, input_size=None, *,
+                       error=DataError, prefix: str = "") -> None:
+    """The network sizes training allows; the one check for a training config (``DataError``)
+    and for a saved model's metadata (``WeightsError``, names prefixed "model ")."""
+    V.number(f"{prefix}embedding_dim", embedding_dim, 2, 1024, integer=True, error=error)
+    if not isinstance(filters, (list, tuple)) or not 1 <= len(filters) <= 4:
+        raise error(f"{prefix}filters: give 1 to 4 convolution blocks, e.g. 8,32,64")
+    for f in filters:
+        V.number(f"{prefix}filters", f, 1, 512, integer=True, error=error)
+    V.number(f"{prefix}top_convs", top_convs, 0, 4, integer=True, error=error)
+    if input_size is not None:
+        V.number(f"{prefix}input_size", input_size, MIN_INPUT, MAX_INPUT, integer=True,
+                 error=error)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (stored in the model's metadata)."""
@@ -59,12 +77,7 @@ class TrainConfig:
         if self.margin is not None:
             # Unit-length embeddings: distances lie in [0, 2], so a larger margin is never met.
             V.number("margin", self.margin, 0, MAX_DISTANCE, lo_open=True)
-        V.number("embedding_dim", self.embedding_dim, 2, 1024, integer=True)
-        if not self.filters or len(self.filters) > 4:
-            raise DataError("filters: give 1 to 4 convolution blocks, e.g. 8,32,64")
-        for f in self.filters:
-            V.number("filters", f, 1, 512, integer=True)
-        V.number("top_convs", self.top_convs, 0, 4, integer=True)
+        check_architecture(self.embedding_dim, self.filters, self.top_convs)
         if self.epochs is None and self.seconds is None:
             raise DataError("give epochs, seconds, or both")
         if self.epochs is not None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import MAX_INPUT, MIN_INPUT
 from .errors import DataError, ImageError
 
 DEFAULT_DATASET = "mnist-5k"
@@ -188,7 +189,6 @@ IDX_PREFIX = {"train": "train", "test": "t10k"}
 
 
 MAX_IDX_BYTES = 1 << 30      # 1 GiB of pixels: full MNIST's training images are 47 MB
-MIN_SIDE, MAX_SIDE = 16, 128  # image sizes (px) the network can be built for (weights.py)
 
 
 def read_idx(path: Path, expect_dims: int) -> np.ndarray:
@@ -240,9 +240,9 @@ def _read_idx_split(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarra
         raise DataError(f"{directory}: {prefix} {missing} file is missing")
     images, labels = read_idx(img, 3), read_idx(lab, 1)
     h, w = images.shape[1:]
-    if h != w or not MIN_SIDE <= h <= MAX_SIDE:
-        raise DataError(f"{img.name}: images are {h}x{w} pixels; square images of {MIN_SIDE} to "
-                        f"{MAX_SIDE} pixels are supported")
+    if h != w or not MIN_INPUT <= h <= MAX_INPUT:
+        raise DataError(f"{img.name}: images are {h}x{w} pixels; square images of {MIN_INPUT} to "
+                        f"{MAX_INPUT} pixels are supported")
     if len(images) != len(labels):
         raise DataError(f"{directory}: {len(images)} {prefix} images but {len(labels)} labels")
     return images, labels.astype(np.int64)

@@ -58,6 +58,18 @@ def is_chief(tf_config: dict) -> bool:
                                        and not cluster.get("chief"))
 
 
+def cluster_role(strategy) -> tuple[bool, int]:
+    """(is this process the chief, how many workers) under ``strategy``; (True, 1) without one
+    or for a strategy of one process (``MirroredStrategy``)."""
+    resolver = getattr(strategy, "cluster_resolver", None) if strategy is not None else None
+    if resolver is None or not resolver.task_type:
+        return True, 1
+    cluster = resolver.cluster_spec().as_dict()
+    workers = sum(len(cluster.get(k, [])) for k in ("chief", "worker")) or 1
+    task = {"type": resolver.task_type, "index": resolver.task_id}
+    return is_chief({"cluster": cluster, "task": task}), workers
+
+
 def strategy_from_env():
     """The ``MultiWorkerMirroredStrategy`` of this process's ``TF_CONFIG`` (checked first)."""
     read_tf_config()

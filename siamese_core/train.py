@@ -19,6 +19,7 @@ from . import weights
 from .calibrate import Calibration, calibrate, pca_2d
 from .config import TrainConfig
 from .data import Dataset, load_dataset
+from .distributed import cluster_role
 from .errors import DataError
 from .losses import LOSSES
 from .pairs import SAME, make_pairs, make_triplets, pk_batches
@@ -166,8 +167,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-        self.is_chief = _is_chief(strategy)
-        self.multi_worker = _workers(strategy) > 1
+        self.is_chief, workers = cluster_role(strategy)
+        self.multi_worker = workers > 1
         if not self.is_chief:
             out = None                      # workers other than the chief write nothing
         self.out = writable_prefix(out, "out") if out is not None else None   # before training
@@ -541,26 +542,6 @@ def _on_replica_device(ctx):
     devices = ctx.strategy.extended.worker_devices
     rid = tf.get_static_value(ctx.replica_id_in_sync_group)
     return tf.device(devices[int(rid) % len(devices)] if rid is not None else devices[0])
-
-
-def _workers(strategy) -> int:
-    resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None) \
-        or getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
-        return 1
-    spec = resolver.cluster_spec().as_dict()
-    return sum(len(v) for k, v in spec.items() if k in ("chief", "worker")) or 1
-
-
-def _is_chief(strategy) -> bool:
-    """The process that validates for the record and saves: task "chief", else worker 0."""
-    resolver = getattr(strategy, "cluster_resolver", None) if strategy is not None else None
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return (resolver.task_type == "worker" and resolver.task_id == 0
-            and "chief" not in resolver.cluster_spec().as_dict())
 
 
 def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),

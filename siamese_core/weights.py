@@ -19,7 +19,6 @@ from .errors import WeightsError
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_NAME = "default"
 FORMAT_VERSION = 1
-MIN_INPUT, MAX_INPUT = 16, 128   # image sizes (px) the network is built for
 
 
 def sha256(path: Path) -> str:
@@ -130,7 +129,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 def check_meta(meta, name: str = "metadata") -> None:
     """Everything inference and rebuilding rely on, checked before use: the format version, the
     checksums, a finite calibration and an architecture within the ranges training allows."""
-    from .config import BLOCKS
+    from .config import BLOCKS, check_architecture
 
     def bad(what: str) -> WeightsError:
         return WeightsError(f"{name}: {what}")
@@ -160,16 +159,8 @@ def check_meta(meta, name: str = "metadata") -> None:
     if not isinstance(m, dict):
         raise bad("no model architecture")
     try:
-        V.number("model embedding_dim", m.get("embedding_dim"), 2, 1024, integer=True,
-                 error=WeightsError)
-        V.number("model input_size", m.get("input_size", 28), MIN_INPUT, MAX_INPUT, integer=True,
-                 error=WeightsError)
-        V.number("model top_convs", m.get("top_convs", 0), 0, 4, integer=True, error=WeightsError)
-        filters = m.get("filters")
-        if not isinstance(filters, list) or not 1 <= len(filters) <= 4:
-            raise WeightsError("model filters must be a list of 1 to 4 integers")
-        for f in filters:
-            V.number("model filters", f, 1, 512, integer=True, error=WeightsError)
+        check_architecture(m.get("embedding_dim"), m.get("filters"), m.get("top_convs", 0),
+                           m.get("input_size", 28), error=WeightsError, prefix="model ")
     except WeightsError as e:
         raise bad(str(e)) from None
     if m.get("block", BLOCKS[-1]) not in BLOCKS or not isinstance(m.get("normalize", True), bool):
