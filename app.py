@@ -7,6 +7,8 @@ st.set_page_config(page_title="Siamese pairs studio", page_icon=":material/compa
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/your_data.py", title="Your data", icon=":material/upload_file:",
+            url_path="your-data"),
     st.Page("pages/explorer.py", title="Pair explorer", icon=":material/grid_view:", url_path="explorer"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/compare.py", title="Compare", icon=":material/balance:", url_path="compare"),

@@ -9,9 +9,11 @@ from siamese_core import SAME, SiameseError, make_pairs
 from siamese_core.pairs import pair_montage
 from ui.common import (
     ACTIVE_DATASET,
-    DATASETS,
     active_dataset,
     dataset,
+    dataset_label,
+    dataset_labeller,
+    dataset_options,
     montage_labels,
     png_bytes,
     sidebar,
@@ -23,10 +25,12 @@ st.caption("Part A: a siamese network learns from *positive* pairs (same class) 
            "pairs (different classes). Here are 49 of them, sampled at random.")
 
 c1, c2, c3 = st.columns([2, 1, 3])
-spec = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(active_dataset())
-                    if active_dataset() in DATASETS else 0, key="explorer_dataset",
+options = dataset_options()
+spec = c1.selectbox("Dataset", options, index=options.index(active_dataset())
+                    if active_dataset() in options else 0, key="explorer_dataset",
+                    format_func=dataset_labeller(),
                     help="mnist-5k works offline; fashion-mnist uses Debian's files if installed; "
-                         "mnist downloads once.",
+                         "mnist downloads once; your own images come from **Your data**.",
                     # A callback runs before the script, so the sidebar (drawn above) already
                     # shows the new choice instead of lagging one rerun behind.
                     on_change=lambda: st.session_state.update(
@@ -62,7 +66,7 @@ montage = pair_montage(ds.images, pairs)
 png = png_bytes(montage)
 st.session_state.explorer_montage_sha = hashlib.sha256(png).hexdigest()[:16]
 
-caption, fname = montage_labels(spec, int(seed), chosen)
+caption, fname = montage_labels(dataset_label(spec), int(seed), chosen)
 st.image(montage, caption=caption, width=min(900, montage.shape[1]))
 st.download_button("Download montage (PNG)", png, file_name=fname,
                    mime="image/png", key="download_montage", icon=":material/download:")

@@ -11,20 +11,25 @@ import streamlit as st
 
 from siamese_core import SiameseError, jobs, runs
 from siamese_core import weights as W
-from siamese_core.config import LOSSES, demo_config
+from siamese_core.config import FITS, HOLDOUTS, LOSSES, demo_config, recipe
+from siamese_core.data import is_user_spec
 from siamese_core.losses import LOSSES as LOSS_SPECS
 from siamese_core.jobs import BusyError, TrainingJob, prewarm, smoothed
 from ui.common import (
     ACTIVE_DATASET,
     ACTIVE_MODEL,
-    DATASETS,
     JOB,
+    USER_DATASETS,
     active_dataset,
+    dataset_label,
+    dataset_labeller,
+    dataset_options,
     sidebar,
     versus_shipped,
 )
 
 LOSS_POINTS = 150    # per redraw of the loss chart
+MAX_EPOCHS = 10_000  # the form's ceiling: "no epoch limit" for a run bounded by its time budget
 CHARTS_EVERY = 3.0   # seconds between redraws of the charts while training
 LOSS_SPEC = {
     "mark": {"type": "line"},
@@ -49,10 +54,17 @@ FORM = "train_form_values"   # the last submitted values: widgets forget theirs 
 def form_values(c) -> dict:
     """The form's fields for a training config (the defaults, or a reloaded run's own)."""
     return {"dataset": c.dataset, "loss": c.loss, "margin": float(c.margin or 0.0),
-            "dim": c.embedding_dim, "epochs": c.epochs or DEFAULT.epochs,
+            "dim": c.embedding_dim, "epochs": c.epochs or MAX_EPOCHS,
             "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
             "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
-            "augment": c.augment, "seed": c.seed}
+            "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
+            "input_size": c.input_size, "fit": c.fit}
+
+
+def base_config(spec: str):
+    """What a run on ``spec`` starts from: the page's quick demo on the built-in datasets, the
+    measured recipe for new classes on the user's own images."""
+    return recipe(spec) if is_user_spec(spec) else replace(DEFAULT, dataset=spec)
 
 
 job: TrainingJob | None = st.session_state.get(JOB)
@@ -80,14 +92,26 @@ if not running:
         prewarm()
     keep_spare()
 
-d = form_values(replace(DEFAULT, dataset=active_dataset() if active_dataset() in DATASETS
-                         else DATASETS[0]))
-d.update(st.session_state.get(FORM, {}))
+options = dataset_options()
+saved = st.session_state.get(FORM, {})
+start = saved.get("dataset", active_dataset())
+spec = st.selectbox("Dataset", options, index=options.index(start) if start in options else 0,
+                    format_func=dataset_labeller(), disabled=running, key="train_dataset",
+                    help="Upload your own images on **Your data**. On them, training starts "
+                         "from the recipe measured for new classes (bce loss, 5 minutes).")
+d = form_values(base_config(spec))
+if saved.get("dataset") == spec:
+    d.update(saved)
 
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
-    v = {}
-    v["dataset"] = c1.selectbox("Dataset", DATASETS, index=DATASETS.index(d["dataset"]))
+    v = {"dataset": spec}
+    v["holdout"] = c1.selectbox(
+        "Hold out", HOLDOUTS, index=HOLDOUTS.index(d["holdout"]),
+        format_func={"auto": "auto (classes for your data)", "image": "images of every class",
+                     "class": "whole classes"}.get,
+        help="What validation and test hold out: images of classes seen in training, or whole "
+             "classes never seen (what verifying new people or characters needs).")
     v["loss"] = c2.selectbox("Loss", LOSSES, index=LOSSES.index(d["loss"]),
                              help=" · ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
     v["margin"] = c3.number_input("Margin (0 = the loss's default)", 0.0, 2.0, d["margin"], 0.1,
@@ -97,7 +121,7 @@ with st.form("train_form"):
                                            else f"{n} none" for n, s in LOSS_SPECS.items()))
     v["dim"] = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], d["dim"])
     c1, c2, c3, c4 = st.columns(4)
-    v["epochs"] = c1.number_input("Epochs", 1, 200, d["epochs"])
+    v["epochs"] = c1.number_input("Epochs", 1, MAX_EPOCHS, d["epochs"])
     v["seconds"] = c2.number_input("Time budget (s)", 5, 1800, d["seconds"],
                                    help="Training stops at the epochs or the budget, whichever "
                                         "comes first. The budget counts from the click: if the "
@@ -119,24 +143,35 @@ with st.form("train_form"):
                              help="small random shifts, rotations and zooms, eased in over the "
                                   f"first {DEFAULT.augment_warmup * 100:.0f} % of the run")
     v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
+    if is_user_spec(spec):
+        c1, c2, _, _ = st.columns(4)
+        v["input_size"] = c1.select_slider("Input size (px)", [28, 32, 40, 48, 64],
+                                           d["input_size"], help="Larger keeps finer strokes, "
+                                           "and costs time per step.")
+        v["fit"] = c2.selectbox("Fit", FITS, index=FITS.index(d["fit"]), format_func={
+            "centre": "crop to the ink, centre it (MNIST)",
+            "box": "crop to the ink, fill the frame (wide images)"}.get)
     submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
                                       disabled=running)
 
 if submitted and not running:
     st.session_state[FORM] = v
     try:
-        cfg = demo_config(dataset=v["dataset"], loss=v["loss"], margin=float(v["margin"]) or None,
-                          embedding_dim=int(v["dim"]), epochs=int(v["epochs"]),
-                          seconds=float(v["seconds"]), batch_size=int(v["batch"]),
-                          learning_rate=float(v["lr"]), pairing=v["pairing"],
-                          augment=bool(v["augment"]), seed=int(v["seed"]),
-                          max_train=int(v["max_train"]) or None)
+        cfg = replace(base_config(spec), loss=v["loss"], margin=float(v["margin"]) or None,
+                      embedding_dim=int(v["dim"]), epochs=int(v["epochs"]),
+                      seconds=float(v["seconds"]), batch_size=int(v["batch"]),
+                      learning_rate=float(v["lr"]), pairing=v["pairing"],
+                      augment=bool(v["augment"]), seed=int(v["seed"]),
+                      max_train=int(v["max_train"]) or None, holdout=v["holdout"],
+                      input_size=int(v.get("input_size", 28)), fit=v.get("fit", "centre"))
         root = runs.default_root()
-        runs.prune(root, keep=[st.session_state.get(ACTIVE_MODEL)])
-        out = runs.new_run(root, f"{v['dataset']}-{v['loss']}")
+        runs.prune(root, keep=[st.session_state.get(ACTIVE_MODEL),
+                               *[s.split(":", 1)[1] for s in st.session_state.get(
+                                   USER_DATASETS, {})]])
+        out = runs.new_run(root, f"{dataset_label(spec).replace('your data: ', '')}-{v['loss']}")
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
         st.query_params["run"] = job.id
-        st.session_state[ACTIVE_DATASET] = v["dataset"]
+        st.session_state[ACTIVE_DATASET] = spec
         running = True
     except BusyError as e:
         st.warning(str(e), icon=":material/hourglass_top:")
@@ -287,6 +322,22 @@ def render_done(job: TrainingJob, s) -> None:
                f"{jobs.UNWATCHED_GRACE_S:.0f} s (closed tab?)")
     st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
                f"({end.best_epoch}) is kept.")
+    t = end.meta.get("test")
+    if t:
+        new = end.meta.get("holdout") == "class"
+        st.markdown(f"**Test** — {t['n_images']:,} images of "
+                    + (f"{t['n_classes']} classes never seen in training" if new
+                       else "every class, never seen in training")
+                    + ", at the threshold chosen on validation:")
+        c = st.columns(4)
+        c[0].metric("Pair accuracy", f"{t['pair_accuracy']:.2%}")
+        c[1].metric("ROC AUC", f"{t['roc_auc']:.4f}")
+        c[2].metric(f"{t['n_way']}-way one-shot", f"{t['one_shot']:.1%}",
+                    help=f"{t['one_shot_episodes']:,} episodes: one image of each of "
+                         f"{t['n_way']} classes, and another image of one of them to recognise "
+                         f"by its nearest.")
+        c[3].metric("Equal error rate", f"{t['eer']:.2%}")
+    st.markdown("**Validation** (chose the kept epoch and the threshold)")
     c = st.columns(4)
     c[0].metric("Pair accuracy", f"{m['pair_accuracy']:.2%}")
     c[1].metric("ROC AUC", f"{m['roc_auc']:.4f}")

@@ -157,27 +157,70 @@ def paired_bootstrap(emb_a: np.ndarray, threshold_a: float, emb_b: np.ndarray,
 
 
 def one_shot_accuracy(emb: np.ndarray, labels: np.ndarray, episodes: int = 1000,
-                      seed: int = 0) -> float:
-    """N-way one-shot accuracy: each episode draws one support image per class and one query
-    (a different image); the query is classified by its nearest support. Vectorised."""
+                      seed: int = 0, n_way: int | None = None, shots: int = 1) -> float:
+    """N-way k-shot accuracy: each episode draws ``n_way`` classes (default: all), ``shots``
+    support images of each and one more image of one of them as the query, which is classified
+    by the nearest class prototype (the mean of its supports' embeddings)."""
     rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    groups = [np.flatnonzero(labels == c) for c in classes]
-    counts = np.array([len(g) for g in groups])
-    if len(classes) < 2 or counts.min() < 2:
-        raise ValueError("one-shot needs >= 2 classes with >= 2 images each")
-    flat = np.concatenate(groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    # Support: one per class per episode.
-    pick = (rng.random((episodes, len(classes))) * counts).astype(np.int64)
-    support = flat[starts + pick]                                   # [E, C]
-    q_cls = rng.integers(0, len(classes), episodes)
-    # Query: another image of its class (cyclic offset never returns the support itself).
-    off = 1 + (rng.random(episodes) * (counts[q_cls] - 1)).astype(np.int64)
-    q_pick = (pick[np.arange(episodes), q_cls] + off) % counts[q_cls]
-    query = flat[starts[q_cls] + q_pick]                            # [E]
-    d = np.linalg.norm(emb[support] - emb[query][:, None, :], axis=-1)  # [E, C]
-    return float(np.mean(np.argmin(d, axis=1) == q_cls))
+    groups = [g for g in (np.flatnonzero(labels == c) for c in np.unique(labels))
+              if len(g) > shots]
+    n_way = len(groups) if n_way is None else n_way
+    if n_way < 2 or len(groups) < n_way:
+        raise ValueError(f"{n_way}-way {shots}-shot needs {max(n_way, 2)} classes with "
+                         f"{shots + 1}+ images each")
+    correct = 0
+    for _ in range(episodes):
+        chosen = rng.choice(len(groups), n_way, replace=False)
+        target = int(rng.integers(n_way))
+        protos, query = [], None
+        for j, c in enumerate(chosen):
+            pick = rng.choice(groups[c], shots + (j == target), replace=False)
+            protos.append(emb[pick[:shots]].mean(0))
+            if j == target:
+                query = emb[pick[shots]]
+        d = np.linalg.norm(np.stack(protos) - query[None], axis=1)
+        correct += int(np.argmin(d) == target)
+    return correct / episodes
+
+
+def operating_points(distances: np.ndarray, same: np.ndarray, n: int = 101) -> dict:
+    """The ROC as a verification user reads it: at each of ``n`` thresholds (quantiles of the
+    distances, ascending), the false-accept rate (different pairs called same) and the
+    false-reject rate (same pairs called different). Stored with a model for its threshold
+    control."""
+    d = np.asarray(distances, dtype=np.float64).ravel()
+    y = np.asarray(same).ravel() == SAME
+    thr = np.unique(np.quantile(d, np.linspace(0, 1, n)))
+    far = [(d[~y] <= t).mean() for t in thr]
+    frr = [(d[y] > t).mean() for t in thr]
+    return {"threshold": [round(float(t), 6) for t in thr],
+            "far": [round(float(v), 6) for v in far], "frr": [round(float(v), 6) for v in frr]}
+
+
+def rates_at(points: dict, threshold: float) -> tuple[float, float]:
+    """(false-accept, false-reject) rate at ``threshold``, interpolated in ``operating_points``."""
+    t = np.asarray(points["threshold"], dtype=np.float64)
+    return (float(np.interp(threshold, t, points["far"])),
+            float(np.interp(threshold, t, points["frr"])))
+
+
+def evaluate_embeddings(emb: np.ndarray, labels: np.ndarray, threshold: float,
+                        n_pairs: int = 10_000, episodes: int = 1000, seed: int = 0) -> dict:
+    """How embeddings of a split do at a threshold chosen elsewhere: pair accuracy on balanced
+    random pairs, ROC AUC and EER (of these pairs) and N-way one-shot accuracy with N the
+    number of classes, at most 20 (the Omniglot convention)."""
+    from .pairs import make_pairs
+
+    pairs = make_pairs(labels, seed, n_pairs=n_pairs)
+    d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
+    cal = calibrate(d, pairs.label)
+    n_way = min(20, len(np.unique(labels)))
+    return {"pair_accuracy": accuracy_at(d, pairs.label, threshold), "roc_auc": cal.roc_auc,
+            "eer": cal.eer, "n_pairs": len(d), "n_images": len(labels),
+            "n_classes": int(len(np.unique(labels))), "n_way": n_way,
+            "one_shot": one_shot_accuracy(emb, labels, episodes, seed, n_way),
+            "one_shot_episodes": episodes, "best_threshold_here": cal.threshold,
+            "best_accuracy_here": cal.accuracy}
 
 
 def pca_2d(emb: np.ndarray) -> np.ndarray:

@@ -72,17 +72,21 @@ class _ConsoleProgress(Callback):
 
 
 def _cmd_train(args) -> int:
-    from .data import load_dataset
-    from .train import check_classes, subsample
+    from .config import recipe
+    from .train import check_classes, load_splits, subsample
 
     # Everything a user can get wrong is checked before the 10-30 s TensorFlow import.
-    cfg = TrainConfig(dataset=args.dataset, loss=args.loss, margin=args.margin,
-                      epochs=args.epochs,
-                      seconds=args.seconds, seed=args.seed, batch_size=args.batch_size,
-                      learning_rate=args.lr, augment=not args.no_augment, pairing=args.pairing,
-                      embedding_dim=args.embedding_dim, filters=args.filters, block=args.block,
-                      top_convs=args.top_convs,
-                      max_train=args.max_train, max_val=args.max_val)
+    given = {"loss": args.loss, "margin": args.margin, "epochs": args.epochs,
+             "seconds": args.seconds, "seed": args.seed, "batch_size": args.batch_size,
+             "learning_rate": args.lr, "pairing": args.pairing,
+             "embedding_dim": args.embedding_dim, "filters": args.filters, "block": args.block,
+             "top_convs": args.top_convs, "max_train": args.max_train, "max_val": args.max_val,
+             "holdout": args.holdout, "input_size": args.input_size, "fit": args.fit,
+             "augment": False if args.no_augment else None}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if args.seconds is not None and args.epochs is None:
+        overrides["epochs"] = None           # a time budget alone: no epoch limit
+    cfg = recipe(args.dataset, **overrides)
     out = V.writable_prefix(args.out, "--out")
     if args.workers is not None:
         if args.distributed:
@@ -91,9 +95,12 @@ def _cmd_train(args) -> int:
         V.number("--workers", args.workers, 1, 16, integer=True)
     if args.distributed:
         distributed.read_tf_config()
-    train_ds = subsample(load_dataset(cfg.dataset, "train"), cfg.max_train, cfg.seed)
-    val_ds = subsample(load_dataset(cfg.dataset, "test"), cfg.max_val, cfg.seed + 1)
-    check_classes(train_ds, val_ds)
+    splits = load_splits(cfg)
+    for note in splits[0].notes:
+        print(f"note: {note}", file=sys.stderr)
+    train_ds, val_ds = (subsample(splits[0], cfg.max_train, cfg.seed),
+                        subsample(splits[1], cfg.max_val, cfg.seed + 1))
+    check_classes(train_ds, val_ds, splits[2])
     if args.workers is not None:
         return distributed.launch_local(args.workers, _without_workers(args.argv))
 
@@ -101,7 +108,8 @@ def _cmd_train(args) -> int:
     # The strategy first: collectives cannot be configured once TensorFlow has run anything.
     strategy = distributed.strategy_from_env() if args.distributed else None
     from .train import Trainer
-    trainer = Trainer(cfg, [], out=out, train_data=train_ds, val_data=val_ds, strategy=strategy)
+    trainer = Trainer(cfg, [], out=out, train_data=train_ds, val_data=val_ds, strategy=strategy,
+                      test_data=splits[2])
     progress = _ConsoleProgress()
     if trainer.is_chief:
         trainer.callbacks.append(progress)
@@ -123,8 +131,13 @@ def _cmd_train(args) -> int:
             return 0
     m = end.metrics
     print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
-          f"{end.best_epoch}: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC {m['roc_auc']:.4f}, "
-          f"EER {m['eer']:.4f}, threshold {m['threshold']:.4f}")
+          f"{end.best_epoch} (validation: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC "
+          f"{m['roc_auc']:.4f}, threshold {m['threshold']:.4f})")
+    t = end.meta.get("test")
+    if t:
+        held = "classes never seen in training" if end.meta["holdout"] == "class" else "images"
+        print(f"test ({t['n_images']} held-out {held}): pair accuracy {t['pair_accuracy']:.4f}, "
+              f"ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
     print(f"saved {out}.weights.h5, .onnx, .json")
     return 0
 
@@ -161,14 +174,16 @@ def _import_tensorflow_quietly() -> None:
 
 
 def _cmd_evaluate(args) -> int:
-    from .data import load_dataset
+    from .data import DEFAULT_DATASET, load_dataset
     from .verdict import SiameseModel, compare_models, evaluate
 
     model = SiameseModel.load(args.weights)
     other = SiameseModel.load(args.against) if args.against else None
-    ds = load_dataset(args.dataset, args.split)
+    spec = args.dataset or model.meta.get("dataset", DEFAULT_DATASET)
+    holdout = model.meta.get("holdout", "auto") if spec == model.meta.get("dataset") else "auto"
+    ds = load_dataset(spec, args.split, holdout, model.prep)
     if len(ds) < 2 or len(set(ds.labels.tolist())) < 2:
-        raise SiameseError(f"{args.dataset} ({args.split}) needs images of at least 2 classes")
+        raise SiameseError(f"{spec} ({args.split}) needs images of at least 2 classes")
     r = evaluate(model, ds, n_pairs=args.pairs, seed=args.seed)
     if other is not None:
         r["against"] = {"weights": str(other.prefix),
@@ -239,7 +254,10 @@ def _float(text: str) -> float:
 
 
 DATASET_HELP = ("mnist-5k (built in, offline), mnist (downloaded once), fashion-mnist, "
-                "idx:DIR (MNIST-format IDX files) or folder:DIR (a sub-folder of images per class)")
+                "idx:DIR (MNIST-format IDX files), folder:DIR or zip:FILE (your images: one "
+                "folder of PNG/JPEG images per class, at any depth, e.g. Greek/alpha/1.png)")
+SPLIT_HELP = ("train (learned from), val (chose the best epoch and the threshold) or test "
+              "(touched by neither)")
 WEIGHTS_HELP = "a model's file prefix (PREFIX.json, .onnx, .weights.h5); default: the shipped model"
 
 
@@ -262,9 +280,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import BLOCKS, LOSSES
+    from .config import (BLOCKS, FITS, HOLDOUTS, LOSSES, MAX_INPUT, MIN_INPUT, PAIRINGS,
+                         USER_RECIPE)
     from .losses import LOSSES as LOSS_SPECS
-    from .data import DEFAULT_DATASET
+    from .data import DEFAULT_DATASET, SPLITS
 
     p = _Parser(prog="python -m siamese_core",
                                 description="Siamese networks on image pairs.")
@@ -274,46 +293,70 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example: python -m siamese_core pairs --seed 3 --montage pairs.png",
                        formatter_class=_Formatter)
     s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
-    s.add_argument("--split", default="train", choices=["train", "test"],
-                   help="which split to draw pairs from")
+    s.add_argument("--split", default="train", choices=SPLITS, help=SPLIT_HELP)
     s.add_argument("--seed", type=_seed, default=0, help="which random pairs (0 to 2**32-1)")
     s.add_argument("--montage", required=True, metavar="OUT.png", help="the image to write")
     s.set_defaults(func=_cmd_pairs)
 
     s = sub.add_parser("train", help="train a siamese network and save it",
+                       description="Train a siamese network. Built-in datasets start from the "
+                                   "library's defaults;\nyour own images (folder:/zip:) from the "
+                                   "recipe measured for new classes\n(bce loss, 5 minutes, whole "
+                                   "classes held out). Options given override either.",
                        epilog="examples:\n  python -m siamese_core train --seconds 60 --out "
-                              "runs/mine\n  python -m siamese_core train --loss triplet --epochs "
-                              "20 --out runs/triplet\n  python -m siamese_core train --workers 2 "
-                              "--epochs 5 --out runs/two",
+                              "runs/mine\n  python -m siamese_core train --dataset "
+                              "zip:signatures.zip --out runs/signatures\n  python -m "
+                              "siamese_core train --loss triplet --epochs 20 --out runs/triplet"
+                              "\n  python -m siamese_core train --workers 2 --epochs 5 --out "
+                              "runs/two",
                        formatter_class=_Formatter)
+    d = TrainConfig()
     s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
-    s.add_argument("--loss", default=TrainConfig.loss, choices=LOSSES,
-                   help="; ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
-    s.add_argument("--pairing", default="batch", choices=["batch", "fixed"],
-                   help="batch: all pairs inside each batch (fast); fixed: 1 pos + 1 neg per image")
+    s.add_argument("--holdout", default=None, choices=HOLDOUTS,
+                   help="validation and test hold out images of every class or whole classes "
+                        "(new people or characters); auto: classes for your data with 6+ classes")
+    s.add_argument("--input-size", type=_int, default=None, metavar="PX",
+                   help=f"your images: network input side in pixels ({MIN_INPUT}-{MAX_INPUT}; "
+                        f"default {d.input_size})")
+    s.add_argument("--fit", default=None, choices=FITS,
+                   help="your images: centre the ink's centre of mass in 20/28 of the frame "
+                        "(MNIST style, default) or fit its box to the whole frame (wide images)")
+    s.add_argument("--loss", default=None, choices=LOSSES,
+                   help="; ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items())
+                   + f" (default {d.loss}; your data: {USER_RECIPE['loss']})")
+    s.add_argument("--pairing", default=None, choices=PAIRINGS,
+                   help="batch: all pairs inside each batch (fast, default); fixed: 1 pos + 1 neg "
+                        "per image")
     s.add_argument("--margin", type=_float, default=None,
                    help="the loss's margin, a distance in (0, 2] between unit-length embeddings "
                         "(default: the loss's own)")
-    s.add_argument("--epochs", type=_int, default=None, help="default 12 unless --seconds is given")
-    s.add_argument("--seconds", type=_float, default=None, help="wall-clock budget")
-    s.add_argument("--batch-size", type=_int, default=TrainConfig.batch_size,
-                   help="images per step (class-balanced; every pair inside is used)")
-    s.add_argument("--lr", type=_float, default=TrainConfig.learning_rate,
-                   help="Adam's peak learning rate, in (0, 1]; warm-up then cosine decay")
-    s.add_argument("--embedding-dim", type=_int, default=TrainConfig.embedding_dim,
-                   help="size of the embedding (2 to 1024)")
-    s.add_argument("--filters", type=_filters, default=TrainConfig.filters, metavar="F1,F2,...",
-                   help="convolution filters per block (default %(default)s)")
-    s.add_argument("--block", default=TrainConfig.block, choices=BLOCKS,
-                   help="layer order in a block (conv-bn-pool: models trained before it existed)")
-    s.add_argument("--top-convs", type=_int, default=TrainConfig.top_convs,
-                   help="3x3 convolutions on the last pooled maps (default %(default)s; 0: models "
-                        "trained before it existed)")
+    s.add_argument("--epochs", type=_int, default=None,
+                   help=f"default {d.epochs} unless --seconds is given (your data: none)")
+    s.add_argument("--seconds", type=_float, default=None,
+                   help=f"wall-clock budget (your data: {USER_RECIPE['seconds']:.0f})")
+    s.add_argument("--batch-size", type=_int, default=None,
+                   help=f"images per step (class-balanced; every pair inside is used; default "
+                        f"{d.batch_size})")
+    s.add_argument("--lr", type=_float, default=None,
+                   help=f"Adam's peak learning rate, in (0, 1]; warm-up then cosine decay "
+                        f"(default {d.learning_rate})")
+    s.add_argument("--embedding-dim", type=_int, default=None,
+                   help=f"size of the embedding (2 to 1024; default {d.embedding_dim})")
+    s.add_argument("--filters", type=_filters, default=None, metavar="F1,F2,...",
+                   help=f"convolution filters per block (default "
+                        f"{','.join(map(str, d.filters))})")
+    s.add_argument("--block", default=None, choices=BLOCKS,
+                   help=f"layer order in a block (default {d.block}; conv-bn-pool: models trained "
+                        f"before it existed)")
+    s.add_argument("--top-convs", type=_int, default=None,
+                   help=f"3x3 convolutions on the last pooled maps (default {d.top_convs}; 0: "
+                        f"models trained before it existed)")
     s.add_argument("--no-augment", action="store_true",
                    help="no random rotations, zooms and shifts")
     s.add_argument("--max-train", type=_int, default=None, help="subsample the training split")
-    s.add_argument("--max-val", type=_int, default=None, help="subsample the validation split")
-    s.add_argument("--seed", type=_seed, default=0, help="seed of the weights, batches and warps")
+    s.add_argument("--max-val", type=_int, default=None,
+                   help="subsample the validation (and test) split")
+    s.add_argument("--seed", type=_seed, default=None, help="seed of the weights, batches and warps")
     s.add_argument("--out", required=True, metavar="PREFIX",
                    help="writes PREFIX.weights.h5, PREFIX.onnx and PREFIX.json")
     s.add_argument("--distributed", action="store_true",
@@ -330,9 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "--against weights/default",
                        formatter_class=_Formatter)
     s.add_argument("--weights", default=None, metavar="PREFIX", help=WEIGHTS_HELP)
-    s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
-    s.add_argument("--split", default="test", choices=["train", "test"],
-                   help="the split to measure on (test: images the model never trained on)")
+    s.add_argument("--dataset", default=None, metavar="SPEC",
+                   help=DATASET_HELP + " (default: the model's own dataset)")
+    s.add_argument("--split", default="test", choices=SPLITS, help=SPLIT_HELP)
     s.add_argument("--pairs", type=_pairs, default=10_000,
                    help="balanced random pairs to measure (10 to 1,000,000)")
     s.add_argument("--seed", type=_seed, default=0, help="which random pairs and episodes")
@@ -360,9 +403,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
     args.argv = argv
-    if getattr(args, "epochs", None) is None and getattr(args, "seconds", None) is None \
-            and args.command == "train":
-        args.epochs = 12
     try:
         return args.func(args)
     except SiameseError as e:

@@ -11,6 +11,8 @@ LOSSES = tuple(LOSS_REGISTRY)        # choices, in the registry's order (default
 DEFAULT_MARGIN = {n: s.default_margin or 0.0 for n, s in LOSS_REGISTRY.items()}
 BLOCKS = ("conv-pool-bn", "conv-bn-pool")   # layer orders of a conv block (see model.py)
 PAIRINGS = ("batch", "fixed")
+HOLDOUTS = ("auto", "image", "class")    # data.py
+FITS = ("centre", "box")                 # preprocess.Prep
 MAX_DISTANCE = 2.0       # between unit-length embeddings
 MAX_SECONDS = 7 * 24 * 3600.0   # a week: any larger budget is a typo (or inf)
 
@@ -38,6 +40,12 @@ class TrainConfig:
     """Everything that defines a training run (stored in the model's metadata)."""
 
     dataset: str = "mnist-5k"
+    # Validation and test hold out images of every class, or whole classes (verification of
+    # new people or characters); "auto": classes for user data with enough of them (data.py).
+    holdout: str = "auto"
+    # How user images become network inputs (preprocess.Prep; built-in datasets are 28-px MNIST).
+    input_size: int = 28
+    fit: str = "centre"
     loss: str = "contrastive"
     margin: float | None = None          # None: the loss's default (contrastive 1.2, triplet 0.5)
     embedding_dim: int = 64
@@ -74,6 +82,11 @@ class TrainConfig:
             raise DataError(f"unknown pairing {self.pairing!r}: use batch or fixed")
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise DataError("dataset must be a dataset spec such as mnist-5k")
+        if self.holdout not in HOLDOUTS:
+            raise DataError(f"unknown holdout {self.holdout!r}: use {', '.join(HOLDOUTS)}")
+        V.number("input_size", self.input_size, MIN_INPUT, MAX_INPUT, integer=True)
+        if self.fit not in FITS:
+            raise DataError(f"unknown fit {self.fit!r}: use {' or '.join(FITS)}")
         if self.margin is not None:
             # Unit-length embeddings: distances lie in [0, 2], so a larger margin is never met.
             V.number("margin", self.margin, 0, MAX_DISTANCE, lo_open=True)
@@ -101,6 +114,12 @@ class TrainConfig:
                             "augmentation's image transforms")
 
     @property
+    def prep(self):
+        """The preprocessing of user images (``preprocess.Prep``)."""
+        from .preprocess import Prep
+        return Prep(int(self.input_size), self.fit)
+
+    @property
     def effective_margin(self) -> float:
         return float(DEFAULT_MARGIN[self.loss] if self.margin is None else self.margin)
 
@@ -125,3 +144,21 @@ def demo_config(**overrides) -> TrainConfig:
               val_every_epoch=False)
     kw.update(overrides)
     return TrainConfig(**kw)
+
+
+# Training on the user's own images, whose test classes are new (people, characters): the
+# recipe bench/one_shot.py measured on Omniglot's held-out alphabets (BENCHMARKS.md).
+RECIPE_SECONDS = 300.0
+USER_RECIPE = dict(loss="bce", epochs=None, seconds=RECIPE_SECONDS, val_every_seconds=10.0,
+                   val_every_epoch=False)
+
+
+def recipe(dataset: str, **overrides) -> TrainConfig:
+    """The configuration for a dataset: the user-data recipe for ``folder:``/``zip:`` specs (and
+    benchmarks of new classes), the library defaults for the built-in datasets; ``overrides``
+    win."""
+    from .data import is_user_spec
+    kw = dict(USER_RECIPE) if is_user_spec(dataset) or not dataset.startswith(
+        ("mnist", "fashion", "idx:")) else {}
+    kw.update(overrides)
+    return TrainConfig(dataset=dataset, **kw)

@@ -7,7 +7,13 @@
 | ``mnist``       | full MNIST via ``keras.datasets.mnist.load_data()`` (cached)          |
 | ``fashion-mnist`` | Debian's IDX files if installed, else the Keras download            |
 | ``idx:DIR``     | MNIST-format IDX files (raw or ``.gz``)                              |
-| ``folder:DIR``  | one sub-folder per class of PNG/JPEG images                          |
+| ``folder:DIR``  | class folders of PNG/JPEG images, at any depth (``archive.py``)      |
+| ``zip:FILE``    | the same inside a zip archive, read without extracting it            |
+
+Every dataset has three splits: ``train`` (learned from), ``val`` (chooses the best epoch and
+calibrates the threshold) and ``test`` (reported, touched by neither). They hold out images of
+every class (``holdout="image"``: the built-in datasets) or whole classes (``"class"``: new
+people, new characters; the default for user data with enough classes).
 """
 from __future__ import annotations
 
@@ -21,23 +27,25 @@ import sys
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from .config import MAX_INPUT, MIN_INPUT
+from .config import HOLDOUTS, MAX_INPUT, MIN_INPUT
 from .errors import DataError, ImageError
 
 DEFAULT_DATASET = "mnist-5k"
-SPLITS = ("train", "test")
-TEST_FRACTION = 0.2  # held out when a source has no test split of its own
-IMAGE_SIZE = 28
+SPLITS = ("train", "val", "test")
+TEST_FRACTION = 0.2  # of the images (or classes) held out for test when a source has no test split
+VAL_FRACTION = 0.1   # of the images held out for validation (image hold-out)
+VAL_CLASS_FRACTION = 0.15   # of the classes held out for validation (class hold-out)
+MIN_CLASS_HOLDOUT = 6       # classes: each split needs 2 to make different pairs
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
 DIGITS = [str(d) for d in range(10)]
-MAX_FOLDER_IMAGES = 50_000
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,24 @@ class Dataset:
     class_names: list[str]
     spec: str
     split: str
+    holdout: str = "image"
+    notes: tuple[str, ...] = ()       # what loading skipped, one line each
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def user_data(self) -> bool:
+        return is_user_spec(self.spec)
+
     def subset(self, index: np.ndarray) -> "Dataset":
         """The same dataset restricted to ``index``."""
-        return Dataset(self.images[index], self.labels[index], self.class_names, self.spec, self.split)
+        return replace(self, images=self.images[index], labels=self.labels[index])
+
+
+def is_user_spec(spec: str) -> bool:
+    """A dataset of the user's own image files (``folder:`` or ``zip:``)."""
+    return spec.startswith(("folder:", "zip:"))
 
 
 def stratified_split(labels: np.ndarray, split: str, test_fraction: float = TEST_FRACTION,
@@ -75,28 +94,84 @@ def stratified_split(labels: np.ndarray, split: str, test_fraction: float = TEST
     return np.flatnonzero(mask)
 
 
-def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train") -> Dataset:
-    """Load a dataset by spec (see the module table). Raises ``DataError`` with one clear line."""
+def class_split(labels: np.ndarray, split: str, seed: int = 0) -> np.ndarray:
+    """Deterministic split of whole classes: the indices of ``split``'s images, sorted. Test and
+    validation get ``TEST_FRACTION`` and ``VAL_CLASS_FRACTION`` of the classes (2 at least)."""
+    classes = np.random.default_rng(seed).permutation(np.unique(labels))
+    n_test = max(2, int(round(len(classes) * TEST_FRACTION)))
+    n_val = max(2, int(round(len(classes) * VAL_CLASS_FRACTION)))
+    chosen = {"test": classes[:n_test], "val": classes[n_test:n_test + n_val],
+              "train": classes[n_test + n_val:]}[split]
+    return np.flatnonzero(np.isin(labels, chosen))
+
+
+def split_indices(labels: np.ndarray, split: str, holdout: str, has_test: bool = False
+                  ) -> np.ndarray:
+    """The indices of ``split`` under ``holdout`` ("image" or "class"). With ``has_test`` (the
+    source's own test split is elsewhere), image hold-out only divides train from val."""
+    if holdout == "class":
+        return class_split(labels, split)
+    if has_test:
+        rest, val_fraction = np.arange(len(labels)), VAL_FRACTION
+    else:
+        rest = stratified_split(labels, "train")
+        if split == "test":
+            return stratified_split(labels, "test")
+        val_fraction = VAL_FRACTION / (1 - TEST_FRACTION)
+    part = stratified_split(labels[rest], "test" if split == "val" else "train",
+                            test_fraction=val_fraction, seed=1)
+    return rest[part]
+
+
+def resolve_holdout(spec: str, holdout: str, n_classes: int) -> str:
+    """"auto": whole classes for user data with at least ``MIN_CLASS_HOLDOUT`` classes (what
+    verification of new people or characters needs), images otherwise."""
+    if holdout not in HOLDOUTS:
+        raise DataError(f"unknown holdout {holdout!r}: use {', '.join(HOLDOUTS)}")
+    if holdout == "auto":
+        return "class" if is_user_spec(spec) and n_classes >= MIN_CLASS_HOLDOUT else "image"
+    if holdout == "class" and n_classes < MIN_CLASS_HOLDOUT:
+        raise DataError(f"{spec}: holding out whole classes needs at least {MIN_CLASS_HOLDOUT} "
+                        f"classes (2 each for train, validation and test); it has {n_classes}. "
+                        f"Use holdout 'image'")
+    return holdout
+
+
+def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train", holdout: str = "auto",
+                 prep=None, on_progress: Callable[[int, int], None] | None = None) -> Dataset:
+    """Load one split of a dataset by spec (see the module table). ``prep`` (a
+    ``preprocess.Prep``) turns user images into network inputs (default: 28-px MNIST style);
+    ``on_progress(done, total)`` follows their decoding. Raises ``DataError`` with one line."""
     if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}: use 'train' or 'test'")
+        raise DataError(f"unknown split {split!r}: use train, val or test")
     spec = spec.strip()
+    notes: tuple[str, ...] = ()
     if spec == "mnist-5k":
-        images, labels = _mnist_5k()
-        idx = stratified_split(labels, split)
-        return Dataset(images[idx], labels[idx], DIGITS, spec, split)
-    if spec == "mnist":
+        (x, y), test, names = _mnist_5k(), None, DIGITS
+    elif spec == "mnist":
         (xtr, ytr), (xte, yte) = _keras_npz("mnist")
-        x, y = (xtr, ytr) if split == "train" else (xte, yte)
-        return Dataset(x, y.astype(np.int64), DIGITS, spec, split)
-    if spec == "fashion-mnist":
-        return _load_idx_dir(_fashion_dir(), spec, split, FASHION_CLASSES)
-    if spec.startswith("idx:"):
-        return _load_idx_dir(Path(spec[4:]).expanduser(), spec, split, None)
-    if spec.startswith("folder:"):
-        return _load_folder(Path(spec[7:]).expanduser(), spec, split)
-    raise DataError(
-        f"unknown dataset {spec!r}: use mnist-5k, mnist, fashion-mnist, idx:DIR or folder:DIR"
-    )
+        (x, y), test, names = (xtr, ytr.astype(np.int64)), (xte, yte.astype(np.int64)), DIGITS
+    elif spec == "fashion-mnist":
+        (x, y), test, names = *_read_idx_dir(_fashion_dir(), spec), FASHION_CLASSES
+    elif spec.startswith("idx:"):
+        (x, y), test = _read_idx_dir(Path(spec[4:]).expanduser(), spec)
+        n = int(max(y.max(initial=-1), test[1].max(initial=-1) if test else -1)) + 1
+        names = [str(i) for i in range(n)]
+    elif is_user_spec(spec):
+        x, y, names, notes = _user_images(spec, prep, on_progress)
+        test = None
+    else:
+        raise DataError(f"unknown dataset {spec!r}: use mnist-5k, mnist, fashion-mnist, idx:DIR, "
+                        f"folder:DIR or zip:FILE")
+    how = resolve_holdout(spec, holdout, len(names))
+    if how == "class" and test is not None:    # pool the source's splits, then split classes
+        x, y, test = np.concatenate([x, test[0]]), np.concatenate([y, test[1]]), None
+    if split == "test" and test is not None:
+        x, y = test
+    else:
+        idx = split_indices(y, split, how, has_test=test is not None)
+        x, y = x[idx], y[idx]
+    return Dataset(x, y, list(names), spec, split, how, notes)
 
 
 # --- mnist-5k ---------------------------------------------------------------------------------
@@ -185,7 +260,7 @@ def _fashion_dir() -> Path:
 
 # --- IDX -------------------------------------------------------------------------------------
 
-IDX_PREFIX = {"train": "train", "test": "t10k"}
+IDX_PREFIX = {"train": "train", "test": "t10k"}   # file name prefixes of the two IDX splits
 
 
 MAX_IDX_BYTES = 1 << 30      # 1 GiB of pixels: full MNIST's training images are 47 MB
@@ -248,57 +323,110 @@ def _read_idx_split(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarra
     return images, labels.astype(np.int64)
 
 
-def _load_idx_dir(directory: Path, spec: str, split: str, names: list[str] | None) -> Dataset:
+def _read_idx_dir(directory: Path, spec: str):
+    """(train images, labels) and the test pair or None; a missing train pair is made from the
+    test pair (then there is no separate test)."""
     if not directory.is_dir():
         raise DataError(f"{spec}: {directory} is not a directory")
-    found = {s: _read_idx_split(directory, IDX_PREFIX[s]) for s in SPLITS}
-    if found["train"] is None and found["test"] is None:
+    train, test = (_read_idx_split(directory, IDX_PREFIX[s]) for s in ("train", "test"))
+    if train is None and test is None:
         raise DataError(
             f"{spec}: no IDX files in {directory} (expected train-images-idx3-ubyte[.gz] and "
             f"train-labels-idx1-ubyte[.gz], or the t10k- pair)"
         )
-    if found[split] is not None:
-        images, labels = found[split]
-    else:  # derive the missing split deterministically from the other
-        images, labels = next(v for v in found.values() if v is not None)
-        idx = stratified_split(labels, split)
-        images, labels = images[idx], labels[idx]
-    n_classes = int(labels.max()) + 1 if len(labels) else 0
-    class_names = names if names and len(names) >= n_classes else [str(i) for i in range(n_classes)]
-    return Dataset(images, labels, class_names, spec, split)
+    return (train, test) if train is not None else (test, None)
 
 
-# --- folder of images ------------------------------------------------------------------------
+# --- the user's own images --------------------------------------------------------------------
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+def _user_images(spec: str, prep, on_progress) -> tuple[np.ndarray, np.ndarray, list[str], tuple]:
+    from .preprocess import Prep
+    prep = prep or Prep()
+    path = Path(spec.split(":", 1)[1]).expanduser()
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    key = (spec, prep, stamp)
+    with _user_lock:
+        if key in _user_cache:
+            return _user_cache[key]
+    found = _decode_user_images(spec, prep, on_progress)
+    with _user_lock:
+        _user_cache[key] = found
+        while len(_user_cache) > 4:      # oldest first
+            _user_cache.pop(next(iter(_user_cache)))
+    return found
 
 
-def _load_folder(root: Path, spec: str, split: str) -> Dataset:
-    from .preprocess import load_image, to_mnist_polarity
+_user_cache: dict = {}     # (spec, prep, file stamp) -> decoded images: one decode per split set
+_user_lock = threading.Lock()
 
-    if not root.is_dir():
-        raise DataError(f"{spec}: {root} is not a directory")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    images, labels, names = [], [], []
-    for d in class_dirs:
-        files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            continue
-        for f in files:
-            if len(images) >= MAX_FOLDER_IMAGES:
-                raise DataError(f"{spec}: more than {MAX_FOLDER_IMAGES} images; use a smaller folder")
-            try:
-                gray = load_image(f)
-            except ImageError as e:
-                raise DataError(f"{spec}: {d.name}/{f.name}: {e}") from None
-            images.append(to_mnist_polarity(gray, IMAGE_SIZE))
-            labels.append(len(names))
-        names.append(d.name)
+
+def _decode_user_images(spec: str, prep, on_progress=None):
+    from .archive import scan_folder, scan_zip
+    from .preprocess import prepare
+
+    path = Path(spec.split(":", 1)[1]).expanduser()
+    tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
+    notes = list(tree.notes)
+    total = sum(len(v) for v in tree.classes.values())
+    images, labels, names, bad, single = [], [], [], [], []
+    done = 0
+    with tree.reader() as read:
+        for cls, files in tree.classes.items():
+            got = []
+            for fname, entry in files:
+                try:
+                    got.append(prepare(read(entry), prep))
+                except (ImageError, DataError) as e:
+                    bad.append(f"{cls}/{fname} ({e})")
+                done += 1
+                if on_progress is not None and (done % 50 == 0 or done == total):
+                    on_progress(done, total)
+            if len(got) < 2:
+                single.append(cls)
+                continue
+            images += got
+            labels += [len(names)] * len(got)
+            names.append(cls)
+    if bad:
+        notes.append(f"{len(bad)} unreadable or blank image(s) skipped: {'; '.join(bad[:3])}"
+                     + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
+    if single:
+        notes.append(f"{len(single)} class(es) with fewer than 2 usable images left out (a class "
+                     f"needs 2 to make a same pair): {', '.join(single[:5])}"
+                     + (" …" if len(single) > 5 else ""))
     if len(names) < 2:
-        raise DataError(
-            f"{spec}: found {len(names)} class folder(s) with images in {root}; need at least 2 "
-            f"(one sub-folder of PNG/JPEG images per class)"
-        )
-    x, y = np.stack(images), np.asarray(labels, dtype=np.int64)
-    idx = stratified_split(y, split)
-    return Dataset(x[idx], y[idx], names, spec, split)
+        raise DataError(f"{spec}: {len(names)} class(es) with 2 or more usable images; need at "
+                        f"least 2 (one folder of images per class)"
+                        + (f" — {notes[-1]}" if notes else ""))
+    x = np.stack(images)
+    x.flags.writeable = False
+    return x, np.asarray(labels, dtype=np.int64), names, tuple(notes)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a dataset holds, as a user checking an upload wants to see it."""
+
+    spec: str
+    class_names: list[str]
+    counts: list[int]                 # images per class, all splits together
+    holdout: str
+    splits: dict[str, tuple[int, int]]   # split -> (images, classes)
+    notes: tuple[str, ...]
+
+
+def summarize(spec: str, holdout: str = "auto", prep=None,
+              on_progress: Callable[[int, int], None] | None = None) -> Summary:
+    """Load every split of a dataset (``DataError`` if it cannot be used) and describe it."""
+    parts = {s: load_dataset(spec, s, holdout, prep, on_progress) for s in SPLITS}
+    first = parts["train"]
+    counts = np.zeros(len(first.class_names), np.int64)
+    for ds in parts.values():
+        counts += np.bincount(ds.labels, minlength=len(counts))
+    return Summary(spec, first.class_names, counts.tolist(), first.holdout,
+                   {s: (len(ds), int(len(np.unique(ds.labels)))) for s, ds in parts.items()},
+                   first.notes)

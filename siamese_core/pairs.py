@@ -141,6 +141,35 @@ def pair_montage(
     return cv2.cvtColor(montage, cv2.COLOR_BGR2RGB)
 
 
+def class_montage(images: np.ndarray, labels: np.ndarray, class_names: list[str],
+                  per_class: int = 4, max_classes: int = 12, tile: int = 64,
+                  seed: int = 0) -> np.ndarray:
+    """A sample of a dataset: one row per class (up to ``max_classes``, chosen at random), its
+    first ``per_class`` images after a seeded shuffle, the class name under the row's first
+    image. Returns an RGB uint8 array."""
+    import cv2
+    from imutils import build_montages
+
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    classes = np.sort(rng.choice(classes, min(max_classes, len(classes)), replace=False))
+    tiles = []
+    for c in classes:
+        idx = rng.permutation(np.flatnonzero(labels == c))[:per_class]
+        for j in range(per_class):
+            img = images[idx[j]] if j < len(idx) else np.zeros_like(images[0])
+            rgb = cv2.cvtColor(cv2.resize(img.astype(np.uint8), (tile, tile),
+                                          interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
+            if j == 0:
+                name = class_names[c][-14:]
+                cv2.putText(rgb, name, (2, tile - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * tile / 64,
+                            (0, 200, 255), 1)
+            cv2.rectangle(rgb, (0, 0), (tile - 1, tile - 1), (90, 90, 90), 1)
+            tiles.append(rgb)
+    montage = build_montages(tiles, (tile, tile), (per_class, len(classes)))[0]
+    return cv2.cvtColor(montage, cv2.COLOR_BGR2RGB)
+
+
 def pk_batches(labels: np.ndarray, batch_size: int, rng: np.random.Generator,
                n_batches: int | None = None) -> list[np.ndarray]:
     """Class-balanced batches for in-batch training: P classes x K images each.

@@ -1,7 +1,11 @@
-"""Images in, MNIST-style 28x28 digits out (seed part C's input side).
+"""Images in, network inputs out (seed part C's input side).
 
-``preprocess`` follows how MNIST itself was made: grayscale, white ink on black, crop to the ink,
-fit into 20x20 keeping the aspect ratio, then centre the centre of mass in a 28x28 frame.
+``prepare(image, Prep(...))`` is the one transform from a raw image to what a network sees; a
+model records its ``Prep`` in its metadata, and training data of user images, ``SiameseModel``
+and every page go through it. Its default follows how MNIST itself was made: grayscale, white ink
+on black, crop to the ink, fit into 20x20 keeping the aspect ratio, then centre the centre of
+mass in a 28x28 frame. ``fit="box"`` centres the ink's bounding box instead and fills the frame
+(wide images such as signatures keep their whole width).
 """
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import io
 import struct
 import threading
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,32 @@ WORK_SIDE = 1024
 _decoding = threading.BoundedSemaphore(2)
 MIN_CONTRAST = 32        # grey levels between ink and background below which nothing is drawn
 OUT, BOX = 28, 20
+
+
+@dataclass(frozen=True)
+class Prep:
+    """How raw images become network inputs: ``size`` pixels a side, white ink on black, the ink
+    cropped and either fitted into 20/28 of the frame with its centre of mass centred
+    ("centre", as MNIST) or fitted into the whole frame with its box centred ("box")."""
+
+    size: int = OUT
+    fit: str = "centre"
+
+    def __post_init__(self):
+        from .config import FITS, MAX_INPUT, MIN_INPUT
+        if not isinstance(self.size, int) or not MIN_INPUT <= self.size <= MAX_INPUT:
+            raise ImageError(f"input size must be {MIN_INPUT} to {MAX_INPUT} pixels, got "
+                             f"{self.size!r}")
+        if self.fit not in FITS:
+            raise ImageError(f"unknown fit {self.fit!r}: use {' or '.join(FITS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None, size: int = OUT) -> "Prep":
+        d = d or {}
+        return cls(size=int(d.get("size", size)), fit=str(d.get("fit", "centre")))
 
 
 def load_image(source: str | Path | bytes | io.IOBase, work_side: int = WORK_SIDE) -> np.ndarray:
@@ -130,14 +161,19 @@ def to_mnist_polarity(gray: np.ndarray, size: int | None = None) -> np.ndarray:
 
 
 def preprocess(image, size: int = OUT) -> np.ndarray:
-    """Any drawn or uploaded image -> uint8 [size, size], white ink centred on black, like MNIST
-    (the ink fits a box of 20/28 of the frame).
+    """``prepare`` with the MNIST-style default at ``size`` pixels."""
+    return prepare(image, Prep(size))
+
+
+def prepare(image, prep: Prep = Prep()) -> np.ndarray:
+    """Any drawn or uploaded image -> uint8 [size, size], white ink on black, as ``prep`` says.
 
     Accepts a path, bytes, a PIL image or an array (L/RGB/RGBA, any size, either polarity).
     Raises ``ImageError("nothing drawn ...")`` when there is no ink; never returns NaN.
     """
     import cv2
 
+    size = prep.size
     if isinstance(image, (str, Path, bytes, bytearray, io.IOBase)):
         gray = load_image(image)
     elif hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
@@ -148,7 +184,7 @@ def preprocess(image, size: int = OUT) -> np.ndarray:
         f = WORK_SIDE / max(gray.shape)
         gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
                           interpolation=cv2.INTER_AREA)
-    box = max(1, round(size * BOX / OUT))
+    box = max(1, round(size * BOX / OUT)) if prep.fit == "centre" else size
     if gray.size == 0 or int(gray.max()) - int(gray.min()) < MIN_CONTRAST:
         raise ImageError("nothing drawn: the image is blank")
     gray = to_mnist_polarity(gray)
@@ -166,7 +202,10 @@ def preprocess(image, size: int = OUT) -> np.ndarray:
     m = cv2.moments(small)
     if m["m00"] == 0:
         raise ImageError("nothing drawn: the image is blank")
-    cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]
+    if prep.fit == "centre":
+        cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]
+    else:
+        cx, cy = (nw - 1) / 2, (nh - 1) / 2
     # Translate so the centre of mass lands on the frame centre.
     c = (size - 1) / 2  # pixel-index centre, 13.5 for 28 px
     shift = np.float32([[1, 0, c - cx], [0, 1, c - cy]])

@@ -21,8 +21,10 @@ from .weights import paths
 
 RETENTION_S = 24 * 3600           # runs older than this are deleted when a new run starts
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-# What a run folder may hold: NAME.json / NAME.onnx / NAME.weights.h5 and their temporary files.
-_MODEL_FILE = re.compile(r"^\.?[\w.-]+?\.(json|onnx|weights\.h5|tmp)$")
+# What a run folder may hold: NAME.json / NAME.onnx / NAME.weights.h5, an uploaded dataset
+# (dataset.zip) and their temporary files.
+_MODEL_FILE = re.compile(r"^\.?[\w.-]+?\.(json|onnx|weights\.h5|zip|tmp)$")
+DATASET_FILE = "dataset.zip"
 
 
 class StorageError(SiameseError):
@@ -68,6 +70,26 @@ def new_run(root: str | os.PathLike, name: str) -> Path:
     a run that fails or is killed before saving leaves nothing behind."""
     safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
     return private_dir(root) / uuid.uuid4().hex / safe[:80]
+
+
+def save_dataset(root: str | os.PathLike, data: bytes) -> Path:
+    """Store an uploaded dataset archive as ``ROOT/<run id>/dataset.zip`` (0600, written to a
+    temporary name and renamed): private to whoever knows the id, pruned like the runs."""
+    folder = private_dir(root) / uuid.uuid4().hex
+    os.mkdir(folder, 0o700)
+    path, tmp = folder / DATASET_FILE, folder / (DATASET_FILE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_dataset(path: str | os.PathLike) -> None:
+    """Delete a folder ``save_dataset`` made (and nothing else)."""
+    folder = Path(path).parent
+    if Path(path).name == DATASET_FILE and is_run_dir(folder):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def is_run_dir(p: Path) -> bool:

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import weights
-from .calibrate import Calibration, calibrate, pca_2d
+from .calibrate import (Calibration, calibrate, evaluate_embeddings, operating_points,
+                        pca_2d)
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .distributed import cluster_role
 from .errors import DataError
 from .losses import LOSSES
+from .preprocess import Prep
 from .pairs import SAME, make_pairs, make_triplets, pk_batches
 from .validate import writable_prefix
 
@@ -70,7 +72,7 @@ class TrainEnd:
     reason: str            # "completed" | "time" | "stopped"
     epochs_done: int
     best_epoch: int
-    metrics: dict
+    metrics: dict          # validation (best epoch)
     roc: tuple[np.ndarray, np.ndarray]
     elapsed: float
     out: str | None
@@ -98,15 +100,28 @@ def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
     return ds.subset(idx)
 
 
-def check_classes(train_ds: Dataset, val_ds: Dataset) -> None:
-    """``DataError`` unless both splits hold at least 2 classes and sizes the network takes."""
-    for name, ds in (("training", train_ds), ("validation", val_ds)):
+def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = None) -> None:
+    """``DataError`` unless every split holds at least 2 classes and sizes the network takes."""
+    for name, ds in (("training", train_ds), ("validation", val_ds), ("test", test_ds)):
+        if ds is None:
+            continue
         if len(np.unique(ds.labels)) < 2:
             raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
                             f"needs at least 2 to tell same from different")
-    if train_ds.images.shape[1:] != val_ds.images.shape[1:]:
-        raise DataError(f"training images are {train_ds.images.shape[1:]} but validation images "
-                        f"{val_ds.images.shape[1:]}")
+    for name, ds in (("validation", val_ds), ("test", test_ds)):
+        if ds is not None and train_ds.images.shape[1:] != ds.images.shape[1:]:
+            raise DataError(f"training images are {train_ds.images.shape[1:]} but {name} images "
+                            f"{ds.images.shape[1:]}")
+
+
+def load_splits(cfg: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
+    """The train, validation and test splits a config asks for (``data.load_dataset``)."""
+    from .data import is_user_spec
+    if not is_user_spec(cfg.dataset) and cfg.input_size != 28:
+        raise DataError(f"input_size applies to your own images (folder: or zip:); {cfg.dataset} "
+                        f"is 28-px MNIST")
+    return tuple(load_dataset(cfg.dataset, s, cfg.holdout, cfg.prep)
+                 for s in ("train", "val", "test"))
 
 
 def _lr_at(base: float, progress: float, step: int, warmup: int = WARMUP) -> float:
@@ -161,7 +176,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
                  out: str | os.PathLike | None = None, train_data: Dataset | None = None,
-                 val_data: Dataset | None = None, strategy=None):
+                 val_data: Dataset | None = None, strategy=None, test_data: Dataset | None = None):
         self.t_start = time.perf_counter()
         self.cfg = cfg = config
         self.callbacks = list(callbacks)
@@ -172,11 +187,17 @@ class Trainer:
         if not self.is_chief:
             out = None                      # workers other than the chief write nothing
         self.out = writable_prefix(out, "out") if out is not None else None   # before training
-        self.train_ds = subsample(train_data or load_dataset(cfg.dataset, "train"), cfg.max_train,
-                                  cfg.seed)
-        self.val_ds = subsample(val_data or load_dataset(cfg.dataset, "test"), cfg.max_val,
-                                cfg.seed + 1)
-        check_classes(self.train_ds, self.val_ds)
+        if train_data is None or val_data is None:
+            loaded = load_splits(cfg)
+            train_data, val_data = train_data or loaded[0], val_data or loaded[1]
+            test_data = test_data if test_data is not None else loaded[2]
+        self.train_ds = subsample(train_data, cfg.max_train, cfg.seed)
+        self.val_ds = subsample(val_data, cfg.max_val, cfg.seed + 1)
+        self.test_ds = subsample(test_data, cfg.max_val, cfg.seed + 2) if test_data else None
+        check_classes(self.train_ds, self.val_ds, self.test_ds)
+        # New classes at validation: rank epochs by how well distances separate pairs (ROC
+        # AUC) first; pair accuracy at one threshold is the coarser measure.
+        self.by_auc = self.val_ds.holdout == "class"
         self.loss = LOSSES[cfg.loss]
         self.margin = cfg.effective_margin
         self.agreed = np.zeros(4)   # the workers' flags summed, as of the last step
@@ -197,6 +218,8 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.model_cfg = ModelConfig.from_train(cfg, input_size=self.train_ds.images.shape[1])
+        # Built-in datasets are MNIST-style already: their preprocessing is the 28-px default.
+        self.prep = cfg.prep if self.train_ds.user_data else Prep(self.model_cfg.input_size)
         with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
             self.siamese, self.emb = build_siamese(self.model_cfg)
             self.head = self.siamese.get_layer("same_head")
@@ -455,10 +478,14 @@ class Trainer:
 
     # --- validation -------------------------------------------------------------------------
 
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """Embeddings of [N, S, S, 1] float images, in inference mode."""
+        return np.concatenate([self.forward(x[i:i + 1000]).numpy()
+                               for i in range(0, len(x), 1000)])
+
     def validate(self) -> tuple[Calibration, np.ndarray, np.ndarray]:
         """Calibration on the fixed validation pairs, their distances, and the embeddings."""
-        x = self.x_val
-        e = np.concatenate([self.forward(x[i:i + 1000]).numpy() for i in range(0, len(x), 1000)])
+        e = self.embed(self.x_val)
         d = np.linalg.norm(e[self.val_pairs.a] - e[self.val_pairs.b], axis=1)
         return calibrate(d, self.val_pairs.label), d, e
 
@@ -481,7 +508,7 @@ class Trainer:
                  train_loss=float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
                  elapsed=elapsed, train_seconds=elapsed - self.val_seconds)
         self.history.append(m)
-        score = (cal.accuracy, cal.roc_auc)
+        score = (cal.roc_auc, cal.accuracy) if self.by_auc else (cal.accuracy, cal.roc_auc)
         is_best = score > self.best["score"]
         if is_best:
             self.best.update(score=score, epoch=self.epoch, weights=self.siamese.get_weights(),
@@ -503,8 +530,21 @@ class Trainer:
         self.siamese.set_weights(best["weights"])
         fpr, tpr, _ = roc_curve(best["y"] == SAME, -best["d"])
         cal: Calibration = best["cal"]
+        test = None
+        if self.test_ds is not None and self.is_chief:
+            # The one look at the test split: the chosen epoch, at the threshold chosen on
+            # validation.
+            emb = self.embed(self.test_ds.images[..., None].astype(np.float32))
+            test = evaluate_embeddings(emb, self.test_ds.labels, cal.threshold, seed=cfg.seed)
         meta = {
             "model": self.model_cfg.to_dict(),
+            "preprocess": self.prep.to_dict(),
+            "holdout": self.val_ds.holdout,
+            "splits": {name: {"images": len(ds), "classes": int(len(np.unique(ds.labels)))}
+                       for name, ds in (("train", self.train_ds), ("val", self.val_ds),
+                                        ("test", self.test_ds)) if ds is not None},
+            "test": test,
+            "operating_points": operating_points(best["d"], best["y"]),
             "train": cfg.to_dict(),
             "loss": cfg.loss,
             "margin": cfg.effective_margin,
@@ -546,7 +586,8 @@ def _on_replica_device(ctx):
 
 def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
           out: str | os.PathLike | None = None, train_data: Dataset | None = None,
-          val_data: Dataset | None = None, strategy=None) -> TrainEnd:
+          val_data: Dataset | None = None, strategy=None, test_data: Dataset | None = None
+          ) -> TrainEnd:
     """Train a siamese network; report through ``callbacks``; save to ``out`` if given
     (``Trainer(...).run()``)."""
-    return Trainer(config, callbacks, out, train_data, val_data, strategy).run()
+    return Trainer(config, callbacks, out, train_data, val_data, strategy, test_data).run()

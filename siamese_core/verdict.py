@@ -13,7 +13,7 @@ import numpy as np
 from . import weights
 from .calibrate import confidence
 from .errors import ImageError, WeightsError
-from .preprocess import preprocess
+from .preprocess import Prep, prepare
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,16 @@ class Verdict:
     def to_dict(self) -> dict:
         return {"distance": self.distance, "same": self.same, "confidence": self.confidence,
                 "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A questioned image against a class's references: the verdict (on the median distance)
+    and every reference's distance, nearest first (``order`` indexes the references)."""
+
+    verdict: Verdict
+    distances: np.ndarray
+    order: np.ndarray
 
 
 class SiameseModel:
@@ -69,6 +79,15 @@ class SiameseModel:
         """Side in pixels of the images the network takes (28 for MNIST-style models)."""
         return int(self.meta["model"].get("input_size", 28))
 
+    @property
+    def prep(self) -> Prep:
+        """How this model turns raw images into its inputs (recorded at training)."""
+        return Prep.from_dict(self.meta.get("preprocess"), self.input_size)
+
+    def prepare(self, image) -> np.ndarray:
+        """A raw image (path, bytes, PIL, array) -> this model's input [S, S] uint8."""
+        return prepare(image, self.prep)
+
     def embed(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """[N, S, S] (uint8 0..255 or float in the same range; S = ``input_size``), MNIST
         convention -> [N, D]. Images of another size: ``ImageError``."""
@@ -85,16 +104,41 @@ class SiameseModel:
                for i in range(0, len(x), batch_size)]
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
-    def verdict(self, distance: float) -> Verdict:
-        """The verdict for a distance, at the calibrated threshold."""
+    def verdict(self, distance: float, threshold: float | None = None) -> Verdict:
+        """The verdict for a distance, at the calibrated threshold (or ``threshold``)."""
         d = float(distance)
-        return Verdict(distance=d, same=bool(d <= self.threshold),
-                       confidence=float(confidence(d, self.threshold, self.slope)),
-                       threshold=self.threshold)
+        t = self.threshold if threshold is None else float(threshold)
+        return Verdict(distance=d, same=bool(d <= t), confidence=float(confidence(d, t, self.slope)),
+                       threshold=t)
+
+    def verify(self, query: np.ndarray, references: np.ndarray,
+               threshold: float | None = None) -> "Verification":
+        """Is ``query`` (a prepared input [S, S]) of the same class as ``references`` [N, S, S]?
+        The verdict is on the median distance to the references: one odd reference cannot swing
+        it, and with one reference it is the plain pair verdict the threshold was calibrated
+        for."""
+        refs = np.asarray(references)
+        if refs.ndim == 3:
+            # The questioned image is not its own reference (picked from the same dataset).
+            refs = refs[~(refs == np.asarray(query)[None]).all(axis=(1, 2))]
+        if refs.ndim != 3 or len(refs) == 0:
+            raise ImageError("verification needs at least one reference image other than the "
+                             "questioned one")
+        e = self.embed(np.concatenate([np.asarray(query)[None], refs]))
+        d = np.linalg.norm(e[1:] - e[0][None], axis=1)
+        order = np.argsort(d, kind="stable")
+        return Verification(self.verdict(float(np.median(d)), threshold), d[order], order)
+
+    def rates_at(self, threshold: float) -> tuple[float, float] | None:
+        """Validation (false-accept, false-reject) rates at ``threshold``, if the model has its
+        operating points (models trained before they were recorded have not)."""
+        from .calibrate import rates_at
+        points = self.meta.get("operating_points")
+        return rates_at(points, threshold) if points else None
 
     def compare(self, img_a, img_b) -> Verdict:
         """Preprocess two images (any size/format/polarity) and say whether they match."""
-        a, b = preprocess(img_a, self.input_size), preprocess(img_b, self.input_size)
+        a, b = self.prepare(img_a), self.prepare(img_b)
         e = self.embed(np.stack([a, b]))
         return self.verdict(float(np.linalg.norm(e[0] - e[1])))
 
@@ -120,6 +164,49 @@ def nearest(query: np.ndarray, gallery: np.ndarray, k: int = 5) -> tuple[np.ndar
     idx = np.argpartition(d, k - 1)[:k]
     idx = idx[np.argsort(d[idx])]
     return idx, d[idx]
+
+
+def class_references(splits: dict) -> dict[str, tuple[np.ndarray, bool]]:
+    """Per class name: its reference images and whether the model never trained on that class.
+    A class seen in training takes its references from the training split (so a test image
+    picked as the questioned one is not among them); a held-out class from the split that holds
+    it."""
+    out: dict[str, tuple[np.ndarray, bool]] = {}
+    for split in ("train", "val", "test"):
+        ds = splits[split]
+        for c in np.unique(ds.labels):
+            name = ds.class_names[c]
+            if name not in out:
+                out[name] = (ds.images[ds.labels == c], split != "train")
+    return dict(sorted(out.items(), key=lambda kv: (not kv[1][1], kv[0])))
+
+
+def one_shot_guess(query: np.ndarray, gallery: np.ndarray, labels: np.ndarray, k: int = 5
+                   ) -> tuple[int, np.ndarray, np.ndarray]:
+    """The class a query embedding most likely shows: the majority of its ``k`` nearest gallery
+    embeddings (ties: the class of the nearest among them). Returns (class, indices, distances)
+    of those neighbours, nearest first."""
+    idx, dist = nearest(query, gallery, k)
+    votes = np.bincount(labels[idx])
+    best = np.flatnonzero(votes == votes.max())
+    guess = next(int(labels[i]) for i in idx if labels[i] in best)
+    return guess, idx, dist
+
+
+def judge_pairs(ds, emb: np.ndarray, threshold: float, seed: int, n: int = 49
+                ) -> tuple[np.ndarray, int]:
+    """Random balanced pairs of a dataset judged at ``threshold``: a montage captioned with each
+    verdict and distance (X marks a wrong one), and how many were right."""
+    from .pairs import DIFFERENT, SAME, make_pairs, pair_montage
+
+    pairs = make_pairs(ds.labels, seed, n_pairs=n)
+    d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
+    says_same = d <= threshold
+    right = says_same == (pairs.label == SAME)
+    captions = [f"{'same' if s else 'diff'} {x:.2f}{'' if ok else ' X'}"
+                for s, x, ok in zip(says_same, d, right)]
+    shown = pairs._replace(label=np.where(says_same, SAME, DIFFERENT))
+    return pair_montage(ds.images, shown, captions=captions), int(right.sum())
 
 
 def _all_pairs_subset(labels: np.ndarray, seed: int) -> np.ndarray:

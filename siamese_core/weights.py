@@ -165,6 +165,16 @@ def check_meta(meta, name: str = "metadata") -> None:
         raise bad(str(e)) from None
     if m.get("block", BLOCKS[-1]) not in BLOCKS or not isinstance(m.get("normalize", True), bool):
         raise bad("unknown model block or normalize setting")
+    prep = meta.get("preprocess")
+    if prep is not None:
+        from .errors import ImageError
+        from .preprocess import Prep
+        try:
+            p = Prep.from_dict(prep) if isinstance(prep, dict) else None
+        except (ImageError, TypeError, ValueError) as e:
+            raise bad(f"preprocess: {e}") from None
+        if p is None or p.size != m.get("input_size", 28):
+            raise bad("preprocess must be an object whose size is the model's input_size")
 
 
 def load_keras(prefix: str | Path):

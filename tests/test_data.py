@@ -6,20 +6,60 @@ import pytest
 from PIL import Image
 
 from siamese_core import DataError, load_dataset
-from siamese_core.data import DEBIAN_FASHION, read_idx, stratified_split
+from siamese_core.data import (DEBIAN_FASHION, class_split, read_idx, resolve_holdout,
+                               stratified_split)
 
 
 def test_mnist_5k_splits(mnist_test):
     train = load_dataset("mnist-5k", "train")
-    assert train.images.shape == (4000, 28, 28) and train.images.dtype == np.uint8
-    assert mnist_test.images.shape == (1000, 28, 28)
+    val = load_dataset("mnist-5k", "val")
+    assert train.images.shape == (3500, 28, 28) and train.images.dtype == np.uint8
+    assert val.images.shape == (500, 28, 28) and mnist_test.images.shape == (1000, 28, 28)
     assert np.all(np.bincount(mnist_test.labels) == 100)      # stratified
+    assert np.all(np.bincount(val.labels) == 50)
     assert train.class_names == [str(i) for i in range(10)]
+    assert train.holdout == val.holdout == mnist_test.holdout == "image"
     # MNIST convention: white ink on a black background.
     assert np.median(train.images[:, 0, :]) == 0 and train.images.max() == 255
-    # Disjoint: no validation image appears in the training split.
-    tr = {im.tobytes() for im in train.images}
-    assert sum(im.tobytes() in tr for im in mnist_test.images) == 0
+    # Disjoint: no image is in two splits (mnist-5k holds no duplicate images).
+    seen = [{im.tobytes() for im in ds.images} for ds in (train, val, mnist_test)]
+    assert len(seen[0] | seen[1] | seen[2]) == 5000
+
+
+def test_mnist_5k_test_split_is_the_one_earlier_models_were_measured_on():
+    """The test split is the old 20 % "test" split; validation is carved out of the old train
+    split, so test images stay unseen by training and selection alike."""
+    from siamese_core.data import _mnist_5k
+    images, labels = _mnist_5k()
+    old_test = stratified_split(labels, "test")        # the 20 % every earlier model kept out
+    np.testing.assert_array_equal(load_dataset("mnist-5k", "test").images, images[old_test])
+
+
+def test_class_holdout_splits_whole_classes():
+    labels = np.repeat(np.arange(20), 5)
+    parts = {s: class_split(labels, s) for s in ("train", "val", "test")}
+    classes = {s: set(labels[i]) for s, i in parts.items()}
+    assert len(classes["test"]) == 4 and len(classes["val"]) == 3 and len(classes["train"]) == 13
+    assert not (classes["train"] & classes["val"]) and not (classes["train"] & classes["test"])
+    assert sum(len(i) for i in parts.values()) == 100
+    np.testing.assert_array_equal(class_split(labels, "test"), parts["test"])   # deterministic
+
+
+def test_holdout_resolution():
+    assert resolve_holdout("zip:x.zip", "auto", 6) == "class"
+    assert resolve_holdout("zip:x.zip", "auto", 5) == "image"
+    assert resolve_holdout("mnist-5k", "auto", 10) == "image"
+    assert resolve_holdout("mnist-5k", "class", 10) == "class"
+    with pytest.raises(DataError, match="at least 6 classes"):
+        resolve_holdout("folder:x", "class", 5)
+    with pytest.raises(DataError, match="unknown holdout"):
+        resolve_holdout("folder:x", "people", 10)
+
+
+def test_mnist_5k_class_holdout():
+    test = load_dataset("mnist-5k", "test", holdout="class")
+    train = load_dataset("mnist-5k", "train", holdout="class")
+    assert len(set(test.labels)) == 2 and not set(test.labels) & set(train.labels)
 
 
 def test_stratified_split_is_deterministic():
@@ -43,12 +83,20 @@ def test_idx_roundtrip(tmp_path, gz):
     sfx = ".gz" if gz else ""
     write_idx(tmp_path / f"train-images-idx3-ubyte{sfx}", x, gz)
     write_idx(tmp_path / f"train-labels-idx1-ubyte{sfx}", y, gz)
-    ds = load_dataset(f"idx:{tmp_path}", "train")
-    np.testing.assert_array_equal(ds.images, x)
-    np.testing.assert_array_equal(ds.labels, y)
-    # No t10k files: the test split is derived deterministically from train.
-    test = load_dataset(f"idx:{tmp_path}", "test")
+    parts = [load_dataset(f"idx:{tmp_path}", s) for s in ("train", "val", "test")]
+    # No t10k files: the three splits divide the train files' images between them.
+    order = np.argsort(np.concatenate([p.images[:, 0, 0] for p in parts]), kind="stable")
+    np.testing.assert_array_equal(np.concatenate([p.images for p in parts])[order],
+                                  x[np.argsort(x[:, 0, 0], kind="stable")])
+    np.testing.assert_array_equal(np.sort(np.concatenate([p.labels for p in parts])), np.sort(y))
+    test = parts[2]
     assert len(test) == 4 and set(test.labels) == {0, 1, 2, 3}
+    # With t10k files, test is theirs and train + val are the train files.
+    write_idx(tmp_path / f"t10k-images-idx3-ubyte{sfx}", x[:8], gz)
+    write_idx(tmp_path / f"t10k-labels-idx1-ubyte{sfx}", y[:8], gz)
+    np.testing.assert_array_equal(load_dataset(f"idx:{tmp_path}", "test").images, x[:8])
+    assert len(load_dataset(f"idx:{tmp_path}", "train")) + len(
+        load_dataset(f"idx:{tmp_path}", "val")) == 20
 
 
 def test_idx_corruption_is_clear(tmp_path):
@@ -79,29 +127,88 @@ def test_folder_dataset(tmp_path):
             arr[5:35, 5 + i:10 + i] = value
             Image.fromarray(arr).save(tmp_path / cls / f"{i}.png")
     (tmp_path / "bob" / "notes.txt").write_text("ignored")
-    train = load_dataset(f"folder:{tmp_path}", "train")
-    test = load_dataset(f"folder:{tmp_path}", "test")
-    assert train.class_names == ["alice", "bob"]
-    assert train.images.shape[1:] == (28, 28) and len(train) + len(test) == 10
+    parts = [load_dataset(f"folder:{tmp_path}", s) for s in ("train", "val", "test")]
+    train = parts[0]
+    assert train.class_names == ["alice", "bob"] and train.holdout == "image"  # 2 < 6 classes
+    assert train.images.shape[1:] == (28, 28) and sum(len(p) for p in parts) == 10
     assert train.images[0, 0, 0] == 0              # light background inverted to black
+    assert any("notes.txt" in n for n in train.notes)
 
 
-def test_folder_errors(tmp_path):
-    (tmp_path / "only").mkdir()
-    Image.new("L", (10, 10)).save(tmp_path / "only" / "a.png")
-    with pytest.raises(DataError, match="need at least 2"):
+def test_folder_classes_at_any_depth_and_what_is_skipped(tmp_path):
+    for cls in ("Greek/alpha", "Greek/beta", "Latin/a"):
+        (tmp_path / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(stroke_image(i)).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "Latin" / "b").mkdir()
+    Image.fromarray(stroke_image(0)).save(tmp_path / "Latin" / "b" / "only.png")
+    (tmp_path / "Greek" / "beta" / "2.png").write_bytes(b"not a png")
+    ds = load_dataset(f"folder:{tmp_path}", "train")
+    assert ds.class_names == ["Greek/alpha", "Greek/beta", "Latin/a"]
+    notes = " | ".join(ds.notes)
+    assert "Greek/beta/2.png" in notes and "skipped" in notes
+    assert "Latin/b" in notes and "left out" in notes
+
+
+def stroke_image(i: int) -> np.ndarray:
+    arr = np.full((40, 40), 255, np.uint8)
+    arr[8:32, 10 + i:16 + i] = 0
+    return arr
+
+
+@pytest.mark.parametrize("setup, message", [
+    ({"only/a.png": "ink"}, "need at least 2"),
+    ({"a/1.png": "ink", "a/2.png": "ink", "b/1.png": "bad"}, "need at least 2"),
+    ({"a/1.png": "blank", "a/2.png": "blank", "b/1.png": "ink", "b/2.png": "ink"},
+     "need at least 2"),
+    ({"readme.txt": "text"}, "no PNG/JPEG images"),
+    ({"top.png": "ink"}, "no PNG/JPEG images"),
+])
+def test_folder_errors_are_one_line_naming_the_cause(tmp_path, setup, message):
+    for rel, kind in setup.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "ink":
+            Image.fromarray(stroke_image(0)).save(p)
+        elif kind == "blank":
+            Image.new("L", (20, 20), 255).save(p)
+        else:
+            p.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=message) as e:
         load_dataset(f"folder:{tmp_path}")
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "bad.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="bad.png"):
-        load_dataset(f"folder:{tmp_path}")
+    assert "\n" not in str(e.value) and str(tmp_path) in str(e.value)
+
+
+def test_training_loader_and_compare_give_identical_network_inputs(tmp_path):
+    """One image file, two paths: the folder loader (training) and SiameseModel.prepare (the
+    app, the CLI's compare) under the model's recorded preprocessing."""
+    from siamese_core.preprocess import Prep, prepare
+    from siamese_core.verdict import SiameseModel
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            arr = np.full((50, 90), 250, np.uint8)
+            arr[10:40, 5:85] = rng.integers(0, 120, (30, 80))
+            Image.fromarray(arr).save(tmp_path / cls / f"{i}.jpg", quality=90)
+    for prep in (Prep(28), Prep(40, "box")):
+        parts = [load_dataset(f"folder:{tmp_path}", s, "image", prep) for s in
+                 ("train", "val", "test")]
+        loaded = np.concatenate([p.images for p in parts])
+        model = SiameseModel.__new__(SiameseModel)
+        model.meta = {"model": {"input_size": prep.size}, "preprocess": prep.to_dict()}
+        direct = [model.prepare(tmp_path / c / f"{i}.jpg") for c in "ab" for i in range(2)]
+        assert loaded.shape == (4, prep.size, prep.size)
+        assert sorted(x.tobytes() for x in loaded) == sorted(x.tobytes() for x in direct)
+        np.testing.assert_array_equal(direct[0], prepare(tmp_path / "a" / "0.jpg", prep))
 
 
 def test_unknown_spec_and_split():
     with pytest.raises(DataError, match="unknown dataset"):
         load_dataset("cifar")
     with pytest.raises(DataError, match="unknown split"):
-        load_dataset("mnist-5k", "val")
+        load_dataset("mnist-5k", "dev")
 
 
 def test_mnist_offline_is_one_clear_line_and_not_retried_on_every_rerun(monkeypatch, tmp_path):

@@ -11,19 +11,52 @@ from PIL import Image
 
 from siamese_core import SiameseError, SiameseModel, load_dataset
 from siamese_core import weights as W
-from siamese_core.data import DEFAULT_DATASET
+from siamese_core.data import DEFAULT_DATASET, is_user_spec
+from siamese_core.preprocess import Prep
 from ui.uploads import cap_session_uploads, release_large_buffers
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None
 ACTIVE_DATASET = "active_dataset"
+USER_DATASETS = "user_datasets"     # session key: {spec: the uploaded archive's file name}
 JOB = "train_job"                   # session key: the session's TrainingJob
 
 
-@st.cache_resource(show_spinner="Loading dataset…", max_entries=6)
-def dataset(spec: str, split: str):
-    """A dataset, loaded once per server (read-only arrays shared by all sessions)."""
-    return load_dataset(spec, split)
+def dataset_options() -> list[str]:
+    """The built-in datasets and this session's own uploads (no other session sees those)."""
+    return DATASETS + [s for s in st.session_state.get(USER_DATASETS, {}) if s not in DATASETS]
+
+
+def dataset_label(spec: str) -> str:
+    """How a dataset is named on the pages: an upload by its file name, not its server path."""
+    return dataset_labeller()(spec)
+
+
+def dataset_labeller():
+    """``dataset_label`` as a function of the spec alone (a selectbox's ``format_func``, which
+    may be called where the session state is out of reach)."""
+    names = dict(st.session_state.get(USER_DATASETS, {}))
+
+    def label(spec: str) -> str:
+        if is_user_spec(spec):
+            name = names.get(spec)
+            return (f"your data: {name}" if name
+                    else f"your data ({Path(spec.split(':', 1)[1]).parent.name[:8]})")
+        return spec
+    return label
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=8)
+def dataset(spec: str, split: str, holdout: str = "auto", prep: tuple[int, str] = (28, "centre")):
+    """A dataset split, loaded once per server (read-only arrays shared by all sessions; an
+    upload's spec holds a random id only its session knows)."""
+    return load_dataset(spec, split, holdout, Prep(*prep))
+
+
+def model_dataset(m: SiameseModel, split: str):
+    """A split of the dataset ``m`` was trained on, prepared and split as it was in training."""
+    return dataset(m.meta.get("dataset", DEFAULT_DATASET), split, m.meta.get("holdout", "auto"),
+                   (m.prep.size, m.prep.fit))
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
@@ -47,16 +80,17 @@ def model() -> SiameseModel:
 
 
 @st.cache_resource(show_spinner="Embedding the dataset…", max_entries=8)
-def gallery(prefix: str, sha: str, spec: str, split: str):
-    """A dataset split and its embeddings under one model (nearest neighbours, montages)."""
-    ds = dataset(spec, split)
-    return ds, _model(prefix, sha).embed(ds.images)
+def gallery(prefix: str, sha: str, split: str):
+    """A split of a model's own dataset and its embeddings (neighbours, references, montages)."""
+    m = _model(prefix, sha)
+    ds = model_dataset(m, split)
+    return ds, m.embed(ds.images)
 
 
-def model_gallery(spec: str, split: str = "train"):
+def model_gallery(split: str = "train"):
     """``gallery`` for the session's active model."""
     m = model()
-    return gallery(str(m.prefix), m.meta["sha256"]["onnx"], spec, split)
+    return gallery(str(m.prefix), m.meta["sha256"]["onnx"], split)
 
 
 @st.cache_data(show_spinner="Comparing with the shipped model…", max_entries=32)
@@ -69,10 +103,10 @@ def versus_shipped(prefix: str, sha: str) -> dict | None:
     shipped_meta = W.read_meta(shipped_prefix, verify=())
     mine = _model(prefix, sha)
     spec = mine.meta.get("dataset")
-    if spec != shipped_meta.get("dataset"):
+    if spec != shipped_meta.get("dataset") or mine.input_size != 28:
         return None
     shipped = _model(shipped_prefix, shipped_meta["sha256"]["onnx"])
-    return compare_models(mine, shipped, dataset(spec, "test"))
+    return compare_models(mine, shipped, model_dataset(shipped, "test"))
 
 
 def active_dataset() -> str:
@@ -146,8 +180,11 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
             st.markdown(f"**{'your trained model' if mine else 'shipped default'}** "
                         f"(`{Path(m.prefix).name}`)")
             met = m.meta.get("metrics", {})
-            st.caption(f"{m.meta.get('loss', '?')} loss · trained on {m.meta.get('dataset', '?')} · "
-                       f"val. pair accuracy {met.get('pair_accuracy', float('nan')):.1%} · "
+            test = m.meta.get("test") or {}
+            score = (f"test pair accuracy {test['pair_accuracy']:.1%}" if "pair_accuracy" in test
+                     else f"val. pair accuracy {met.get('pair_accuracy', float('nan')):.1%}")
+            st.caption(f"{m.meta.get('loss', '?')} loss · trained on "
+                       f"{dataset_label(m.meta.get('dataset', '?'))} · {score} · "
                        f"threshold {m.threshold:.3f}")
             if mine and st.button("Back to the shipped model", key="reset_model"):
                 st.session_state[ACTIVE_MODEL] = None
@@ -155,4 +192,4 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
         except SiameseError as e:
             st.error(str(e))
         st.markdown("### Active dataset")
-        st.markdown(f"`{active_dataset()}`")
+        st.markdown(f"`{dataset_label(active_dataset())}`")

@@ -5,11 +5,17 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 # Every file_uploader of the app takes one of these: anything else is refused at upload time.
-UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ARCHIVE_SUFFIXES = (".zip",)
+UPLOAD_SUFFIXES = IMAGE_SUFFIXES + ARCHIVE_SUFFIXES
+# Images: 5 MB each; an archive of the user's dataset: 50 MB (server.maxUploadSize, the largest).
+MAX_IMAGE_MB, MAX_ARCHIVE_MB = 5, 50
 # Per browser session, files held by Streamlit's upload manager (Compare's two sides need two;
 # direct upload requests that no widget ever claims would otherwise stay until the session ends).
+# Archives are counted apart: at most one, the newest.
 MAX_FILES_PER_SESSION = 4
 MAX_BYTES_PER_SESSION = 12 * 1024 * 1024
+MAX_ARCHIVES_PER_SESSION = 1
 
 
 M_MMAP_THRESHOLD = -3      # glibc's mallopt parameter
@@ -63,18 +69,25 @@ def guard_upload_manager(mgr, max_files: int = MAX_FILES_PER_SESSION,
     add = mgr.add_file
 
     def add_file(session_id, file) -> None:
-        name = str(file.name or "")
-        if "\0" in name or not name.lower().endswith(suffixes):
-            from starlette.exceptions import HTTPException
+        from starlette.exceptions import HTTPException
+        name = str(file.name or "").lower()
+        if "\0" in name or not name.endswith(suffixes):
             raise HTTPException(status_code=400, detail="file type not accepted")
+        archive = name.endswith(ARCHIVE_SUFFIXES)
+        if not archive and len(file.data) > MAX_IMAGE_MB * 1024 * 1024:
+            raise HTTPException(status_code=413, detail="image too large")
         add(session_id=session_id, file=file)
         with mgr._lock:
             files = list(mgr.file_storage.get(session_id, {}).values())   # oldest first
-        total, drop = sum(len(f.data) for f in files), []
-        while files and (len(files) > max_files or total > max_bytes) and len(files) > 1:
-            old = files.pop(0)
-            total -= len(old.data)
-            drop.append(old.file_id)
+        drop = []
+        for wanted, n_max, b_max in ((False, max_files, max_bytes),
+                                     (True, MAX_ARCHIVES_PER_SESSION, None)):
+            kind = [f for f in files if str(f.name).lower().endswith(ARCHIVE_SUFFIXES) == wanted]
+            total = sum(len(f.data) for f in kind)
+            while len(kind) > 1 and (len(kind) > n_max or (b_max and total > b_max)):
+                old = kind.pop(0)
+                total -= len(old.data)
+                drop.append(old.file_id)
         for fid in drop:
             mgr.remove_file(session_id, fid)
 
@@ -82,17 +95,25 @@ def guard_upload_manager(mgr, max_files: int = MAX_FILES_PER_SESSION,
     mgr._siamese_capped = True
 
 
-def file_uploader(label: str, types: list[str], key: str, help: str | None = None):
+def file_uploader(label: str, types: list[str], key: str, help: str | None = None,
+                  max_mb: int = MAX_IMAGE_MB):
     """``st.file_uploader`` that answers a refused file (Streamlit raises on an extension outside
     ``types``, e.g. a request renamed in flight) with a one-line message and a fresh, empty
     uploader instead of an exception. Returns (file or None, message or None)."""
     gen_key, msg_key = f"_{key}_generation", f"_{key}_refused"
     gen = st.session_state.get(gen_key, 0)
     try:
-        f = st.file_uploader(label, type=types, key=key if gen == 0 else f"{key}_{gen}", help=help)
+        f = st.file_uploader(label, type=types, key=key if gen == 0 else f"{key}_{gen}", help=help,
+                             max_upload_size=max_mb)
     except StreamlitAPIException:
         st.session_state[gen_key] = gen + 1
         st.session_state[msg_key] = (f"That file was refused: upload a "
                                      f"{', '.join(t.upper() for t in types)} file.")
         st.rerun()
     return f, st.session_state.pop(msg_key, None) if f is None else None
+
+
+def reset_uploader(key: str) -> None:
+    """Empty a ``file_uploader`` (a new widget replaces it on the next run)."""
+    gen_key = f"_{key}_generation"
+    st.session_state[gen_key] = st.session_state.get(gen_key, 0) + 1

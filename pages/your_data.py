@@ -1,0 +1,104 @@
+"""Your data: upload a zip of class folders; it becomes this session's dataset everywhere."""
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from siamese_core import SiameseError, runs
+from siamese_core.data import MIN_CLASS_HOLDOUT, is_user_spec, summarize
+from siamese_core.pairs import class_montage
+from ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset, dataset_label,
+                       sidebar)
+from ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
+
+UPLOADED = "_your_data_uploaded"     # session key: {sha256 of an archive: its spec}
+
+sidebar(__file__)
+st.title("Your data")
+st.caption(
+    "Siamese networks verify things they never saw in training: a new person's signature, a "
+    "new character. Upload a **zip of class folders** — one folder of PNG/JPEG images per "
+    "class, at any depth (`alice/1.png`, `Greek/alpha/3.png`), at least 2 images per class, "
+    f"at most {MAX_ARCHIVE_MB} MB. With {MIN_CLASS_HOLDOUT} or more classes, validation and "
+    "test hold out **whole classes**, so the numbers say how the model does on new ones. "
+    "The data stays on this server, visible to this browser session only, and is deleted a "
+    "day after its last use.")
+st.caption("To try it: Omniglot's handwritten characters, `images_background_small1.zip` in "
+           "the GitHub repository brendenlake/omniglot (folder `python`).")
+
+f, refused = file_uploader("Zip of class folders", ["zip"], key="your_data_zip",
+                           max_mb=MAX_ARCHIVE_MB)
+if refused:
+    st.error(refused)
+if f is not None:
+    data = f.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    known = st.session_state.setdefault(UPLOADED, {})
+    if digest not in known:
+        path = runs.save_dataset(runs.default_root(), data)
+        spec = f"zip:{path}"
+        bar = st.progress(0.0, text="Reading the images…")
+        try:
+            summarize(spec, on_progress=lambda done, total: bar.progress(
+                done / total, text=f"Reading the images… {done:,}/{total:,}"))
+        except SiameseError as e:
+            runs.remove_dataset(path)
+            bar.empty()
+            st.error(f"{f.name}: {e}")
+            st.stop()
+        bar.empty()
+        known[digest] = spec
+        st.session_state.setdefault(USER_DATASETS, {})[spec] = f.name
+        st.session_state[ACTIVE_DATASET] = spec
+    elif known[digest] in st.session_state.get(USER_DATASETS, {}):
+        st.session_state[ACTIVE_DATASET] = known[digest]
+
+spec = active_dataset()
+if not is_user_spec(spec):
+    st.info("Upload a zip to use your own images. The active dataset is the built-in "
+            f"`{spec}`.")
+    st.stop()
+
+try:
+    s = summarize(spec)
+except SiameseError as e:
+    st.error(str(e))
+    st.stop()
+
+st.subheader(dataset_label(spec))
+c = st.columns(4)
+c[0].metric("Classes", f"{len(s.class_names):,}")
+c[1].metric("Images", f"{sum(s.counts):,}")
+c[2].metric("Held out for test", f"{s.splits['test'][1]} classes" if s.holdout == "class"
+            else f"{s.splits['test'][0]:,} images")
+c[3].metric("Images per class", f"{min(s.counts)}–{max(s.counts)}")
+for note in s.notes:
+    st.warning(note, icon=":material/warning:")
+how = ("whole classes: validation and test classes are never trained on" if s.holdout == "class"
+       else "images of every class (fewer than "
+            f"{MIN_CLASS_HOLDOUT} classes to hold whole ones out)")
+st.markdown(f"**Splits** — held out by {how}.")
+st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
+                            "used for": {"train": "learning", "val": "best epoch, threshold",
+                                         "test": "the reported numbers"}[k]}
+                           for k, v in s.splits.items()]), hide_index=True)
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("**A sample** (4 images of up to 12 classes, as the network sees them)")
+    ds = dataset(spec, "train")
+    st.image(class_montage(ds.images, ds.labels, ds.class_names), width=360)
+with right:
+    st.markdown("**Images per class**")
+    st.bar_chart(pd.DataFrame({"class": s.class_names, "images": s.counts}).set_index("class"),
+                 height=260)
+c1, c2, c3 = st.columns(3)
+c1.page_link("pages/explorer.py", label="See its pairs", icon=":material/grid_view:")
+c2.page_link("pages/train.py", label="Train on it", icon=":material/model_training:")
+if c3.button("Remove this dataset", icon=":material/delete:", key="remove_user_dataset"):
+    st.session_state[USER_DATASETS].pop(spec, None)
+    st.session_state[UPLOADED] = {k: v for k, v in st.session_state.get(UPLOADED, {}).items()
+                                  if v != spec}
+    st.session_state[ACTIVE_DATASET] = "mnist-5k"
+    runs.remove_dataset(spec.split(":", 1)[1])
+    reset_uploader("your_data_zip")
+    st.rerun()

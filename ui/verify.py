@@ -1,0 +1,80 @@
+"""Compare's verification tab: a questioned image against the references of one class."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from siamese_core import ImageError, SiameseError
+from siamese_core.verdict import class_references
+from ui.charts import operating_point
+from ui.common import model_dataset
+
+MAX_REFERENCES = 50
+SHOWN = 8
+
+
+def verify_panel(m, prepared, what: str) -> None:
+    """Choose a class, give a questioned image, set the threshold; see the verdict."""
+    try:
+        splits = {s: model_dataset(m, s) for s in ("train", "val", "test")}
+    except SiameseError as e:
+        st.warning(f"Verification needs the model's dataset: {e}")
+        return
+    refs = class_references(splits)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("References")
+        name = st.selectbox(
+            "Class", list(refs), key="verify_class",
+            format_func=lambda c: c + ("  (new: not trained on)" if refs[c][1] else ""),
+            help="Classes the model never trained on are marked new: verifying them is what a "
+                 "siamese network is for.")
+        ref_images, _ = refs[name]
+        ref_images = ref_images[:MAX_REFERENCES]
+    with right:
+        st.subheader("Questioned image")
+        x = prepared("verify")
+    with left:
+        shown = st.empty()
+    t = threshold_control(m)
+    if x is None:
+        shown.image(list(ref_images[:SHOWN]), width=64)
+        return
+    try:
+        r = m.verify(x, ref_images, t)
+    except ImageError as e:
+        st.warning(str(e))
+        return
+    shown.image([ref_images[i] for i in r.order[:SHOWN]], width=64,
+                caption=[f"{d:.2f}" for d in r.distances[:SHOWN]])
+    v = r.verdict
+    c = st.columns(3)
+    c[0].metric("Verdict", f"{'same' if v.same else 'not'} {name}"[:40])
+    c[1].metric("Median distance", f"{v.distance:.3f}",
+                help=f"to the {len(r.distances)} reference images; nearest first on the left")
+    c[2].metric("Confidence", f"{v.confidence:.0%}")
+
+
+def threshold_control(m) -> float:
+    """A threshold slider starting at the calibrated one, with the validation false-accept and
+    false-reject rates at the chosen value (an operating point on the ROC)."""
+    key = f"verify_threshold_{m.meta['sha256']['onnx'][:12]}"
+    st.markdown("**Threshold** — pick it for your risk: lower accepts fewer impostors and "
+                "rejects more genuine matches.")
+    c1, c2 = st.columns([3, 1])
+    if c2.button("Calibrated", key="reset_threshold", icon=":material/restart_alt:",
+                 help=f"Back to the threshold chosen on validation: {m.threshold:.3f}"):
+        st.session_state[key] = float(round(m.threshold, 3))
+    t = c1.slider("Threshold (distance)", 0.0, 2.0, float(round(m.threshold, 3)), 0.005, key=key,
+                  format="%.3f")
+    rates = m.rates_at(t)
+    if rates is None:
+        st.caption("This model was saved without its validation error rates.")
+        return t
+    far, frr = rates
+    c = st.columns(3)
+    c[0].metric("False accepts", f"{far:.1%}", help="different-class validation pairs called same")
+    c[1].metric("False rejects", f"{frr:.1%}", help="same-class validation pairs called different")
+    c[2].metric("Calibrated threshold", f"{m.threshold:.3f}")
+    st.altair_chart(operating_point(m.meta["operating_points"], t), width="stretch")
+    return t
