@@ -49,3 +49,7 @@ with c2:
 with c3:
     st.markdown("**C · Comparing** — draw or upload two digits and get a distance-based verdict.")
     st.page_link("pages/compare.py", label="Compare", icon=":material/balance:")
+st.markdown("**Your own images** — signatures, handwritten characters, faces: upload a zip of "
+            "class folders, train on some classes and verify examples of classes the network "
+            "never saw.")
+st.page_link("pages/your_data.py", label="Your data", icon=":material/upload_file:")

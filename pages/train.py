@@ -291,7 +291,7 @@ def render_validation(s) -> None:
 
 
 def render_versus_shipped(job: TrainingJob) -> None:
-    """Is the new model better than the shipped one? One validation split can only tell so much:
+    """Is the new model better than the shipped one? One test split can only tell so much:
     say how much, with an interval, rather than a bare difference."""
     try:
         c = versus_shipped(str(job.out), W.read_meta(job.out, verify=())["sha256"]["onnx"])
@@ -302,11 +302,11 @@ def render_versus_shipped(job: TrainingJob) -> None:
     n = c["n_images"]
     st.markdown(
         f"**Against the shipped model**, on every one of the {n * (n - 1) // 2:,} pairs of the "
-        f"{n:,} validation images (balanced accuracy): yours {c['accuracy_a']:.2%}, shipped "
+        f"{n:,} test images (balanced accuracy): yours {c['accuracy_a']:.2%}, shipped "
         f"{c['accuracy_b']:.2%} — "
         f"**{100 * c['difference']:+.2f} points** (95 % interval {100 * c['low']:+.2f} to "
         f"{100 * c['high']:+.2f}): **{c['verdict']}**.",
-        help="Balanced accuracy over every pair of distinct validation images, each model at its "
+        help="Balanced accuracy over every pair of distinct test images, each model at its "
              "own threshold. The interval comes from resampling the images (a paired "
              f"bootstrap): with {n:,} images, a few misplaced ones move the accuracy by tenths "
              "of a point.")

@@ -71,11 +71,10 @@ class _ConsoleProgress(Callback):
             self.bar.close()
 
 
-def _cmd_train(args) -> int:
+def config_from_args(args) -> TrainConfig:
+    """The run a ``train`` command line asks for: the dataset's starting point
+    (``config.recipe``) with the options given on top."""
     from .config import recipe
-    from .train import check_classes, load_splits, subsample
-
-    # Everything a user can get wrong is checked before the 10-30 s TensorFlow import.
     given = {"loss": args.loss, "margin": args.margin, "epochs": args.epochs,
              "seconds": args.seconds, "seed": args.seed, "batch_size": args.batch_size,
              "learning_rate": args.lr, "pairing": args.pairing,
@@ -86,7 +85,14 @@ def _cmd_train(args) -> int:
     overrides = {k: v for k, v in given.items() if v is not None}
     if args.seconds is not None and args.epochs is None:
         overrides["epochs"] = None           # a time budget alone: no epoch limit
-    cfg = recipe(args.dataset, **overrides)
+    return recipe(args.dataset, **overrides)
+
+
+def _cmd_train(args) -> int:
+    from .train import check_classes, load_splits, subsample
+
+    # Everything a user can get wrong is checked before the 10-30 s TensorFlow import.
+    cfg = config_from_args(args)
     out = V.writable_prefix(args.out, "--out")
     if args.workers is not None:
         if args.distributed:
@@ -135,8 +141,9 @@ def _cmd_train(args) -> int:
           f"{m['roc_auc']:.4f}, threshold {m['threshold']:.4f})")
     t = end.meta.get("test")
     if t:
-        held = "classes never seen in training" if end.meta["holdout"] == "class" else "images"
-        print(f"test ({t['n_images']} held-out {held}): pair accuracy {t['pair_accuracy']:.4f}, "
+        held = (f"{t['n_classes']} classes never seen in training" if end.meta["holdout"] == "class"
+                else "every class, images never seen in training")
+        print(f"test ({t['n_images']} images of {held}): pair accuracy {t['pair_accuracy']:.4f}, "
               f"ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
     print(f"saved {out}.weights.h5, .onnx, .json")
     return 0

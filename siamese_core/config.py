@@ -46,6 +46,9 @@ class TrainConfig:
     # How user images become network inputs (preprocess.Prep; built-in datasets are 28-px MNIST).
     input_size: int = 28
     fit: str = "centre"
+    # Training images turned by 90, 180 and 270 degrees count as 3 more classes each (a drawn
+    # character turned over is not that character): 4x the classes to tell apart.
+    rotated_classes: bool = False
     loss: str = "contrastive"
     margin: float | None = None          # None: the loss's default (contrastive 1.2, triplet 0.5)
     embedding_dim: int = 64

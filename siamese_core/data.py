@@ -72,6 +72,16 @@ class Dataset:
         return replace(self, images=self.images[index], labels=self.labels[index])
 
 
+def with_rotated_classes(ds: "Dataset") -> "Dataset":
+    """The dataset plus its images turned by 90, 180 and 270 degrees, each turn of a class a
+    class of its own (named ``name@90`` ...)."""
+    n = len(ds.class_names)
+    images = np.concatenate([np.rot90(ds.images, k, axes=(1, 2)) for k in range(4)])
+    labels = np.concatenate([ds.labels + k * n for k in range(4)])
+    names = list(ds.class_names) + [f"{c}@{90 * k}" for k in (1, 2, 3) for c in ds.class_names]
+    return replace(ds, images=np.ascontiguousarray(images), labels=labels, class_names=names)
+
+
 def is_user_spec(spec: str) -> bool:
     """A dataset of the user's own image files (``folder:`` or ``zip:``)."""
     return spec.startswith(("folder:", "zip:"))

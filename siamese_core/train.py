@@ -192,6 +192,9 @@ class Trainer:
             train_data, val_data = train_data or loaded[0], val_data or loaded[1]
             test_data = test_data if test_data is not None else loaded[2]
         self.train_ds = subsample(train_data, cfg.max_train, cfg.seed)
+        if cfg.rotated_classes:
+            from .data import with_rotated_classes
+            self.train_ds = with_rotated_classes(self.train_ds)
         self.val_ds = subsample(val_data, cfg.max_val, cfg.seed + 1)
         self.test_ds = subsample(test_data, cfg.max_val, cfg.seed + 2) if test_data else None
         check_classes(self.train_ds, self.val_ds, self.test_ds)

@@ -36,7 +36,7 @@ def test_home_renders_with_diagram_and_links():
     assert at.title[0].value == "Siamese pairs studio"
     assert any("shipped default" in m.value for m in at.sidebar.markdown)
     assert len(at.get("graphviz_chart")) == 1
-    assert len(at.get("page_link")) == 3
+    assert len(at.get("page_link")) == 4
 
 
 def test_explorer_resample_changes_montage():
@@ -136,9 +136,9 @@ def test_train_tiny_run_to_completion_and_use_it():
     assert not at.error, [e.value for e in at.error]
     labels = {m.label: m.value for m in at.metric}
     assert "Pair accuracy" in labels and "ROC AUC" in labels
-    # One epoch on 300 images against the shipped model, on the same validation split.
+    # One epoch on 300 images against the shipped model, on the test split neither trained on.
     versus = [m.value for m in at.markdown if "Against the shipped model" in m.value]
-    assert versus and "499,500 pairs of the 1,000 validation images" in versus[0]
+    assert versus and "499,500 pairs of the 1,000 test images" in versus[0]
     assert versus[0].endswith("**significantly worse**.")
     at.button(key="use_model").click().run()
     from siamese_core import runs

@@ -101,3 +101,41 @@ def test_paired_bootstrap():
     noisy = perfect + np.random.default_rng(0).normal(0, 0.45, perfect.shape)
     r = paired_bootstrap(noisy, 1.0, perfect, 0.5, labels, n_boot=300)
     assert r["low"] < r["difference"] < r["high"] < 0 and r["p_a_below"] == 1.0
+
+
+def test_operating_points_hand_computed():
+    from siamese_core.calibrate import operating_points, rates_at
+    # Same pairs at 0.1, 0.2, 0.6; different pairs at 0.4, 0.8, 0.9.
+    d = np.array([0.1, 0.2, 0.6, 0.4, 0.8, 0.9])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    p = operating_points(d, y, n=6)           # quantiles of 6 distances: the distances
+    assert p["threshold"] == [0.1, 0.2, 0.4, 0.6, 0.8, 0.9]
+    assert p["far"] == pytest.approx([0, 0, 1 / 3, 1 / 3, 2 / 3, 1])
+    assert p["frr"] == pytest.approx([2 / 3, 1 / 3, 1 / 3, 0, 0, 0])
+    far, frr = rates_at(p, 0.5)                # halfway between 0.4 and 0.6
+    assert far == pytest.approx(1 / 3) and frr == pytest.approx(1 / 6)
+
+
+def test_one_shot_n_way_k_shot():
+    from siamese_core.calibrate import one_shot_accuracy
+    labels = np.repeat(np.arange(30), 6)
+    perfect = np.eye(30)[labels]
+    assert one_shot_accuracy(perfect, labels, 200, 0, n_way=20) == 1.0
+    assert one_shot_accuracy(perfect, labels, 200, 0, n_way=5, shots=5) == 1.0
+    rng = np.random.default_rng(0)
+    noisy = perfect + rng.normal(0, 0.45, perfect.shape)
+    one, five = (one_shot_accuracy(noisy, labels, 400, 1, n_way=20, shots=k) for k in (1, 5))
+    assert five > one                          # prototypes of 5 average the noise out
+    with pytest.raises(ValueError, match="20-way 6-shot needs 20 classes with 7"):
+        one_shot_accuracy(perfect, labels, 10, 0, n_way=20, shots=5 + 1)
+
+
+def test_evaluate_embeddings_reports_at_the_given_threshold():
+    from siamese_core.calibrate import evaluate_embeddings
+    labels = np.repeat(np.arange(25), 4)
+    emb = np.eye(25)[labels]                   # same: distance 0; different: sqrt(2)
+    r = evaluate_embeddings(emb, labels, threshold=1.0, n_pairs=1000, episodes=100)
+    assert r["pair_accuracy"] == 1.0 and r["one_shot"] == 1.0 and r["n_way"] == 20
+    assert r["n_classes"] == 25 and r["n_images"] == 100
+    # A threshold chosen elsewhere that calls everything "same": half the pairs are wrong.
+    assert evaluate_embeddings(emb, labels, 2.0, 1000, 10)["pair_accuracy"] == pytest.approx(0.5)

@@ -95,15 +95,23 @@ def test_train_tiny_in_process(tmp_path, capsys):
     assert W.read_meta(out)["train"]["epochs"] == 1
 
 
-def test_train_defaults_are_the_library_defaults():
-    """The CLI must not carry its own copy of the training defaults (it once did, stale)."""
-    from siamese_core.cli import build_parser
-    from siamese_core.config import TrainConfig
-    args = build_parser().parse_args(["train", "--out", "x"])
-    assert (args.batch_size, args.lr, args.embedding_dim, args.loss, args.filters, args.block,
-            args.top_convs) == (
-        TrainConfig.batch_size, TrainConfig.learning_rate, TrainConfig.embedding_dim,
-        TrainConfig.loss, TrainConfig.filters, TrainConfig.block, TrainConfig.top_convs)
+def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe():
+    """The CLI must not carry its own copy of the training defaults (it once did, stale). Your
+    own images with no other option get the recipe measured for new classes (issue 13)."""
+    from siamese_core.cli import build_parser, config_from_args
+    from siamese_core.config import USER_RECIPE, TrainConfig, recipe
+
+    def cfg(*argv):
+        return config_from_args(build_parser().parse_args(["train", "--out", "x", *argv]))
+    assert cfg() == TrainConfig()
+    assert cfg("--seconds", "30") == TrainConfig(epochs=None, seconds=30.0)
+    mine = cfg("--dataset", "zip:faces.zip")
+    assert mine == recipe("zip:faces.zip") and mine.loss == USER_RECIPE["loss"]
+    assert mine.seconds == USER_RECIPE["seconds"] and mine.holdout == "auto"
+    tuned = cfg("--dataset", "folder:sig", "--loss", "triplet", "--input-size", "48", "--fit",
+                "box", "--no-augment")
+    assert (tuned.loss, tuned.input_size, tuned.fit, tuned.augment, tuned.seconds) == (
+        "triplet", 48, "box", False, USER_RECIPE["seconds"])
 
 
 def test_readme_command_rebuilds_the_shipped_network():
@@ -221,6 +229,18 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, digit_pngs, capsys):
         (["compare", "--weights", _weights_copy(tmp_path, "dim", onnx=_onnx_of_shape(28, 10)),
           a, b], "the graph gives"),
         (["evaluate", "--weights", nan_thr], "calibration threshold must be finite"),
+        (["compare", "--weights", _weights_copy(tmp_path, "prep", lambda m: m.update(
+            preprocess={"size": 40, "fit": "centre"})), a, b], "size is the model's input_size"),
+        (["compare", "--weights", _weights_copy(tmp_path, "fit", lambda m: m.update(
+            preprocess={"size": 28, "fit": "stretch"})), a, b], "unknown fit 'stretch'"),
+        (["train", "--dataset", "mnist-5k", "--input-size", "40", "--out", tmp_path / "m"],
+         "input_size applies to your own images"),
+        (["train", "--input-size", "200", "--dataset", "zip:x.zip", "--out", tmp_path / "m"],
+         "input_size must be between 16 and 128"),
+        (["train", "--dataset", "zip:" + str(tmp_path / "afile"), "--out", tmp_path / "m"],
+         "not a zip archive"),
+        (["train", "--dataset", _idx_dir(tmp_path, "idx4"), "--holdout", "class", "--out",
+          tmp_path / "m"], "at least 6 classes (2 each for train, validation and test); it has 4"),
     ]
     capsys.readouterr()
     for argv, words in cases:
@@ -272,3 +292,25 @@ def test_every_option_is_explained():
         if "--dataset" in text:
             assert "folder:DIR" in text and "idx:DIR" in text and "mnist-5k" in text
     assert "(default: None)" not in sub["train"].format_help()
+
+
+def test_train_on_a_zip_reports_held_out_classes(tmp_path, capsys):
+    """`train --dataset zip:FILE`: notes on skipped files, then the test line on new classes."""
+    import zipfile
+
+    from siamese_core.cli import main
+    from tests.test_train import glyph_folder
+    root = glyph_folder(tmp_path / "data")
+    z = tmp_path / "glyphs.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        for p in sorted(root.rglob("*.png")):
+            f.write(p, p.relative_to(root).as_posix())
+        f.writestr("LICENSE.txt", "free")
+    rc = main(["train", "--dataset", f"zip:{z}", "--epochs", "1", "--seconds", "60",
+               "--batch-size", "16", "--out", str(tmp_path / "m")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "note: 1 file(s) that are not PNG/JPEG images ignored: LICENSE.txt" in err
+    assert "test (12 images of 2 classes never seen in training): pair accuracy" in out
+    assert "2-way one-shot" in out
+    assert W.read_meta(tmp_path / "m")["train"]["loss"] == "bce"      # the recipe's

@@ -97,3 +97,27 @@ def test_default_root_is_private_to_the_user(monkeypatch, tmp_path):
     assert runs.default_root() == tmp_path / "siamese-studio" / "runs"
     monkeypatch.setenv("SIAMESE_RUNS_DIR", str(tmp_path / "x"))
     assert runs.default_root() == tmp_path / "x"
+
+
+def test_an_uploaded_dataset_is_private_and_pruned_like_a_run(tmp_path):
+    path = runs.save_dataset(tmp_path, b"PK zip bytes")
+    assert path.name == "dataset.zip" and path.read_bytes() == b"PK zip bytes"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert runs.is_run_dir(path.parent) and path.parent.parent == tmp_path
+    other = runs.save_dataset(tmp_path, b"x")
+    assert other.parent != path.parent
+    old = NOW - 2 * DAY
+    for p in (path, path.parent):
+        os.utime(p, (old, old))
+    assert runs.prune(tmp_path, now=NOW, keep=[other]) == 1
+    assert not path.exists() and other.exists()
+    # remove_dataset deletes a dataset folder, and nothing that is not one.
+    stranger = tmp_path / rid(7)
+    stranger.mkdir()
+    (stranger / "dataset.zip").write_text("x")
+    (stranger / "notes.txt").write_text("mine")
+    runs.remove_dataset(stranger / "dataset.zip")
+    assert stranger.exists()
+    runs.remove_dataset(other)
+    assert not other.parent.exists()

@@ -142,9 +142,15 @@ def test_one_class_dataset_is_refused(tmp_path):
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
     for i in range(10):
-        Image.fromarray(np.full((28, 28), 20 * i, np.uint8)).save(tmp_path / "a" / f"{i}.png")
-    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "b" / "0.png")
-    # Class b has one image: the validation split ends up with a single class.
+        im = np.zeros((28, 28), np.uint8)
+        im[4:24, 5 + i:9 + i] = 255
+        Image.fromarray(im).save(tmp_path / "a" / f"{i}.png")
+    Image.fromarray(im).save(tmp_path / "b" / "0.png")
+    # Class b has one image: it is left out, and one class cannot make different pairs.
+    with pytest.raises(DataError, match="1 class.* need at least 2.* left out .*: b"):
+        train(TrainConfig(dataset=f"folder:{tmp_path}", epochs=1))
+    Image.fromarray(im).save(tmp_path / "b" / "1.png")
+    # Two classes, but b's two images cannot fill validation and test as well as training.
     with pytest.raises(DataError, match="fewer than 2 classes"):
         train(TrainConfig(dataset=f"folder:{tmp_path}", epochs=1))
 
@@ -211,7 +217,12 @@ def test_a_model_of_another_input_size_compares_raw_images(tmp_path, digit_pngs)
 
 PIN_RUNS = """
 import json, sys
+from siamese_core.data import DIGITS, Dataset, _mnist_5k, stratified_split
 from siamese_core.train import Callback, TrainConfig, train
+# The splits the pin was recorded on (before validation got its own split): 4,000 / 1,000.
+x, y = _mnist_5k()
+old = {s: stratified_split(y, s) for s in ("train", "test")}
+data = {s: Dataset(x[i], y[i], DIGITS, "mnist-5k", s) for s, i in old.items()}
 class Losses(Callback):
     def __init__(self): self.l = []
     def on_batch_end(self, e): self.l.append(e.loss)
@@ -220,7 +231,8 @@ for loss in ("contrastive", "bce", "triplet"):
     for pairing in ("batch", "fixed"):
         r = Losses()
         end = train(TrainConfig(loss=loss, pairing=pairing, epochs=2, max_train=200, max_val=100,
-                                batch_size=20, val_pairs=100, seed=3), [r])
+                                batch_size=20, val_pairs=100, seed=3), [r],
+                    train_data=data["train"], val_data=data["test"])
         out[f"{loss}-{pairing}"] = {"losses": r.l[:12], "n": len(r.l),
                                     "acc": end.metrics["pair_accuracy"], "best": end.best_epoch}
 print(json.dumps(out))
@@ -230,7 +242,8 @@ print(json.dumps(out))
 def test_the_trainer_reproduces_the_function_it_replaced():
     """Issue 14: the Trainer rebuild changes structure, not behaviour. For the same seed every
     loss and pairing gives the batch losses, accuracy and best epoch that the old ``train``
-    function gave (tests/data/train_pin.json). In a fresh process, as a user runs it: which
+    function gave (tests/data/train_pin.json), on the splits of that time. In a fresh process,
+    as a user runs it: which
     kernels TensorFlow picks (oneDNN is switched on by importing siamese_core first) moves the
     fourth significant digit."""
     import subprocess
@@ -260,3 +273,47 @@ def test_the_loss_registry_is_the_one_source_of_choices():
     assert tuple(loss_action.choices) == LOSSES
     page = (Path(__file__).parents[1] / "pages" / "train.py").read_text()
     assert '"contrastive", "bce", "triplet"' not in page      # no copy of the choices
+
+
+def glyph_folder(root: Path, n_classes: int = 8, per_class: int = 6) -> Path:
+    """Class folders of small black-on-white drawings: a bar whose angle and place differ by
+    class, jittered per image."""
+    import cv2
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for c in range(n_classes):
+        (root / f"set{c % 2}" / f"c{c}").mkdir(parents=True)
+        for i in range(per_class):
+            im = np.full((48, 64), 255, np.uint8)
+            a = np.pi * c / n_classes + rng.normal(0, 0.05)
+            x0, y0 = 32 + int(rng.integers(-3, 4)), 24
+            cv2.line(im, (int(x0 - 18 * np.cos(a)), int(y0 - 18 * np.sin(a))),
+                     (int(x0 + 18 * np.cos(a)), int(y0 + 18 * np.sin(a))), 0, 4)
+            cv2.circle(im, (10 + 5 * c, 40), 3, 0, -1)
+            Image.fromarray(im).save(root / f"set{c % 2}" / f"c{c}" / f"{i}.png")
+    return root
+
+
+def test_user_images_hold_out_whole_classes_and_record_preprocessing(tmp_path):
+    """Issue 13: a folder of class folders trains with whole classes held out; the test split is
+    measured once at the end (pair accuracy at the validation threshold, N-way one-shot), and the
+    model records how its inputs were made, which compare then applies."""
+    spec = f"folder:{glyph_folder(tmp_path / 'data')}"
+    end = train(TrainConfig(dataset=spec, epochs=2, batch_size=16, val_pairs=100,
+                            input_size=32, fit="box"), out=tmp_path / "m")
+    meta = end.meta
+    assert meta["holdout"] == "class" and meta["preprocess"] == {"size": 32, "fit": "box"}
+    assert meta["splits"] == {"train": {"images": 24, "classes": 4},
+                              "val": {"images": 12, "classes": 2},
+                              "test": {"images": 12, "classes": 2}}
+    t = meta["test"]
+    assert t["n_classes"] == 2 and t["n_way"] == 2 and 0 <= t["one_shot"] <= 1
+    assert 0.0 <= t["pair_accuracy"] <= 1.0 and t["n_images"] == 12
+    pts = meta["operating_points"]
+    assert pts["far"][0] <= pts["far"][-1] == 1.0 and pts["frr"][-1] == 0.0
+    m = SiameseModel.load(tmp_path / "m")
+    assert m.input_size == 32 and m.prep.fit == "box"
+    img = tmp_path / "data" / "set0" / "c0" / "0.png"
+    from siamese_core.preprocess import Prep, prepare
+    np.testing.assert_array_equal(m.prepare(img), prepare(img, Prep(32, "box")))
+    assert not np.array_equal(m.prepare(img), prepare(img, Prep(32)))    # the fit matters

@@ -46,3 +46,20 @@ def test_accepted_names(mgr):
     for i, name in enumerate(["a.png", "B.JPG", "c.jpeg"]):
         mgr.add_file("s1", rec(i, name=name, size=10))
     assert len(mgr.get_files("s1", ["f0", "f1", "f2"])) == 3
+
+
+def test_a_dataset_archive_is_counted_apart_and_only_the_newest_kept(mgr):
+    for i in range(4):
+        mgr.add_file("s1", rec(i, size=MB))
+    mgr.add_file("s1", rec(10, name="one.zip", size=30 * MB))   # past the images' 12 MB
+    mgr.add_file("s1", rec(11, name="two.ZIP", size=30 * MB))
+    ids = [f.file_id for f in mgr.get_files("s1", ["f0", "f1", "f2", "f3", "f10", "f11"])]
+    assert ids == ["f0", "f1", "f2", "f3", "f11"]
+
+
+def test_an_image_over_5_mb_is_refused_before_storing(mgr):
+    with pytest.raises(HTTPException) as e:
+        mgr.add_file("s1", rec(1, name="big.png", size=5 * MB + 1))
+    assert e.value.status_code == 413 and mgr.get_files("s1", ["f1"]) == []
+    mgr.add_file("s1", rec(2, name="data.zip", size=5 * MB + 1))   # archives may be larger
+    assert len(mgr.get_files("s1", ["f2"])) == 1

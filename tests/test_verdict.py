@@ -132,3 +132,46 @@ def test_compare_models_against_itself_and_a_miscalibrated_copy(model, mnist_tes
     assert r["verdict"] == "significantly better" and r["accuracy_b"] < 0.6
     assert r["low"] <= r["difference"] <= r["high"] and r["n_images"] == len(mnist_test)
     assert compare_models(bad, model, mnist_test, n_boot=200)["verdict"] == "significantly worse"
+
+
+def test_one_shot_guess_majority_and_tie_break():
+    from siamese_core.verdict import one_shot_guess
+    gallery = np.array([[0.0], [0.1], [0.2], [0.3], [5.0]])
+    labels = np.array([7, 3, 3, 7, 9])
+    guess, idx, dist = one_shot_guess(np.array([0.0]), gallery, labels, k=3)
+    assert guess == 3 and list(idx) == [0, 1, 2]            # 3 has two of the three nearest
+    guess, idx, _ = one_shot_guess(np.array([0.0]), gallery, labels, k=4)
+    assert guess == 7                                       # 2-2 tie: the nearest one's class
+    np.testing.assert_allclose(dist, [0.0, 0.1, 0.2])
+
+
+def test_verify_against_references(model, mnist_test):
+    threes = mnist_test.images[mnist_test.labels == 3]
+    sevens = mnist_test.images[mnist_test.labels == 7]
+    r = model.verify(threes[0], threes[:10])                 # threes[0] is not its own reference
+    assert r.verdict.same and len(r.distances) == 9
+    assert np.all(np.diff(r.distances) >= 0)
+    assert r.verdict.distance == pytest.approx(np.median(r.distances))
+    assert not model.verify(threes[0], sevens[:10]).verdict.same
+    # A threshold below the median distance turns the same references into "not".
+    assert not model.verify(threes[0], threes[:10], threshold=r.verdict.distance - 1e-3).verdict.same
+    with pytest.raises(ImageError, match="other than the questioned"):
+        model.verify(threes[0], threes[:1])
+
+
+def test_class_references_and_judged_pairs(model, mnist_test):
+    from dataclasses import replace
+
+    from siamese_core.verdict import class_references, judge_pairs
+    train = replace(mnist_test, labels=np.where(mnist_test.labels < 8, mnist_test.labels, 0))
+    test = mnist_test.subset(np.flatnonzero(mnist_test.labels >= 8))
+    refs = class_references({"train": train, "val": test.subset(np.arange(0)), "test": test})
+    assert list(refs)[:2] == ["8", "9"] and refs["8"][1] and not refs["3"][1]   # new first
+    assert len(refs["8"][0]) == 100 and len(refs["3"][0]) == 100
+    emb = model.embed(mnist_test.images)
+    montage, right = judge_pairs(mnist_test, emb, model.threshold, seed=1)
+    assert montage.ndim == 3 and montage.shape[2] == 3 and 45 <= right <= 49
+    # A threshold below every distance calls all pairs different: right on the negatives only.
+    from siamese_core.pairs import DIFFERENT, make_pairs
+    _, right = judge_pairs(mnist_test, emb, -1.0, seed=1)
+    assert right == int((make_pairs(mnist_test.labels, 1, n_pairs=49).label == DIFFERENT).sum())

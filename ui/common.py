@@ -95,7 +95,7 @@ def model_gallery(split: str = "train"):
 
 @st.cache_data(show_spinner="Comparing with the shipped model…", max_entries=32)
 def versus_shipped(prefix: str, sha: str) -> dict | None:
-    """A trained model against the shipped one on all pairs of its dataset's validation split
+    """A trained model against the shipped one on all pairs of its dataset's test split
     (``verdict.compare_models``); None when the two were trained on different datasets."""
     from siamese_core.verdict import compare_models
 

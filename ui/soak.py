@@ -51,7 +51,7 @@ def soak(base: str, pid: int, sessions: int = 4, uploads: int = 50, side: int = 
             pg = ctx.new_page()
             pg.set_default_timeout(60_000)
             pg.goto(base + "/compare")
-            pg.get_by_text("Random validation pairs").wait_for()
+            pg.get_by_text("Random test pairs").wait_for()
             radios = pg.locator('[data-testid="stRadio"]')
             for i in range(2):
                 radios.nth(i).get_by_text("Upload").click()

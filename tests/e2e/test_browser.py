@@ -72,7 +72,7 @@ def test_navigation_reaches_every_page(page, server, shots):
     assert page.get_by_text("shipped default").count() == 1
     shots(page, "home", "home.png")
     for link, ready in [("Pair explorer", "Look at one pair"), ("Train", "Set the hyperparameters"),
-                        ("Compare", "Random validation pairs"), ("Home", "Three parts")]:
+                        ("Compare", "Random test pairs"), ("Home", "Three parts")]:
         go(page, server, link, ready)
         no_exceptions(page)
         shots(page, link.lower().replace(" ", "-"))
@@ -91,7 +91,7 @@ def test_explorer_montage_and_resample(page, server, shots):
 
 
 def test_compare_by_drawing(page, server, shots):
-    go(page, server, "Compare", "Random validation pairs")
+    go(page, server, "Compare", "Random test pairs")
     page.locator("canvas.upper-canvas").nth(1).wait_for()
     draw(page, 0, ONE)
     page.get_by_text("what the network sees").first.wait_for()
@@ -116,7 +116,7 @@ def digit_png(label: int, index: int) -> bytes:
 
 
 def test_compare_by_upload(page, server, shots):
-    go(page, server, "Compare", "Random validation pairs")
+    go(page, server, "Compare", "Random test pairs")
     radios = page.locator('[data-testid="stRadio"]')
     for i in range(2):
         radios.nth(i).get_by_text("Upload").click()
@@ -158,7 +158,7 @@ def test_train_live_survives_page_switch_and_is_used(page, server, shots):
     while progress_text(page) == first:
         assert time.time() < deadline, f"progress stuck at {first!r}"
         time.sleep(0.5)
-    go(page, server, "Compare", "Random validation pairs")   # leave ...
+    go(page, server, "Compare", "Random test pairs")   # leave ...
     time.sleep(2)
     go(page, server, "Train", "Training loss")               # ... and come back: still there
     assert page.get_by_text("Epoch").count() + page.get_by_text("Training finished").count() > 0
@@ -169,16 +169,16 @@ def test_train_live_survives_page_switch_and_is_used(page, server, shots):
     # The histogram shows the kept epoch: its threshold is the one in the metrics.
     title = page.get_by_text(re.compile(r"Pair distances — epoch \d+ \(kept\)")).first.inner_text()
     assert re.search(r"threshold (\d\.\d{3})", title)[1] == metric(page, "Threshold"), title
-    # The comparison with the shipped model, on the same validation split.
+    # The comparison with the shipped model, on the test split neither trained on.
     page.get_by_text("Against the shipped model").first.wait_for(timeout=30_000)
-    line = page.get_by_text("pairs of the 1,000 validation images").first
+    line = page.get_by_text("pairs of the 1,000 test images").first
     verdict = line.inner_text()
     assert re.search(r"significantly (better|worse)|no significant difference", verdict), verdict
     line.scroll_into_view_if_needed()
     shots(page, "finished", "train.png")
     page.get_by_role("button", name="Use this model").first.click()
     page.get_by_text("your trained model").first.wait_for()
-    go(page, server, "Compare", "Random validation pairs")
+    go(page, server, "Compare", "Random test pairs")
     assert page.get_by_text("your trained model").count() >= 1
     no_exceptions(page)
 
@@ -191,7 +191,7 @@ def test_two_sessions_are_isolated(browser, server, shots):
         start_training(a, server, epochs=200, images=500)   # long enough to outlast B
         a.get_by_text(RUNNING).first.wait_for(timeout=90_000)
         # B compares while A trains, and sees no training of its own.
-        go(b, server, "Compare", "Random validation pairs")
+        go(b, server, "Compare", "Random test pairs")
         radios = b.locator('[data-testid="stRadio"]')
         for i in range(2):
             radios.nth(i).get_by_text("Pick").click()

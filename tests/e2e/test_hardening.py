@@ -103,7 +103,7 @@ def test_a_file_renamed_in_flight_is_refused_at_the_door(page, server, shots):
     Streamlit raise when the next script run started, before any page code: an exception and a
     session stuck on it. Now the upload request itself is refused (HTTP 400) and the page works
     on."""
-    go(page, server, "Compare", "Random validation pairs")
+    go(page, server, "Compare", "Random test pairs")
     page.locator('[data-testid="stRadio"]').nth(0).get_by_text("Upload").click()
     files = page.locator('input[type="file"]')
     files.nth(0).wait_for(state="attached")

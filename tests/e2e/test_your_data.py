@@ -1,0 +1,113 @@
+"""Your own images in a real browser: upload a zip -> its pairs -> train -> verify a questioned
+image against a class the model never trained on; a malicious archive gets one line."""
+import io
+import re
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.e2e.test_browser import go, metric, no_exceptions
+
+pytestmark = pytest.mark.e2e
+SHAPES = ["bar", "slash", "backslash", "cross", "ring", "box", "tee", "vee"]
+
+
+def glyph(shape: str, jitter: int, seed: int) -> Image.Image:
+    """A black-on-white drawing of ``shape``, moved and thickened a little per copy."""
+    rng = np.random.default_rng(seed)
+    im = Image.new("L", (64, 64), 255)
+    d = ImageDraw.Draw(im)
+    o = int(rng.integers(-jitter, jitter + 1))
+    w = int(rng.integers(3, 6))
+    lines = {"bar": [(32 + o, 10, 32 + o, 54)], "slash": [(12, 52, 52, 12)],
+             "backslash": [(12, 12, 52, 52)], "cross": [(12, 32, 52, 32), (32, 12, 32, 52)],
+             "tee": [(12, 14, 52, 14), (32, 14, 32, 54)], "vee": [(12, 12, 32, 52),
+                                                                (32, 52, 52, 12)]}
+    if shape == "ring":
+        d.ellipse((14 + o, 14, 50 + o, 50), outline=0, width=w)
+    elif shape == "box":
+        d.rectangle((16, 16 + o, 48, 48 + o), outline=0, width=w)
+    else:
+        for line in lines[shape]:
+            d.line([(x + o, y) for x, y in zip(line[::2], line[1::2])], fill=0, width=w)
+    return im
+
+
+def png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def glyph_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for s in SHAPES:
+            for i in range(8):
+                z.writestr(f"glyphs/{s}/{i}.png", png(glyph(s, 4, zlib.crc32(f"{s}{i}".encode()))))
+        z.writestr("glyphs/README.txt", "eight shapes")
+    return buf.getvalue()
+
+
+def upload(page, data: bytes, name: str) -> None:
+    page.locator('input[type="file"]').first.set_input_files(
+        files=[{"name": name, "mimeType": "application/zip", "buffer": data}])
+
+
+def test_your_data_upload_explore_train_verify(page, server, shots):
+    go(page, server, "Your data", "zip of class folders")
+    # A zip-slip archive first: one line, nothing taken, the page still works.
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("a/1.png", png(glyph("bar", 0, 0)))
+        z.writestr("../../escape.png", png(glyph("bar", 0, 1)))
+    upload(page, bad.getvalue(), "evil.zip")
+    page.get_by_text(re.compile(r"evil\.zip: .*outside the archive")).wait_for()
+    no_exceptions(page)
+    shots(page, "refused")
+
+    upload(page, glyph_zip(), "glyphs.zip")
+    assert metric(page, "Classes", timeout=60) == "8"
+    assert metric(page, "Held out for test") == "2 classes"
+    page.get_by_text("README.txt").first.wait_for()             # what was skipped is said
+    shots(page, "uploaded", "your-data.png")
+
+    go(page, server, "Pair explorer", "Look at one pair")
+    page.get_by_text("your data: glyphs.zip").first.wait_for()
+    assert page.locator('[data-testid="stImage"] img').count() >= 1
+    shots(page, "pairs")
+
+    go(page, server, "Train", "Set the hyperparameters")
+    page.get_by_text("your data: glyphs.zip").first.wait_for()
+    box = page.get_by_role("spinbutton", name="Time budget (s)")
+    box.fill("20")
+    box.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Training finished").first.wait_for(timeout=150_000)
+    page.get_by_text(re.compile(r"2 classes never seen in training")).first.wait_for()
+    assert metric(page, "2-way one-shot").endswith("%")
+    shots(page, "trained")
+    page.get_by_role("button", name="Use this model").first.click()
+    page.get_by_text("your trained model").first.wait_for()
+
+    go(page, server, "Compare", "Random test pairs")
+    page.get_by_text("trained on your data: glyphs.zip").first.wait_for()
+    page.get_by_role("tab", name="Verify against a class").click()
+    panel = page.locator('[data-baseweb="tab-panel"]').nth(1)
+    panel.get_by_text("(new: not trained on)").first.wait_for()  # a held-out class is first
+    chosen = panel.locator('[data-testid="stSelectbox"]').first.inner_text()
+    shape = re.search(r"(\w+)\s+\(new", chosen)[1]
+    panel.locator('[data-testid="stRadio"]').first.get_by_text("Upload").click()
+    # A questioned drawing of that class, made apart from the references.
+    panel.locator('input[type="file"]').first.set_input_files(
+        files=[{"name": "q.png", "mimeType": "image/png",
+                "buffer": png(glyph(shape, 4, 4242))}])
+    page.get_by_text("Median distance").first.wait_for(timeout=30_000)
+    assert metric(page, "Verdict") == f"same {shape}"
+    assert metric(page, "False accepts").endswith("%")
+    assert metric(page, "False rejects").endswith("%")
+    no_exceptions(page)
+    shots(page, "verified", "verify.png")
