@@ -9,14 +9,12 @@ layers only), training ~= 3x forward (forward, input gradients, weight gradients
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import replace
 
 import numpy as np
 from common import save, table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def forward_flops(model) -> int:

@@ -7,13 +7,11 @@ The log-log slope of time against n says the complexity (1.0 = linear).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
 from common import median, save, table, timeit
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def epoch_seconds(train_ds, val_ds) -> float:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 
 from common import parse_sets, save, table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 TARGETS = (0.90, 0.95, 0.97)
 
 

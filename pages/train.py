@@ -264,7 +264,10 @@ def render_validation(s) -> None:
                             "class": names[e.embedding_labels]})
         st.altair_chart(alt.Chart(pts).mark_circle(size=30, opacity=0.8).encode(
             x=alt.X("x:Q", title="PC 1"), y=alt.Y("y:Q", title="PC 2"),
-            color=alt.Color("class:N", legend=alt.Legend(orient="bottom", columns=5, title=None)),
+            # Dozens of classes (your own data) make a legend taller than the chart: colours
+            # and the tooltip tell them apart.
+            color=alt.Color("class:N", legend=alt.Legend(orient="bottom", columns=5, title=None)
+                            if len(names) <= 20 else None),
             tooltip=["class"]).properties(height=300), width="stretch")
     with c2:
         thr = e.metrics["threshold"]

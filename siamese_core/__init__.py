@@ -9,6 +9,9 @@ import os as _os
 # this was measured on), and they make a training step ~25 % faster there (BENCHMARKS.md).
 # Must be set before TensorFlow is first imported; an explicit user setting wins.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TensorFlow's C++ log lines (warnings included) would land around progress bars and one-line
+# errors; the package says what matters itself. An explicit user setting wins.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .data import Dataset, load_dataset
 from .errors import DataError, ImageError, SiameseError, WeightsError

@@ -49,6 +49,9 @@ class TrainConfig:
     # Training images turned by 90, 180 and 270 degrees count as 3 more classes each (a drawn
     # character turned over is not that character): 4x the classes to tell apart.
     rotated_classes: bool = False
+    # In-batch pairs: draw each batch's classes from one group (class folders nested in group
+    # folders, e.g. Greek/alpha, Greek/beta) so negatives are the hard ones to tell apart.
+    group_batches: bool = False
     loss: str = "contrastive"
     margin: float | None = None          # None: the loss's default (contrastive 1.2, triplet 0.5)
     embedding_dim: int = 64

@@ -82,6 +82,14 @@ def with_rotated_classes(ds: "Dataset") -> "Dataset":
     return replace(ds, images=np.ascontiguousarray(images), labels=labels, class_names=names)
 
 
+def class_groups(class_names: list[str]) -> np.ndarray:
+    """A group id per class: classes in one parent folder (``Greek/alpha``, ``Greek/beta``) share
+    one; a rotated copy (``name@90``) is its own group's member too."""
+    parents = [n.split("@")[0].rsplit("/", 1)[0] if "/" in n else "" for n in class_names]
+    index = {p: i for i, p in enumerate(dict.fromkeys(parents))}
+    return np.array([index[p] for p in parents])
+
+
 def is_user_spec(spec: str) -> bool:
     """A dataset of the user's own image files (``folder:`` or ``zip:``)."""
     return spec.startswith(("folder:", "zip:"))

@@ -91,7 +91,6 @@ def _worker(tasks, events, stop, parent: int) -> None:
     up TensorFlow, then wait for one ``(config, out)`` task and train it. Files it writes are
     private to the server's user (umask 077)."""
     os.umask(0o077)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         _serve(tasks, events, stop, parent)
     finally:

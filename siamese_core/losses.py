@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-EPS = 1e-12
+EPS = 1e-12   # floor under squared distances: a finite gradient of sqrt at distance 0
 
 
 def _ops():

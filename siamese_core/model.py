@@ -10,8 +10,7 @@ import keras
 from keras import layers, ops
 
 from .config import BLOCKS, TrainConfig
-
-EPS = 1e-12
+from .losses import EPS   # one floor under squared distances, for the layer and the losses
 # ``block``: the order of the layers in each convolutional block. Max-pooling before batch norm
 # and ReLU normalises a quarter of the values, and max-pooling commutes with both (per channel,
 # for a positive BN scale): faster steps, same quality (BENCHMARKS.md).

@@ -171,11 +171,15 @@ def class_montage(images: np.ndarray, labels: np.ndarray, class_names: list[str]
 
 
 def pk_batches(labels: np.ndarray, batch_size: int, rng: np.random.Generator,
-               n_batches: int | None = None) -> list[np.ndarray]:
+               n_batches: int | None = None, groups: np.ndarray | None = None
+               ) -> list[np.ndarray]:
     """Class-balanced batches for in-batch training: P classes x K images each.
 
     P is all classes when they fit (at least 2 images per class per batch); each class is
-    walked through a fresh permutation, so an epoch sees every image about once.
+    walked through a fresh permutation, so an epoch sees every image about once. ``groups``
+    (a group id per label value, e.g. the alphabet of each character): each batch takes its
+    classes from one group as far as it has them, so in-batch negatives are the hard ones (two
+    characters of one alphabet), then fills up from the others.
     """
     labels = np.asarray(labels).ravel()
     classes, order, starts, counts = _class_index(labels)
@@ -190,8 +194,17 @@ def pk_batches(labels: np.ndarray, batch_size: int, rng: np.random.Generator,
     pools = [order[s:s + c] for s, c in zip(starts, counts)]
     queues = [rng.permutation(pool) for pool in pools]
     batches = []
+    group_of = None if groups is None else np.asarray(groups)[classes]
     for _ in range(n_batches):
-        chosen = rng.choice(len(classes), p, replace=False) if p < len(classes) else range(p)
+        if p >= len(classes):
+            chosen = range(p)
+        elif group_of is not None:
+            g = group_of[rng.integers(len(classes))]     # a group, by its share of the classes
+            same = rng.permutation(np.flatnonzero(group_of == g))[:p]
+            rest = rng.permutation(np.flatnonzero(group_of != g))[:p - len(same)]
+            chosen = np.concatenate([same, rest])
+        else:
+            chosen = rng.choice(len(classes), p, replace=False)
         batch = []
         for c in chosen:
             if len(queues[c]) < k:

@@ -134,7 +134,6 @@ def warm_up() -> None:
     """Import TensorFlow and pay its one-time costs (lazy imports, the first ``tf.function``,
     gradient, optimizer step and convolution: ~0.4 s after the import) on a tiny model, so that a
     worker waiting for a job, or a benchmark before its clock starts, has them behind it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
 
@@ -211,7 +210,6 @@ class Trainer:
 
     def _build(self) -> None:
         """The network, optimizer, augmentation state and the compiled step functions."""
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
         import tensorflow as tf
 
@@ -352,6 +350,10 @@ class Trainer:
     # --- data -------------------------------------------------------------------------------
 
     def _prepare(self) -> None:
+        self.groups = None
+        if self.cfg.group_batches:
+            from .data import class_groups
+            self.groups = class_groups(self.train_ds.class_names)
         self.x_train = self.train_ds.images[..., None].astype(np.float32)
         self.y_train = self.train_ds.labels.astype(np.int32)
         self.x_val = self.val_ds.images[..., None].astype(np.float32)
@@ -368,7 +370,8 @@ class Trainer:
         epoch of 60k fixed pairs never sits in memory as copies."""
         cfg, y_train, rng = self.cfg, self.y_train, self.rng
         if cfg.pairing == "batch":
-            return [(i, y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng)]
+            return [(i, y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng,
+                                                         groups=self.groups)]
         if self.loss.items == 3:
             idx = np.stack(make_triplets(y_train, rng))             # [3, N]
             y = np.zeros(idx.shape[1], np.int32)

@@ -8,7 +8,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Trained models of the tests (the Train page, the e2e server) go to a private folder of the
 # run, not to the user's ~/.cache/siamese-studio/runs.
 os.environ["SIAMESE_RUNS_DIR"] = os.path.join(tempfile.mkdtemp(prefix="siamese-tests-"), "runs")

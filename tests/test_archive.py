@@ -156,3 +156,15 @@ def test_member_corrupted_after_listing_is_skipped_with_its_name(tmp_path):
     ds = load_dataset(f"zip:{z}", "train")
     assert any("Latin/a/9.png" in n for n in ds.notes)
     assert ds.class_names == ["Greek/alpha", "Greek/beta", "Latin/a"]
+
+
+def test_a_member_with_broken_compressed_data_is_skipped_with_its_name(tmp_path):
+    z = make_zip(tmp_path / "d.zip", {**good_members(), "Latin/a/9.png": png(4)})
+    info = zipfile.ZipFile(z).getinfo("Latin/a/9.png")
+    raw = bytearray(z.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for k in range(5):                     # the deflate stream's first bytes: zlib.error
+        raw[start + k] ^= 0xFF
+    z.write_bytes(bytes(raw))
+    ds = load_dataset(f"zip:{z}", "train")
+    assert any("Latin/a/9.png" in n and "cannot read" in n for n in ds.notes)

@@ -90,3 +90,40 @@ def test_distributed_smoke(tmp_path):
                     "--epochs", "1", "--seeds", "0", tmp_path=tmp_path)
     assert [r["run"] for r in data["speed"]][0] == "1 process"
     assert len(data["equivalence"]) == 2 and data["same_schedule"][0]["steps"] > 0
+
+
+def test_one_shot_smoke(tmp_path):
+    """bench/one_shot.py on a fake Omniglot: two zips of 4 "alphabets" of 5 "characters" (each a
+    bar at its own angle), 20-way episodes only where an alphabet has 20: none here, so the
+    script must say which settings it skipped rather than crash."""
+    import io
+    import zipfile
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+    pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "omniglot"
+    folder.mkdir()
+    for z, alphabets in (("images_background_small1.zip", ("A", "B")),
+                         ("images_background_small2.zip", ("B", "C", "D"))):
+        with zipfile.ZipFile(folder / z, "w") as f:
+            for a in alphabets:
+                for c in range(5):
+                    for w in range(6):
+                        im = np.full((105, 105), 255, np.uint8)
+                        t = np.pi * c / 5 + "ABCD".index(a) * 0.3 + rng.normal(0, 0.05)
+                        cv2.line(im, (int(52 - 35 * np.cos(t)), int(52 - 35 * np.sin(t))),
+                                 (int(52 + 35 * np.cos(t)), int(52 + 35 * np.sin(t))), 0, 6)
+                        buf = io.BytesIO()
+                        Image.fromarray(im).save(buf, format="PNG")
+                        f.writestr(f"{z[:-4]}/{a}/character{c:02d}/{c}_{w:02d}.png", buf.getvalue())
+    out, data = run("one_shot", str(folder), "--seconds", "3", "--episodes", "20", "--heldout",
+                    "C,D", tmp_path=tmp_path)
+    fold = data["folds"][0]
+    assert fold["heldout_alphabets"] == ["C", "D"] and fold["n_images"]["test"] == 60
+    rows = {r["setting"]: r for r in fold["error_percent"]}
+    assert set(rows) == {"5-way 1-shot", "5-way 5-shot"}          # 20-way needs 20 characters
+    assert all(0 <= rows[s][k] <= 100 for s in rows for k in ("ours", "mhd", "raw_pixel_1nn"))
+    assert "skipped 20-way" in out

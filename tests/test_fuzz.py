@@ -135,3 +135,38 @@ def test_any_folder_is_a_dataset_or_a_data_error(files, tmp_path_factory):
     except DataError:
         return
     assert ds.images.dtype == np.uint8 and len(ds.images) == len(ds.labels)
+
+
+def _good_zip() -> bytes:
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for c in ("a", "b", "g/c"):
+            for i in range(3):
+                z.writestr(f"d/{c}/{i}.png", valid_image_bytes(30, 30, "L", "PNG", i))
+    return buf.getvalue()
+
+
+GOOD_ZIP = _good_zip()
+
+
+@FUZZ
+@given(flips=st.lists(st.tuples(st.integers(0, len(GOOD_ZIP) - 1), st.integers(1, 255)),
+                      min_size=1, max_size=12),
+       cut=st.one_of(st.none(), st.integers(0, len(GOOD_ZIP))))
+def test_any_corrupted_archive_is_a_dataset_or_a_data_error(flips, cut, tmp_path_factory):
+    """Bytes flipped anywhere in a good archive (headers, central directory, compressed data)
+    or the archive cut short: a dataset or one ``DataError``, and nothing written beside it."""
+    data = bytearray(GOOD_ZIP)
+    for pos, x in flips:
+        data[pos] ^= x
+    root = tmp_path_factory.mktemp("zip")
+    (root / "d.zip").write_bytes(bytes(data[:cut] if cut is not None else data))
+    from siamese_core.data import _user_cache
+    _user_cache.clear()
+    try:
+        ds = load_dataset(f"zip:{root / 'd.zip'}", "train")
+        assert ds.images.dtype == np.uint8 and len(ds.images) == len(ds.labels)
+    except DataError as e:
+        assert "\n" not in str(e)
+    assert [p.name for p in root.iterdir()] == ["d.zip"]

@@ -88,3 +88,32 @@ def test_montage_is_a_7x7_grid(mnist_test):
     green = np.sum((tile[:, 1] > 150) & (tile[:, 0] < 80))
     red = np.sum((tile[:, 0] > 150) & (tile[:, 1] < 80))
     assert (green > 0) == bool(p.label[0] == SAME) and (red > 0) == bool(p.label[0] != SAME)
+
+
+def test_group_batches_draw_their_classes_from_one_group():
+    """group_batches: each batch's classes come from one group as far as it has them (hard,
+    same-alphabet negatives), the rest from the others; still P x K and class-balanced."""
+    from siamese_core.pairs import pk_batches
+    labels = np.repeat(np.arange(60), 8)
+    groups = np.repeat([0, 1, 2], 20)              # 3 "alphabets" of 20 classes
+    for b in pk_batches(labels, 40, np.random.default_rng(0), groups=groups):
+        classes = np.unique(labels[b])
+        assert len(classes) == 10 and len(b) == 40
+        assert np.bincount(groups[classes], minlength=3).max() == 10   # all from one group
+    small_groups = np.array([0] * 3 + [1] * 57)                     # group 0 has 3 classes
+    for b in pk_batches(labels, 40, np.random.default_rng(1), groups=small_groups):
+        classes = np.unique(labels[b])
+        assert len(classes) == 10                                      # filled from the rest
+
+
+def test_class_groups_and_rotated_classes():
+    from siamese_core.data import Dataset, class_groups, with_rotated_classes
+    assert class_groups(["Greek/a", "Greek/b", "Latin/a", "solo", "Greek/a@90"]).tolist() == [
+        0, 0, 1, 2, 0]
+    img = np.zeros((2, 4, 4), np.uint8)
+    img[:, 0, 3] = 255                              # a dot in the top-right corner
+    ds = Dataset(img, np.array([0, 1]), ["a", "b"], "x", "train")
+    r = with_rotated_classes(ds)
+    assert r.class_names == ["a", "b", "a@90", "b@90", "a@180", "b@180", "a@270", "b@270"]
+    assert r.labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert r.images[2, 0, 0] == 255 and r.images[4, 3, 0] == 255 and r.images[6, 3, 3] == 255

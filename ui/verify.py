@@ -1,7 +1,6 @@
 """Compare's verification tab: a questioned image against the references of one class."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from siamese_core import ImageError, SiameseError
