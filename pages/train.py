@@ -58,7 +58,8 @@ def form_values(c) -> dict:
             "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
             "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
-            "input_size": c.input_size, "fit": c.fit}
+            "input_size": c.input_size, "fit": c.fit, "rotated": c.rotated_classes,
+            "grouped": c.group_batches}
 
 
 def base_config(spec: str):
@@ -144,13 +145,20 @@ with st.form("train_form"):
                                   f"first {DEFAULT.augment_warmup * 100:.0f} % of the run")
     v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
     if is_user_spec(spec):
-        c1, c2, _, _ = st.columns(4)
+        c1, c2, c3, c4 = st.columns(4)
         v["input_size"] = c1.select_slider("Input size (px)", [28, 32, 40, 48, 64],
                                            d["input_size"], help="Larger keeps finer strokes, "
                                            "and costs time per step.")
         v["fit"] = c2.selectbox("Fit", FITS, index=FITS.index(d["fit"]), format_func={
             "centre": "crop to the ink, centre it (MNIST)",
             "box": "crop to the ink, fill the frame (wide images)"}.get)
+        v["rotated"] = c3.toggle("Turned copies as new classes", d["rotated"],
+                                 help="Each training image turned by 90°, 180° and 270° counts "
+                                      "as three more classes: 4× the classes to tell apart.")
+        v["grouped"] = c4.toggle("Hard negatives by folder", d["grouped"],
+                                 help="Each batch takes its classes from one parent folder "
+                                      "(e.g. one alphabet), so the pairs to tell apart are the "
+                                      "hard ones.")
     submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
                                       disabled=running)
 
@@ -163,7 +171,9 @@ if submitted and not running:
                       learning_rate=float(v["lr"]), pairing=v["pairing"],
                       augment=bool(v["augment"]), seed=int(v["seed"]),
                       max_train=int(v["max_train"]) or None, holdout=v["holdout"],
-                      input_size=int(v.get("input_size", 28)), fit=v.get("fit", "centre"))
+                      input_size=int(v.get("input_size", 28)), fit=v.get("fit", "centre"),
+                      rotated_classes=bool(v.get("rotated", False)),
+                      group_batches=bool(v.get("grouped", False)))
         root = runs.default_root()
         runs.prune(root, keep=[st.session_state.get(ACTIVE_MODEL),
                                *[s.split(":", 1)[1] for s in st.session_state.get(

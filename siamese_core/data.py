@@ -72,14 +72,32 @@ class Dataset:
         return replace(self, images=self.images[index], labels=self.labels[index])
 
 
-def with_rotated_classes(ds: "Dataset") -> "Dataset":
+ROTATION_TWIN = 0.97   # correlation of class-mean images above which a turn is no new class
+
+
+def with_rotated_classes(ds: "Dataset", twin: float = ROTATION_TWIN) -> "Dataset":
     """The dataset plus its images turned by 90, 180 and 270 degrees, each turn of a class a
-    class of its own (named ``name@90`` ...)."""
+    class of its own (named ``name@90`` ...), except a turn that looks like a class already
+    there (an O or an X turned over; one character turned into another): its class-mean image
+    correlates above ``twin`` with that class's. Distinct characters' means reach ~0.95 on
+    Omniglot, so only near-copies are dropped."""
     n = len(ds.class_names)
-    images = np.concatenate([np.rot90(ds.images, k, axes=(1, 2)) for k in range(4)])
-    labels = np.concatenate([ds.labels + k * n for k in range(4)])
-    names = list(ds.class_names) + [f"{c}@{90 * k}" for k in (1, 2, 3) for c in ds.class_names]
-    return replace(ds, images=np.ascontiguousarray(images), labels=labels, class_names=names)
+    means = np.stack([ds.images[ds.labels == c].mean(0) for c in range(n)])
+
+    def unit(a):
+        a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
+        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-9)
+    base = unit(means)
+    images, labels, names = [ds.images], [ds.labels], list(ds.class_names)
+    for k in (1, 2, 3):
+        twins = (unit(np.rot90(means, k, axes=(1, 2))) @ base.T).max(1) > twin
+        for c in np.flatnonzero(~twins):
+            keep = ds.labels == c
+            images.append(np.rot90(ds.images[keep], k, axes=(1, 2)))
+            labels.append(np.full(int(keep.sum()), len(names)))
+            names.append(f"{ds.class_names[c]}@{90 * k}")
+    return replace(ds, images=np.ascontiguousarray(np.concatenate(images)),
+                   labels=np.concatenate(labels), class_names=names)
 
 
 def class_groups(class_names: list[str]) -> np.ndarray:

@@ -188,14 +188,16 @@ class Trainer:
         self.out = writable_prefix(out, "out") if out is not None else None   # before training
         if train_data is None or val_data is None:
             loaded = load_splits(cfg)
-            train_data, val_data = train_data or loaded[0], val_data or loaded[1]
-            test_data = test_data if test_data is not None else loaded[2]
+            train_data = loaded[0] if train_data is None else train_data
+            val_data = loaded[1] if val_data is None else val_data
+            test_data = loaded[2] if test_data is None else test_data
         self.train_ds = subsample(train_data, cfg.max_train, cfg.seed)
         if cfg.rotated_classes:
             from .data import with_rotated_classes
             self.train_ds = with_rotated_classes(self.train_ds)
         self.val_ds = subsample(val_data, cfg.max_val, cfg.seed + 1)
-        self.test_ds = subsample(test_data, cfg.max_val, cfg.seed + 2) if test_data else None
+        self.test_ds = (None if test_data is None
+                        else subsample(test_data, cfg.max_val, cfg.seed + 2))
         check_classes(self.train_ds, self.val_ds, self.test_ds)
         # New classes at validation: rank epochs by how well distances separate pairs (ROC
         # AUC) first; pair accuracy at one threshold is the coarser measure.

@@ -110,10 +110,11 @@ def test_class_groups_and_rotated_classes():
     from siamese_core.data import Dataset, class_groups, with_rotated_classes
     assert class_groups(["Greek/a", "Greek/b", "Latin/a", "solo", "Greek/a@90"]).tolist() == [
         0, 0, 1, 2, 0]
-    img = np.zeros((2, 4, 4), np.uint8)
-    img[:, 0, 3] = 255                              # a dot in the top-right corner
-    ds = Dataset(img, np.array([0, 1]), ["a", "b"], "x", "train")
+    img = np.zeros((2, 5, 5), np.uint8)
+    img[0, 0, 4] = 255                              # "dot": top-right corner
+    img[1, [0, 4], :] = img[1, :, [0, 4]] = 255     # "ring": a square outline, turns into itself
+    ds = Dataset(img, np.array([0, 1]), ["dot", "ring"], "x", "train")
     r = with_rotated_classes(ds)
-    assert r.class_names == ["a", "b", "a@90", "b@90", "a@180", "b@180", "a@270", "b@270"]
-    assert r.labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
-    assert r.images[2, 0, 0] == 255 and r.images[4, 3, 0] == 255 and r.images[6, 3, 3] == 255
+    assert r.class_names == ["dot", "ring", "dot@90", "dot@180", "dot@270"]
+    assert r.labels.tolist() == [0, 1, 2, 3, 4]
+    assert r.images[2, 0, 0] == r.images[3, 4, 0] == r.images[4, 4, 4] == 255
