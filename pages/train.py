@@ -99,7 +99,8 @@ start = saved.get("dataset", active_dataset())
 spec = st.selectbox("Dataset", options, index=options.index(start) if start in options else 0,
                     format_func=dataset_labeller(), disabled=running, key="train_dataset",
                     help="Upload your own images on **Your data**. On them, training starts "
-                         "from the recipe measured for new classes (bce loss, 5 minutes).")
+                         "from the recipe measured for new classes (bce loss, turned copies as "
+                         "new classes, batches within a folder, 40 px, 5 minutes).")
 d = form_values(base_config(spec))
 if saved.get("dataset") == spec:
     d.update(saved)

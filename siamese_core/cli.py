@@ -81,7 +81,8 @@ def config_from_args(args) -> TrainConfig:
              "embedding_dim": args.embedding_dim, "filters": args.filters, "block": args.block,
              "top_convs": args.top_convs, "max_train": args.max_train, "max_val": args.max_val,
              "holdout": args.holdout, "input_size": args.input_size, "fit": args.fit,
-             "augment": False if args.no_augment else None}
+             "augment": False if args.no_augment else None,
+             "rotated_classes": args.rotated_classes, "group_batches": args.group_batches}
     overrides = {k: v for k, v in given.items() if v is not None}
     if args.seconds is not None and args.epochs is None:
         overrides["epochs"] = None           # a time budget alone: no epoch limit
@@ -308,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a siamese network and save it",
                        description="Train a siamese network. Built-in datasets start from the "
                                    "library's defaults;\nyour own images (folder:/zip:) from the "
-                                   "recipe measured for new classes\n(bce loss, 5 minutes, whole "
-                                   "classes held out). Options given override either.",
+                                   "recipe measured for new classes\n(bce loss, turned copies as new classes, "
+                                   "batches within a folder, 40 px, 5 minutes,\nwhole classes "
+                                   "held out). Options given override either.",
                        epilog="examples:\n  python -m siamese_core train --seconds 60 --out "
                               "runs/mine\n  python -m siamese_core train --dataset "
                               "zip:signatures.zip --out runs/signatures\n  python -m "
@@ -360,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
                         f"models trained before it existed)")
     s.add_argument("--no-augment", action="store_true",
                    help="no random rotations, zooms and shifts")
+    s.add_argument("--rotated-classes", action=argparse.BooleanOptionalAction, default=None,
+                   help="count training images turned by 90/180/270 degrees as new classes "
+                        "(your data: on)")
+    s.add_argument("--group-batches", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw each batch's classes from one parent folder, e.g. one alphabet, "
+                        "for hard negatives (your data: on)")
     s.add_argument("--max-train", type=_int, default=None, help="subsample the training split")
     s.add_argument("--max-val", type=_int, default=None,
                    help="subsample the validation (and test) split")

@@ -81,8 +81,8 @@ def with_rotated_classes(ds: "Dataset", twin: float = ROTATION_TWIN) -> "Dataset
     there (an O or an X turned over; one character turned into another): its class-mean image
     correlates above ``twin`` with that class's. Distinct characters' means reach ~0.95 on
     Omniglot, so only near-copies are dropped."""
-    n = len(ds.class_names)
-    means = np.stack([ds.images[ds.labels == c].mean(0) for c in range(n)])
+    present = np.unique(ds.labels)          # a split holds some of the dataset's classes
+    means = np.stack([ds.images[ds.labels == c].mean(0) for c in present])
 
     def unit(a):
         a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
@@ -91,7 +91,7 @@ def with_rotated_classes(ds: "Dataset", twin: float = ROTATION_TWIN) -> "Dataset
     images, labels, names = [ds.images], [ds.labels], list(ds.class_names)
     for k in (1, 2, 3):
         twins = (unit(np.rot90(means, k, axes=(1, 2))) @ base.T).max(1) > twin
-        for c in np.flatnonzero(~twins):
+        for c in present[~twins]:
             keep = ds.labels == c
             images.append(np.rot90(ds.images[keep], k, axes=(1, 2)))
             labels.append(np.full(int(keep.sum()), len(names)))

@@ -108,10 +108,13 @@ def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe():
     mine = cfg("--dataset", "zip:faces.zip")
     assert mine == recipe("zip:faces.zip") and mine.loss == USER_RECIPE["loss"]
     assert mine.seconds == USER_RECIPE["seconds"] and mine.holdout == "auto"
+    assert mine.rotated_classes and mine.group_batches and mine.input_size == 40
     tuned = cfg("--dataset", "folder:sig", "--loss", "triplet", "--input-size", "48", "--fit",
-                "box", "--no-augment")
+                "box", "--no-augment", "--no-rotated-classes")
     assert (tuned.loss, tuned.input_size, tuned.fit, tuned.augment, tuned.seconds) == (
         "triplet", 48, "box", False, USER_RECIPE["seconds"])
+    assert not tuned.rotated_classes and tuned.group_batches
+    assert cfg("--group-batches").group_batches and not cfg().group_batches
 
 
 def test_readme_command_rebuilds_the_shipped_network():

@@ -118,3 +118,8 @@ def test_class_groups_and_rotated_classes():
     assert r.class_names == ["dot", "ring", "dot@90", "dot@180", "dot@270"]
     assert r.labels.tolist() == [0, 1, 2, 3, 4]
     assert r.images[2, 0, 0] == r.images[3, 4, 0] == r.images[4, 4, 4] == 255
+    # A split holds some of the dataset's classes (labels index all of them): only those turn.
+    part = Dataset(img, np.array([1, 3]), ["p", "dot", "q", "ring"], "x", "train")
+    r = with_rotated_classes(part)
+    assert r.class_names == ["p", "dot", "q", "ring", "dot@90", "dot@180", "dot@270"]
+    assert sorted(set(r.labels.tolist())) == [1, 3, 4, 5, 6]
