@@ -180,7 +180,8 @@ def run_fold(a, cfg, raw, net, labels, names, held: list[str]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("omniglot", type=Path, help="folder holding the two images_background_small zips")
+    p.add_argument("omniglot", type=Path,
+                   help="folder holding the two images_background_small zips")
     p.add_argument("--seconds", type=float, default=None, help="training budget (default: recipe)")
     p.add_argument("--episodes", type=int, default=1000, help="per setting (default 1000)")
     p.add_argument("--heldout", default=None, help="comma-separated alphabets to hold out")
@@ -201,7 +202,8 @@ def main() -> None:
     cfg = recipe("omniglot-minimal", seed=a.seed, **overrides)
     t = time.perf_counter()
     raw, net, labels, names = load_omniglot(a.omniglot, cfg.prep)
-    print(f"loaded {len(labels)} images, {len(names)} characters in {time.perf_counter() - t:.1f} s")
+    print(f"loaded {len(labels)} images, {len(names)} characters in "
+          f"{time.perf_counter() - t:.1f} s")
     if a.heldout:
         folds = [split_alphabets(names, a.heldout.split(","), a.seed)]
     else:

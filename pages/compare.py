@@ -1,4 +1,4 @@
-"""Compare (seed part C): two images, or one questioned image against a class, judged by distance."""
+"""Compare (seed part C): two images, or a questioned image against a class, judged by distance."""
 import numpy as np
 import streamlit as st
 

@@ -52,7 +52,8 @@ class ImageTree:
 
 def _note_skipped(notes: list[str], skipped: list[str], what: str) -> None:
     if skipped:
-        shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        shown = ", ".join(skipped[:3]) + more
         notes.append(f"{len(skipped)} {what} ignored: {shown}")
 
 

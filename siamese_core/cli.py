@@ -307,11 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_pairs)
 
     s = sub.add_parser("train", help="train a siamese network and save it",
-                       description="Train a siamese network. Built-in datasets start from the "
-                                   "library's defaults;\nyour own images (folder:/zip:) from the "
-                                   "recipe measured for new classes\n(bce loss, turned copies as new classes, "
-                                   "batches within a folder, 40 px, 5 minutes,\nwhole classes "
-                                   "held out). Options given override either.",
+                       description="Train a siamese network. Built-in datasets start from "
+                                   "the library's defaults;\nyour own images (folder:/zip:) from "
+                                   "the recipe measured for new classes\n(bce loss, turned "
+                                   "copies as new classes, batches within a folder, 40 px, 5 "
+                                   "minutes,\nwhole classes held out). Options given override "
+                                   "either.",
                        epilog="examples:\n  python -m siamese_core train --seconds 60 --out "
                               "runs/mine\n  python -m siamese_core train --dataset "
                               "zip:signatures.zip --out runs/signatures\n  python -m "

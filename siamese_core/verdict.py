@@ -108,8 +108,8 @@ class SiameseModel:
         """The verdict for a distance, at the calibrated threshold (or ``threshold``)."""
         d = float(distance)
         t = self.threshold if threshold is None else float(threshold)
-        return Verdict(distance=d, same=bool(d <= t), confidence=float(confidence(d, t, self.slope)),
-                       threshold=t)
+        return Verdict(distance=d, same=bool(d <= t),
+                       confidence=float(confidence(d, t, self.slope)), threshold=t)
 
     def verify(self, query: np.ndarray, references: np.ndarray,
                threshold: float | None = None) -> "Verification":

@@ -177,6 +177,17 @@ def check_meta(meta, name: str = "metadata") -> None:
             raise bad("preprocess must be an object whose size is the model's input_size")
 
 
+def zip_bytes(prefix: str | Path) -> bytes:
+    """A model's three files (``.weights.h5``, ``.onnx``, ``.json``) in one zip, for download."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in paths(prefix).values():
+            z.write(p, p.name)
+    return buf.getvalue()
+
+
 def load_keras(prefix: str | Path):
     """Rebuild the architecture in code from the metadata, then load the verified weights.
     Returns (siamese, embedding, meta). Never deserialises an architecture from a file."""

@@ -1,0 +1,105 @@
+"""The Train page's form: its fields from a config, and a config from its fields (Streamlit)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from siamese_core.config import FITS, HOLDOUTS, LOSSES, TrainConfig, demo_config, recipe
+from siamese_core.data import is_user_spec
+from siamese_core.losses import LOSSES as LOSS_SPECS
+
+DEFAULT = demo_config()
+MAX_EPOCHS = 10_000  # the form's ceiling: "no epoch limit" for a run bounded by its time budget
+FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
+
+
+def form_values(c: TrainConfig) -> dict:
+    """The form's fields for a training config (the defaults, or a reloaded run's own)."""
+    return {"dataset": c.dataset, "loss": c.loss, "margin": float(c.margin or 0.0),
+            "dim": c.embedding_dim, "epochs": c.epochs or MAX_EPOCHS,
+            "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
+            "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
+            "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
+            "input_size": c.input_size, "fit": c.fit, "rotated": c.rotated_classes,
+            "grouped": c.group_batches}
+
+
+def base_config(spec: str) -> TrainConfig:
+    """What a run on ``spec`` starts from: the page's quick demo on the built-in datasets, the
+    measured recipe for new classes on the user's own images."""
+    return recipe(spec) if is_user_spec(spec) else replace(DEFAULT, dataset=spec)
+
+
+def config_from_form(spec: str, v: dict) -> TrainConfig:
+    """The run the submitted fields ask for (``DataError`` on values out of range)."""
+    return replace(base_config(spec), loss=v["loss"], margin=float(v["margin"]) or None,
+                   embedding_dim=int(v["dim"]), epochs=int(v["epochs"]),
+                   seconds=float(v["seconds"]), batch_size=int(v["batch"]),
+                   learning_rate=float(v["lr"]), pairing=v["pairing"],
+                   augment=bool(v["augment"]), seed=int(v["seed"]),
+                   max_train=int(v["max_train"]) or None, holdout=v["holdout"],
+                   input_size=int(v.get("input_size", 28)), fit=v.get("fit", "centre"),
+                   rotated_classes=bool(v.get("rotated", False)),
+                   group_batches=bool(v.get("grouped", False)))
+
+
+def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
+    """Draw the form with the values ``d``; returns (submitted, the fields' values)."""
+    with st.form("train_form"):
+        c1, c2, c3, c4 = st.columns(4)
+        v = {"dataset": spec}
+        v["holdout"] = c1.selectbox(
+            "Hold out", HOLDOUTS, index=HOLDOUTS.index(d["holdout"]),
+            format_func={"auto": "auto (classes for your data)", "image": "images of every class",
+                         "class": "whole classes"}.get,
+            help="What validation and test hold out: images of classes seen in training, or whole "
+                 "classes never seen (what verifying new people or characters needs).")
+        v["loss"] = c2.selectbox("Loss", LOSSES, index=LOSSES.index(d["loss"]),
+                                 help=" · ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
+        margins = ", ".join(f"{n} {s.default_margin}" if s.default_margin else f"{n} none"
+                            for n, s in LOSS_SPECS.items())
+        v["margin"] = c3.number_input(
+            "Margin (0 = the loss's default)", 0.0, 2.0, d["margin"], 0.1,
+            help=f"Embeddings have unit length, so distances lie in [0, 2]. Defaults: {margins}")
+        v["dim"] = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], d["dim"])
+        c1, c2, c3, c4 = st.columns(4)
+        v["epochs"] = c1.number_input("Epochs", 1, MAX_EPOCHS, d["epochs"])
+        v["seconds"] = c2.number_input("Time budget (s)", 5, 1800, d["seconds"],
+                                       help="Training stops at the epochs or the budget, whichever "
+                                            "comes first. The budget counts from the click: if the "
+                                            "training process is still loading TensorFlow, that "
+                                            "wait comes off it.")
+        b = DEFAULT.batch_size
+        v["batch"] = c3.select_slider("Batch size", [20, 50, 100, 200, 400], d["batch"],
+                                      help=f"Every pair inside a batch is used: {b} images → "
+                                           f"{b * (b - 1) // 2:,} pairs.")
+        v["lr"] = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 6e-3, 1e-2], d["lr"])
+        c1, c2, c3, c4 = st.columns(4)
+        v["max_train"] = c1.number_input("Training images (0 = all)", 0, 60_000, d["max_train"],
+                                         100, help="Fewer images train faster (a quick look).")
+        v["pairing"] = c2.selectbox("Pairs", ["batch", "fixed"], index=["batch", "fixed"].index(
+            d["pairing"]), format_func={"batch": "all pairs in each batch (fast)",
+                                        "fixed": "1 pos + 1 neg per image (seed)"}.get)
+        v["augment"] = c3.toggle("Augmentation", d["augment"],
+                                 help="small random shifts, rotations and zooms, eased in over the "
+                                      f"first {DEFAULT.augment_warmup * 100:.0f} % of the run")
+        v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
+        if is_user_spec(spec):
+            c1, c2, c3, c4 = st.columns(4)
+            v["input_size"] = c1.select_slider("Input size (px)", [28, 32, 40, 48, 64],
+                                               d["input_size"], help="Larger keeps finer strokes, "
+                                               "and costs time per step.")
+            v["fit"] = c2.selectbox("Fit", FITS, index=FITS.index(d["fit"]), format_func={
+                "centre": "crop to the ink, centre it (MNIST)",
+                "box": "crop to the ink, fill the frame (wide images)"}.get)
+            v["rotated"] = c3.toggle("Turned copies as new classes", d["rotated"],
+                                     help="Each training image turned by 90°, 180° and 270° counts "
+                                          "as three more classes: 4× the classes to tell apart.")
+            v["grouped"] = c4.toggle("Hard negatives by folder", d["grouped"],
+                                     help="Each batch takes its classes from one parent folder "
+                                          "(e.g. one alphabet), so the pairs to tell apart are the "
+                                          "hard ones.")
+        submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
+                                          disabled=running)
+    return submitted, v
