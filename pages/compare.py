@@ -6,7 +6,7 @@ from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import judge_pairs, one_shot_guess
 from ui.charts import distance_scale
 from ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
-from ui.inputs import image_input
+from ui.inputs import image_input, input_problem
 from ui.verify import verify_panel
 
 sidebar(__file__)
@@ -34,15 +34,16 @@ except SiameseError as e:
 def prepared(side: str):
     """An input column's network input, or None after showing why not."""
     raw, msg = image_input(side, test_ds, what, ("Draw", "Upload", "Camera", "Pick"))
-    if raw is not None:
-        try:
-            x = m.prepare(raw)
-            st.image(x, width=112, caption=f"what the network sees ({m.prep.size}×{m.prep.size})")
-            return x
-        except ImageError as e:
-            msg = str(e)
-    st.info(msg)
-    return None
+    if raw is None:
+        st.info(msg)          # a prompt: what to give
+        return None
+    try:
+        x = m.prepare(raw)
+    except ImageError as e:   # a problem with what was given: said apart from the prompts
+        st.warning(input_problem(e), icon=":material/warning:")
+        return None
+    st.image(x, width=112, caption=f"what the network sees ({m.prep.size}×{m.prep.size})")
+    return x
 
 
 pair_tab, verify_tab = st.tabs(["Two images", "Verify against a class"])

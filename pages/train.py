@@ -89,10 +89,10 @@ if job is not None:
         s = job.poll()
         if s.status == "failed":
             st.error(s.error, icon=":material/error:")
-        else:   # render_progress draws nothing for a finished run
+        else:   # the result first, then how it got there (render_progress: nothing to draw)
+            render_done(job, s)
             render_loss(s)
             render_validation(s)
-            render_done(job, s)
     else:
         @st.fragment(run_every=1.0)
         def live():

@@ -340,27 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--margin", type=_float, default=None,
                    help="the loss's margin, a distance in (0, 2] between unit-length embeddings "
                         "(default: the loss's own)")
-    s.add_argument("--epochs", type=_int, default=None,
-                   help=f"default {d.epochs} unless --seconds is given (your data: none)")
-    s.add_argument("--seconds", type=_float, default=None,
-                   help=f"wall-clock budget (your data: {USER_RECIPE['seconds']:.0f})")
-    s.add_argument("--batch-size", type=_int, default=None,
-                   help=f"images per step (class-balanced; every pair inside is used; default "
-                        f"{d.batch_size})")
-    s.add_argument("--lr", type=_float, default=None,
-                   help=f"Adam's peak learning rate, in (0, 1]; warm-up then cosine decay "
-                        f"(default {d.learning_rate})")
-    s.add_argument("--embedding-dim", type=_int, default=None,
-                   help=f"size of the embedding (2 to 1024; default {d.embedding_dim})")
+    # Options left unset take the dataset's starting point (config_from_args).
+    for flag, kind, text in (
+            ("--epochs", _int, f"default {d.epochs} unless --seconds is given (your data: none)"),
+            ("--seconds", _float, f"wall-clock budget (your data: {USER_RECIPE['seconds']:.0f})"),
+            ("--batch-size", _int, f"images per step (class-balanced; every pair inside is used; "
+                                   f"default {d.batch_size})"),
+            ("--lr", _float, f"Adam's peak learning rate, in (0, 1]; warm-up then cosine decay "
+                             f"(default {d.learning_rate})"),
+            ("--embedding-dim", _int, f"size of the embedding (2 to 1024; default "
+                                      f"{d.embedding_dim})"),
+            ("--top-convs", _int, f"3x3 convolutions on the last pooled maps (default "
+                                  f"{d.top_convs}; 0: models trained before it existed)")):
+        s.add_argument(flag, type=kind, default=None, help=text)
     s.add_argument("--filters", type=_filters, default=None, metavar="F1,F2,...",
                    help=f"convolution filters per block (default "
                         f"{','.join(map(str, d.filters))})")
     s.add_argument("--block", default=None, choices=BLOCKS,
                    help=f"layer order in a block (default {d.block}; conv-bn-pool: models trained "
                         f"before it existed)")
-    s.add_argument("--top-convs", type=_int, default=None,
-                   help=f"3x3 convolutions on the last pooled maps (default {d.top_convs}; 0: "
-                        f"models trained before it existed)")
     s.add_argument("--no-augment", action="store_true",
                    help="no random rotations, zooms and shifts")
     s.add_argument("--rotated-classes", action=argparse.BooleanOptionalAction, default=None,

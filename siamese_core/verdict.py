@@ -235,8 +235,8 @@ def check_fits(model: SiameseModel, dataset) -> None:
 def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
              episodes: int = 2000) -> dict:
     """Pair accuracy at the model's stored threshold on fresh balanced pairs, the same over every
-    pair of (up to ``ALL_PAIRS_MAX``) images, ROC AUC, EER and 10-way one-shot accuracy (nearest
-    of one support image per class)."""
+    pair of (up to ``ALL_PAIRS_MAX``) images, ROC AUC, EER and N-way one-shot accuracy (N = the
+    classes, at most 20; nearest of one support image per class)."""
     from .calibrate import accuracy_at, all_pairs_accuracy, calibrate, one_shot_accuracy
     from .pairs import make_pairs
 
@@ -246,7 +246,7 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
     pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
     d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
     cal = calibrate(d, pairs.label)
-    n_way = len(np.unique(dataset.labels))
+    n_way = min(20, len(np.unique(dataset.labels)))   # as calibrate.evaluate_embeddings
     return {
         "dataset": dataset.spec, "split": dataset.split, "n_images": len(dataset),
         "n_pairs": len(d), "threshold": model.threshold,
@@ -255,7 +255,7 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
         "all_pairs_images": len(sub),
         "roc_auc": cal.roc_auc, "eer": cal.eer,
         "best_threshold_here": cal.threshold, "best_accuracy_here": cal.accuracy,
-        f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed),
+        f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed, n_way),
         "one_shot_episodes": episodes,
     }
 

@@ -71,13 +71,17 @@ def test_compare_bad_upload_and_blank_canvas_are_friendly():
     at.radio(key="mode_left").set_value("Upload").run()
     at.file_uploader(key="upload_left").set_value(("x.png", b"not an image", "image/png")).run()
     assert not at.exception
-    assert any("not a supported image" in i.value for i in at.info)
+    # A problem with the input is a warning, worded for the uploader (PNG or JPEG only), and
+    # not one of the blue prompts.
+    assert any(w.value == "not a PNG or JPEG image." for w in at.warning), [
+        w.value for w in at.warning]
+    assert not any("not a" in i.value for i in at.info)
     # A stroke too faint to be ink (10 grey levels on black): "nothing drawn", not the prompt.
     faint = np.zeros((280, 280, 4), np.uint8)
     faint[..., 3] = 255
     faint[100:180, 130:150, :3] = 10
     inject_drawing(at, "canvas_right", faint)
-    assert any("nothing drawn" in i.value for i in at.info), [i.value for i in at.info]
+    assert any("nothing drawn" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
 def inject_drawing(at, key, rgba):

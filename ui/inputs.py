@@ -55,3 +55,12 @@ def image_input(side: str, pick_from=None, what: str = "digit",
     st.image(ds.images[i], width=140,
              caption=f"{ds.class_names[ds.labels[i]]} (#{i} of the test split)")
     return ds.images[i], None
+
+
+def input_problem(error: Exception) -> str:
+    """An ``ImageError`` as the app words it: the uploaders take PNG and JPEG only, so the
+    library's list of every format it can decode would mislead here."""
+    text = str(error)
+    if "not a supported image" in text:
+        return text.split("not a supported image")[0] + "not a PNG or JPEG image."
+    return text
