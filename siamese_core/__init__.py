@@ -21,4 +21,4 @@ from .verdict import SiameseModel, Verdict
 
 __all__ = ["Dataset", "load_dataset", "DataError", "ImageError", "SiameseError", "WeightsError",
            "DIFFERENT", "SAME", "Pairs", "make_pairs", "preprocess", "SiameseModel", "Verdict"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -16,7 +16,11 @@ from pathlib import Path
 from . import validate as V
 from .errors import WeightsError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# The shipped model: package data when installed (siamese_core/default_model), weights/ in a
+# checkout (pyproject.toml maps the one to the other).
+_INSTALLED = Path(__file__).resolve().parent / "default_model"
+WEIGHTS_DIR = _INSTALLED if (_INSTALLED / "default.json").is_file() else \
+    Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_NAME = "default"
 FORMAT_VERSION = 1
 

@@ -1,13 +1,11 @@
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent     # importable: pytest's pythonpath = ["."]
 # Trained models of the tests (the Train page, the e2e server) go to a private folder of the
 # run, not to the user's ~/.cache/siamese-studio/runs.
 os.environ["SIAMESE_RUNS_DIR"] = os.path.join(tempfile.mkdtemp(prefix="siamese-tests-"), "runs")
