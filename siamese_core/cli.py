@@ -89,6 +89,41 @@ def config_from_args(args) -> TrainConfig:
     return recipe(args.dataset, **overrides)
 
 
+# TrainConfig field -> the train option that sets it (flags: option when True / when False).
+_OPTIONS = {"dataset": "--dataset", "holdout": "--holdout", "input_size": "--input-size",
+            "fit": "--fit", "loss": "--loss", "pairing": "--pairing", "margin": "--margin",
+            "epochs": "--epochs", "seconds": "--seconds", "batch_size": "--batch-size",
+            "learning_rate": "--lr", "embedding_dim": "--embedding-dim",
+            "filters": "--filters", "block": "--block", "top_convs": "--top-convs",
+            "max_train": "--max-train", "max_val": "--max-val", "seed": "--seed"}
+_FLAGS = {"augment": (None, "--no-augment"),
+          "rotated_classes": ("--rotated-classes", "--no-rotated-classes"),
+          "group_batches": ("--group-batches", "--no-group-batches")}
+
+
+def command_for(cfg: TrainConfig, out: str) -> str:
+    """The ``train`` command line that reproduces ``cfg`` (options the dataset's starting point
+    already has are left out), writing to ``out``. The validation cadence is the command's own
+    (the Train page validates by the clock, the command every epoch or every 10 s)."""
+    import shlex
+
+    from .config import recipe
+    base = recipe(cfg.dataset)
+    parts = ["python", "-m", "siamese_core", "train", "--dataset", cfg.dataset]
+    for field, option in _OPTIONS.items():
+        value = getattr(cfg, field)
+        if field == "dataset" or value == getattr(base, field):
+            continue
+        if value is None and field in ("epochs", "seconds"):
+            continue    # no limit: the other bound decides (a config always has one)
+        parts += [option, ",".join(map(str, value)) if field == "filters" else str(value)]
+    for field, (on, off) in _FLAGS.items():
+        value = getattr(cfg, field)
+        if value != getattr(base, field):
+            parts.append(on if value else off)
+    return " ".join(shlex.quote(p) for p in parts + ["--out", out])
+
+
 def _cmd_train(args) -> int:
     from .train import check_classes, load_splits, subsample
 

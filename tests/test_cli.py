@@ -317,3 +317,34 @@ def test_train_on_a_zip_reports_held_out_classes(tmp_path, capsys):
     assert "test (12 images of 2 classes never seen in training): pair accuracy" in out
     assert "2-way one-shot" in out
     assert W.read_meta(tmp_path / "m")["train"]["loss"] == "bce"      # the recipe's
+
+
+def _configs():
+    from siamese_core.config import TrainConfig, demo_config, recipe
+    return [
+        demo_config(seed=4),
+        recipe("zip:x.zip", seconds=120.0),
+        TrainConfig(dataset="fashion-mnist", loss="triplet", margin=0.7, epochs=7, batch_size=50,
+                    learning_rate=1e-3, embedding_dim=32, filters=(4, 8), block="conv-bn-pool",
+                    top_convs=0, augment=False, seed=9, max_train=500, pairing="fixed"),
+        recipe("folder:/data/my sigs", holdout="class", input_size=48, fit="box",
+               rotated_classes=False, seconds=90.0, learning_rate=3e-3),
+    ]
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_copy_as_command_reproduces_the_run(i):
+    """The Train page's "copy as CLI command": parsed back, the command gives the same config
+    (but for the validation cadence, which is the command's own)."""
+    import shlex
+
+    from siamese_core.cli import build_parser, command_for, config_from_args
+    cfg = _configs()[i]
+    line = command_for(cfg, "runs/copy")
+    argv = shlex.split(line)
+    assert argv[:4] == ["python", "-m", "siamese_core", "train"]
+    assert argv[-2:] == ["--out", "runs/copy"]
+    back = config_from_args(build_parser().parse_args(argv[3:]))
+    cadence = ("val_every_seconds", "val_every_epoch")
+    assert {k: v for k, v in back.to_dict().items() if k not in cadence} == \
+        {k: v for k, v in cfg.to_dict().items() if k not in cadence}, line

@@ -8,6 +8,7 @@ import streamlit as st
 
 from siamese_core import SiameseError, jobs
 from siamese_core import weights as W
+from siamese_core.cli import command_for
 from siamese_core.config import demo_config
 from siamese_core.jobs import TrainingJob, smoothed
 from ui.common import ACTIVE_MODEL, versus_shipped
@@ -197,8 +198,11 @@ def render_done(job: TrainingJob, s) -> None:
         st.session_state[ACTIVE_MODEL] = str(job.out)
         st.rerun()
     try:
+        # The run's id in the name: two runs of one dataset and loss no longer collide.
         c2.download_button("Download weights (.zip)", W.zip_bytes(job.out),
-                           file_name=f"{job.out.name}.zip", mime="application/zip",
-                           key="download_model", on_click="ignore")
+                           file_name=f"{job.out.name}-{job.out.parent.name[:8]}.zip",
+                           mime="application/zip", key="download_model", on_click="ignore")
     except OSError as err:
         c2.error(f"model files are gone: {err}")
+    st.markdown("**The same run from the command line** (copy button at the right)")
+    st.code(command_for(job.config, f"runs/{job.out.name}"), language="bash")
