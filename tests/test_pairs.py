@@ -123,3 +123,20 @@ def test_class_groups_and_rotated_classes():
     r = with_rotated_classes(part)
     assert r.class_names == ["p", "dot", "q", "ring", "dot@90", "dot@180", "dot@270"]
     assert sorted(set(r.labels.tolist())) == [1, 3, 4, 5, 6]
+
+
+def test_pk_batches_when_not_all_classes_fit():
+    """60 classes, batches of 40: 10 classes x 4 images per batch, each class walked through
+    its images before any repeats."""
+    labels = np.repeat(np.arange(60), 8)
+    batches = pk_batches(labels, 40, np.random.default_rng(0))
+    assert len(batches) == 12
+    seen = np.concatenate(batches)
+    for b in batches:
+        assert len(b) == 40 and set(np.bincount(labels[b], minlength=60)) <= {0, 4}
+    # 12 batches x 10 classes = 120 class draws over 60 classes: no image twice in one epoch
+    # unless its class was drawn more than twice (8 images = 2 draws of 4).
+    counts = np.bincount(labels[seen], minlength=60)
+    for c in np.flatnonzero(counts <= 8):
+        idx = seen[labels[seen] == c]
+        assert len(np.unique(idx)) == len(idx)

@@ -317,3 +317,16 @@ def test_user_images_hold_out_whole_classes_and_record_preprocessing(tmp_path):
     from siamese_core.preprocess import Prep, prepare
     np.testing.assert_array_equal(m.prepare(img), prepare(img, Prep(32, "box")))
     assert not np.array_equal(m.prepare(img), prepare(img, Prep(32)))    # the fit matters
+
+
+def test_a_diverged_run_is_one_clear_error(monkeypatch, tmp_path):
+    """Issue 16: the "training diverged" error had no test. A step whose loss is not finite
+    stops the run with one line, and nothing is saved."""
+    import tensorflow as tf
+
+    from siamese_core import DataError
+    from siamese_core.train import Trainer
+    monkeypatch.setattr(Trainer, "_step_batch", lambda self, x, y: tf.constant(float("nan")))
+    with pytest.raises(DataError, match="training diverged .* lower the learning rate"):
+        train(TrainConfig(**TINY), out=tmp_path / "nan")
+    assert not list(tmp_path.iterdir())
