@@ -39,8 +39,11 @@ def test_limit_stop_and_results(tmp_path, monkeypatch):
     assert s.best_epoch.metrics["threshold"] == s.end.metrics["threshold"]
     job._proc.join(10)
     assert not job.alive
-    # The slot is free again once the first run has ended.
-    TrainingJob.start(TrainConfig(dataset="nope", epochs=1), tmp_path / "x" / "m").kill()
+    # The slot is free again once the first run has ended: a new run is accepted (a taken slot
+    # raises BusyError here) and gets its own id.
+    again = TrainingJob.start(TrainConfig(dataset="nope", epochs=1), tmp_path / "x" / "m")
+    assert again.id != job.id and len(again.id) == 32
+    again.kill()
 
 
 def test_user_error_is_reported_in_one_line(tmp_path):
