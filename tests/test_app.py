@@ -265,3 +265,27 @@ def test_montage_caption_and_file_name_say_which_classes():
     at = app("pages/explorer.py")
     at.multiselect(key="explorer_classes").set_value(["3", "8"]).run()
     assert not at.exception and not at.error
+
+
+def test_train_page_says_busy_and_shows_a_failed_run(monkeypatch):
+    """Issue 16: the Train page's busy and failed-run branches had no test."""
+    from siamese_core import jobs
+
+    def busy(cls, config, out):
+        raise jobs.BusyError("the server is training two models already; try again in a minute")
+    monkeypatch.setattr(jobs.TrainingJob, "start", classmethod(busy))
+    at = app("pages/train.py")
+    [b for b in at.button if b.label.endswith("Train")][0].click().run()
+    assert not at.exception and "train_job" not in at.session_state
+    assert any("training two models already" in w.value for w in at.warning)
+
+    class Failed:                      # what a finished, failed run looks like to the page
+        id, finished, config = "f" * 32, True, None
+
+        def poll(self):
+            return jobs.JobState(status="failed", error="cannot read dataset.zip (bad CRC)")
+    at.session_state["train_job"] = Failed()
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["cannot read dataset.zip (bad CRC)"]
+    assert not [m for m in at.metric if m.label == "Pair accuracy"]
