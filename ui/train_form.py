@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from siamese_core.config import FITS, HOLDOUTS, LOSSES, TrainConfig, demo_config, recipe
+from siamese_core.config import (FITS, HOLDOUTS, LOSSES, PAIRINGS, TrainConfig, demo_config,
+                                 recipe)
 from siamese_core.data import is_user_spec
 from siamese_core.losses import LOSSES as LOSS_SPECS
 
@@ -78,9 +79,9 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
         c1, c2, c3, c4 = st.columns(4)
         v["max_train"] = c1.number_input("Training images (0 = all)", 0, 60_000, d["max_train"],
                                          100, help="Fewer images train faster (a quick look).")
-        v["pairing"] = c2.selectbox("Pairs", ["batch", "fixed"], index=["batch", "fixed"].index(
-            d["pairing"]), format_func={"batch": "all pairs in each batch (fast)",
-                                        "fixed": "1 pos + 1 neg per image (seed)"}.get)
+        v["pairing"] = c2.selectbox("Pairs", PAIRINGS, index=PAIRINGS.index(d["pairing"]),
+                                    format_func={"batch": "all pairs in each batch (fast)",
+                                                 "fixed": "1 pos + 1 neg per image (seed)"}.get)
         v["augment"] = c3.toggle("Augmentation", d["augment"],
                                  help="small random shifts, rotations and zooms, eased in over the "
                                       f"first {DEFAULT.augment_warmup * 100:.0f} % of the run")
