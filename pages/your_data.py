@@ -50,13 +50,16 @@ if f is not None:
         known[digest] = spec
         st.session_state.setdefault(USER_DATASETS, {})[spec] = f.name
         st.session_state[ACTIVE_DATASET] = spec
-    elif known[digest] in st.session_state.get(USER_DATASETS, {}):
-        st.session_state[ACTIVE_DATASET] = known[digest]
+        st.rerun()            # the sidebar, drawn above, then names the new dataset too
 
 spec = active_dataset()
 if not is_user_spec(spec):
     st.info("Upload a zip to use your own images. The active dataset is the built-in "
             f"`{spec}`.")
+    for mine, name in st.session_state.get(USER_DATASETS, {}).items():
+        if st.button(f"Use {name} again", key=f"use_{mine}", icon=":material/upload_file:"):
+            st.session_state[ACTIVE_DATASET] = mine
+            st.rerun()
     st.stop()
 
 try:

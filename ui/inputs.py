@@ -30,8 +30,9 @@ def image_input(side: str, pick_from=None, what: str = "digit",
     if mode == "Draw":
         img = canvas(f"canvas_{side}")
         if img is None or np.asarray(img)[..., :3].max() == 0:
-            return None, (f"Draw a {what} (white on black). To start again, use the bin icon "
-                          f"under the canvas.")
+            article = "an" if what[0] in "aeiou" else "a"
+            return None, (f"Draw {article} {what} (white on black). To start again, use the bin "
+                          f"icon under the canvas.")
         return np.asarray(img).astype(np.uint8), None
     if mode in ("Upload", "Camera"):
         if mode == "Upload":
@@ -40,7 +41,7 @@ def image_input(side: str, pick_from=None, what: str = "digit",
         else:
             f, refused = st.camera_input(f"A photo of a {what}", key=f"camera_{side}"), None
         if f is None:
-            return None, refused or f"Upload an image of a single {what}."
+            return None, refused or f"Upload a picture of a single {what}."
         data = f.getvalue()
         if len(data) > MAX_IMAGE_MB * 1024 * 1024:
             return None, f"That file is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMAGE_MB} MB."

@@ -164,9 +164,13 @@ def render_done(job: TrainingJob, s) -> None:
                f"{jobs.UNWATCHED_GRACE_S:.0f} s (closed tab?)")
     st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
                f"({end.best_epoch}) is kept.")
-    t = end.meta.get("test")
+    try:   # the worker's message leaves the metadata out: the saved JSON has it
+        meta = W.read_meta(job.out, verify=())
+    except (SiameseError, OSError):
+        meta = {}
+    t = meta.get("test")
     if t:
-        new = end.meta.get("holdout") == "class"
+        new = meta.get("holdout") == "class"
         st.markdown(f"**Test** — {t['n_images']:,} images of "
                     + (f"{t['n_classes']} classes never seen in training" if new
                        else "every class, never seen in training")

@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from playwright.sync_api import expect
 
 from tests.e2e.test_browser import go, metric, no_exceptions
 
@@ -96,13 +97,14 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     go(page, server, "Compare", "Random test pairs")
     page.get_by_text("trained on your data: glyphs.zip").first.wait_for()
     page.get_by_role("tab", name="Verify against a class").click()
-    panel = page.locator('[data-baseweb="tab-panel"]').nth(1)
-    panel.get_by_text("(new: not trained on)").first.wait_for()  # a held-out class is first
-    chosen = panel.locator('[data-testid="stSelectbox"]').first.inner_text()
+    select = page.get_by_role("combobox", name="Class")
+    expect(select).to_have_value(re.compile(r"\(new: not trained on\)"))   # held-out first
+    chosen = select.input_value()
     shape = re.search(r"(\w+)\s+\(new", chosen)[1]
-    panel.locator('[data-testid="stRadio"]').first.get_by_text("Upload").click()
+    page.locator('[data-testid="stRadio"]:visible').first.get_by_text("Upload").click()
     # A questioned drawing of that class, made apart from the references.
-    panel.locator('input[type="file"]').first.set_input_files(
+    page.locator('input[type="file"]').first.wait_for(state="attached")
+    page.locator('input[type="file"]').first.set_input_files(
         files=[{"name": "q.png", "mimeType": "image/png",
                 "buffer": png(glyph(shape, 4, 4242))}])
     page.get_by_text("Median distance").first.wait_for(timeout=30_000)
