@@ -199,7 +199,7 @@ def main() -> None:
     overrides = parse_sets(a.set)
     if a.seconds is not None:
         overrides["seconds"] = a.seconds
-    cfg = recipe("omniglot-minimal", seed=a.seed, **overrides)
+    cfg = recipe("omniglot-minimal", new_classes=True, seed=a.seed, **overrides)
     t = time.perf_counter()
     raw, net, labels, names = load_omniglot(a.omniglot, cfg.prep)
     print(f"loaded {len(labels)} images, {len(names)} characters in "

@@ -160,12 +160,12 @@ USER_RECIPE = dict(loss="bce", epochs=None, seconds=RECIPE_SECONDS, val_every_se
                    input_size=40)
 
 
-def recipe(dataset: str, **overrides) -> TrainConfig:
-    """The configuration for a dataset: the user-data recipe for ``folder:``/``zip:`` specs (and
-    benchmarks of new classes), the library defaults for the built-in datasets; ``overrides``
-    win."""
+def recipe(dataset: str, new_classes: bool | None = None, **overrides) -> TrainConfig:
+    """The configuration for a dataset: the recipe for new classes on ``folder:``/``zip:`` specs
+    (or wherever ``new_classes`` says, e.g. a benchmark's own data), the library defaults
+    otherwise; ``overrides`` win."""
     from .data import is_user_spec
-    kw = dict(USER_RECIPE) if is_user_spec(dataset) or not dataset.startswith(
-        ("mnist", "fashion", "idx:")) else {}
+    use = is_user_spec(dataset) if new_classes is None else new_classes
+    kw = dict(USER_RECIPE) if use else {}
     kw.update(overrides)
     return TrainConfig(dataset=dataset, **kw)

@@ -73,7 +73,7 @@ def test_train_page_browser_smoke(tmp_path):
     assert row["worker CPU s"] > 1 and row["server CPU s"] > 0   # both sides are counted
     # The page's comparison with the shipped model, read back from the page: the shipped
     # model's all-pairs accuracy is fixed (README), the verdict one of three phrases.
-    assert abs(row["shipped all pairs"] - 0.99) < 1e-9 and 0 < row["all pairs"] <= 1
+    assert abs(row["shipped all pairs"] - 0.9878) < 1e-9 and 0 < row["all pairs"] <= 1
     assert row["verdict"] in ("significantly better", "significantly worse",
                               "no significant difference")
 

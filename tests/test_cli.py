@@ -127,11 +127,13 @@ def test_readme_command_rebuilds_the_shipped_network():
     from siamese_core.model import ModelConfig
     readme = (ROOT / "README.md").read_text()
     cmd = re.search(r"^python -m siamese_core (train .*--out weights/default)$", readme, re.M)
-    args = build_parser().parse_args(shlex.split(cmd.group(1)))
+    from siamese_core.cli import config_from_args
+    cfg = config_from_args(build_parser().parse_args(shlex.split(cmd.group(1))))
     shipped = ModelConfig.from_dict(W.read_meta(W.default_prefix())["model"])
-    assert (tuple(args.filters), args.block, args.top_convs, args.embedding_dim) == (
+    assert (tuple(cfg.filters), cfg.block, cfg.top_convs, cfg.embedding_dim) == (
         shipped.filters, shipped.block, shipped.top_convs, shipped.embedding_dim)
-    assert (args.epochs, args.lr, args.margin, args.batch_size) == (80, 6e-3, 1.0, 100)
+    assert (cfg.epochs, cfg.learning_rate, cfg.margin, cfg.batch_size) == (80, 6e-3, 1.0, 100)
+    assert W.read_meta(W.default_prefix())["train"] == cfg.to_dict()   # the command it ran
 
 
 def test_train_rejects_bad_filters(capsys):
