@@ -14,6 +14,7 @@ from ui.common import (
     dataset_options,
     sidebar,
 )
+from ui.runs_view import remember, render_runs
 from ui.train_form import FORM, base_config, config_from_form, form_values, train_form
 from ui.train_view import (DEFAULT, render_done, render_loss, render_progress,
                            render_validation)
@@ -33,6 +34,7 @@ if asked and (job is None or job.id != asked):
     found = jobs.find(asked)
     if found is not None:
         st.session_state[JOB] = job = found
+        remember(found.out)
         # A reloaded page shows the run's own settings in the form, not the defaults.
         st.session_state.setdefault(FORM, form_values(found.config))
     else:
@@ -75,6 +77,7 @@ if submitted and not running:
                                    USER_DATASETS, {})]])
         out = runs.new_run(root, f"{dataset_label(spec).replace('your data: ', '')}-{v['loss']}")
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
+        remember(out)
         st.query_params["run"] = job.id
         st.session_state[ACTIVE_DATASET] = spec
         running = True
@@ -111,3 +114,5 @@ if job is not None:
         live_charts()
 else:
     st.info("Set the hyperparameters and press **Train**.")
+
+render_runs()

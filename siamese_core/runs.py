@@ -7,6 +7,7 @@ run-id name, a real directory, and nothing inside but model files.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,12 +15,15 @@ import stat
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SiameseError
-from .weights import paths
+from .weights import atomic_write_text, paths, read_meta
 
 RETENTION_S = 24 * 3600           # runs older than this are deleted when a new run starts
+KEPT = ".kept.json"               # in a run folder: pruning leaves the run alone
+MAX_NAME = 80
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 # What a run folder may hold: NAME.json / NAME.onnx / NAME.weights.h5, an uploaded dataset
 # (dataset.zip) and their temporary files.
@@ -124,7 +128,7 @@ def prune(root: str | os.PathLike, max_age_s: float = RETENTION_S,
     kept = {paths(k)["json"].parent.name for k in keep if k}
     removed = 0
     for run in root.iterdir():
-        if run.name in kept or not is_run_dir(run):
+        if run.name in kept or not is_run_dir(run) or (run / KEPT).is_file():
             continue
         try:
             newest = max([f.lstat().st_mtime for f in run.iterdir()] + [run.lstat().st_mtime])
@@ -134,3 +138,61 @@ def prune(root: str | os.PathLike, max_age_s: float = RETENTION_S,
         except OSError:      # another process pruned or wrote it meanwhile: skip it
             continue
     return removed
+
+
+# --- one session's runs: describe, rename, keep, delete ------------------------------------------
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a list of runs shows about one saved model."""
+
+    prefix: str
+    name: str              # the user's name for it (the file name until renamed)
+    created: str
+    dataset: str
+    loss: str
+    accuracy: float        # test pair accuracy, or validation's for models without a test split
+    on_test: bool
+    kept: bool
+
+
+def describe(prefix: str | os.PathLike) -> RunInfo | None:
+    """A saved run's summary, or None when its files are gone or unreadable."""
+    try:
+        meta = read_meta(prefix, verify=())
+    except SiameseError:
+        return None
+    test = meta.get("test") or {}
+    acc = test.get("pair_accuracy", meta.get("metrics", {}).get("pair_accuracy", float("nan")))
+    return RunInfo(str(prefix), str(meta.get("display_name") or Path(prefix).name),
+                   str(meta.get("created", "")), str(meta.get("dataset", "")),
+                   str(meta.get("loss", "")), float(acc), "pair_accuracy" in test,
+                   (paths(prefix)["json"].parent / KEPT).is_file())
+
+
+def rename(prefix: str | os.PathLike, name: str) -> None:
+    """Give a run a name of the user's (stored in its JSON; the files keep theirs)."""
+    name = " ".join(str(name).split())[:MAX_NAME]
+    if not name:
+        raise SiameseError("a run's name cannot be empty")
+    meta = read_meta(prefix, verify=())
+    meta["display_name"] = name
+    atomic_write_text(paths(prefix)["json"], json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def keep(prefix: str | os.PathLike, on: bool = True) -> None:
+    """Keep a run beyond ``RETENTION_S`` (or let pruning have it again)."""
+    marker = paths(prefix)["json"].parent / KEPT
+    if on:
+        atomic_write_text(marker, "{}\n")
+    else:
+        marker.unlink(missing_ok=True)
+
+
+def delete(prefix: str | os.PathLike) -> bool:
+    """Delete a run's folder, if it is one this module could have made (``is_run_dir``)."""
+    folder = paths(prefix)["json"].parent
+    if not is_run_dir(folder):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True

@@ -157,6 +157,17 @@ def test_train_tiny_run_to_completion_and_use_it():
     at.radio(key="mode_left").set_value("Pick").run()
     at.radio(key="mode_right").set_value("Pick").run()
     assert any(m.label == "Verdict" for m in at.metric)
+    # The session's runs (issue 16): rename, keep beyond a day, delete.
+    at.switch_page("pages/train.py").run()
+    assert any(h.value == "Your runs" for h in at.subheader)
+    prefix = str(mine)
+    at.text_input(key=f"name_{prefix}").set_value("first try").run()
+    assert runs.describe(prefix).name == "first try" and not at.exception
+    at.toggle(key=f"keep_{prefix}").set_value(True).run()
+    assert runs.describe(prefix).kept
+    at.button(key="runs_delete").click().run()
+    assert not at.exception and not mine.parent.exists()
+    assert at.session_state["active_model"] is None
 
 
 def test_a_deleted_trained_model_falls_back_to_the_shipped_one(tmp_path):

@@ -121,3 +121,40 @@ def test_an_uploaded_dataset_is_private_and_pruned_like_a_run(tmp_path):
     assert stranger.exists()
     runs.remove_dataset(other)
     assert not other.parent.exists()
+
+
+def test_describe_rename_keep_delete(tmp_path):
+    """A session's runs list (issue 16): a user's name in the JSON, kept runs survive pruning,
+    delete removes a run folder and nothing else."""
+    import json
+    import shutil
+
+    from siamese_core import weights as W
+    prefix = tmp_path / rid(1) / "mnist-5k-contrastive"
+    prefix.parent.mkdir()
+    for p in W.paths(W.default_prefix()).values():
+        shutil.copy(p, prefix.parent / p.name.replace("default", prefix.name))
+    meta = json.loads(W.paths(prefix)["json"].read_text())
+    meta["files"] = {k: v.replace("default", prefix.name) for k, v in meta["files"].items()}
+    W.paths(prefix)["json"].write_text(json.dumps(meta))
+    info = runs.describe(prefix)
+    assert (info.name, info.dataset, info.loss, info.on_test, info.kept) == (
+        "mnist-5k-contrastive", "mnist-5k", "contrastive", True, False)
+    assert info.accuracy == meta["test"]["pair_accuracy"]
+    runs.rename(prefix, "  my   best\nrun ")            # whitespace folded to single spaces
+    assert runs.describe(prefix).name == "my best run"
+    with pytest.raises(runs.SiameseError, match="cannot be empty"):
+        runs.rename(prefix, "   ")
+    W.read_meta(prefix)                                   # still a valid, checksummed model
+    runs.keep(prefix)
+    assert runs.describe(prefix).kept and runs.is_run_dir(prefix.parent)
+    old = NOW - 3 * DAY
+    for f in prefix.parent.iterdir():
+        os.utime(f, (old, old))
+    assert runs.prune(tmp_path, now=NOW) == 0 and prefix.parent.exists()
+    runs.keep(prefix, False)
+    assert runs.prune(tmp_path, now=NOW) == 1 and runs.describe(prefix) is None
+    other = make_run(tmp_path, rid(2), 0)
+    (tmp_path / "notmine").mkdir()
+    assert not runs.delete(tmp_path / "notmine" / "x") and (tmp_path / "notmine").exists()
+    assert runs.delete(other) and not other.parent.exists()
