@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from siamese_core import SAME, SiameseError, make_pairs
-from siamese_core.pairs import pair_montage
+from siamese_core import SAME, SiameseError
+from siamese_core.pairs import pair_montage, pairs_among
 from ui.common import (
     ACTIVE_DATASET,
     active_dataset,
@@ -53,15 +53,11 @@ chosen = c3.multiselect("Only these classes (optional, at least 2)", ds.class_na
 if chosen and len(chosen) < 2:
     st.warning("Pick at least two classes: negative pairs need two.")
     st.stop()
-keep = np.flatnonzero(np.isin(ds.labels, [ds.class_names.index(c) for c in chosen])) \
-    if chosen else np.arange(len(ds))
-
 try:
-    pairs = make_pairs(ds.labels[keep], int(seed), n_pairs=49)
+    pairs = pairs_among(ds.labels, [ds.class_names.index(c) for c in chosen], int(seed), 49)
 except SiameseError as e:
     st.error(str(e))
     st.stop()
-pairs = pairs._replace(a=keep[pairs.a], b=keep[pairs.b])
 montage = pair_montage(ds.images, pairs)
 png = png_bytes(montage)
 st.session_state.explorer_montage_sha = hashlib.sha256(png).hexdigest()[:16]

@@ -113,6 +113,17 @@ def make_pairs(
     return Pairs(a[perm], b[perm], y[perm])
 
 
+def pairs_among(labels: np.ndarray, classes, rng: np.random.Generator | int | None = None,
+                n_pairs: int | None = None) -> Pairs:
+    """``make_pairs`` restricted to images of ``classes`` (label values; empty or None: all),
+    with indices into the full ``labels``."""
+    labels = np.asarray(labels)
+    keep = (np.flatnonzero(np.isin(labels, list(classes))) if classes is not None
+            and len(classes) else np.arange(len(labels)))
+    p = make_pairs(labels[keep], rng, n_pairs=n_pairs)
+    return p._replace(a=keep[p.a], b=keep[p.b])
+
+
 def pair_montage(
     images: np.ndarray,
     pairs: Pairs,

@@ -140,3 +140,18 @@ def test_pk_batches_when_not_all_classes_fit():
     for c in np.flatnonzero(counts <= 8):
         idx = seen[labels[seen] == c]
         assert len(np.unique(idx)) == len(idx)
+
+
+def test_pairs_among_chosen_classes_index_the_full_labels():
+    """The Explorer's class filter (issue 16: it lived in the page): pairs of chosen classes
+    only, indices into the whole dataset, balanced as make_pairs."""
+    from siamese_core.pairs import pairs_among
+    labels = np.repeat(np.arange(5), 10)
+    p = pairs_among(labels, [1, 3], 0, n_pairs=40)
+    assert set(labels[p.a]) | set(labels[p.b]) == {1, 3}
+    assert np.all((labels[p.a] == labels[p.b]) == (p.label == SAME))
+    assert (p.label == SAME).sum() == 20
+    every = pairs_among(labels, [], 0, n_pairs=40)
+    np.testing.assert_array_equal(every.a, make_pairs(labels, 0, n_pairs=40).a)
+    with pytest.raises(DataError):
+        pairs_among(labels, [2], 0, n_pairs=10)        # one class: no negative pairs
