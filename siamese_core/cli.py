@@ -71,24 +71,6 @@ class _ConsoleProgress(Callback):
             self.bar.close()
 
 
-def config_from_args(args) -> TrainConfig:
-    """The run a ``train`` command line asks for: the dataset's starting point
-    (``config.recipe``) with the options given on top."""
-    from .config import recipe
-    given = {"loss": args.loss, "margin": args.margin, "epochs": args.epochs,
-             "seconds": args.seconds, "seed": args.seed, "batch_size": args.batch_size,
-             "learning_rate": args.lr, "pairing": args.pairing,
-             "embedding_dim": args.embedding_dim, "filters": args.filters, "block": args.block,
-             "top_convs": args.top_convs, "max_train": args.max_train, "max_val": args.max_val,
-             "holdout": args.holdout, "input_size": args.input_size, "fit": args.fit,
-             "augment": False if args.no_augment else None,
-             "rotated_classes": args.rotated_classes, "group_batches": args.group_batches}
-    overrides = {k: v for k, v in given.items() if v is not None}
-    if args.seconds is not None and args.epochs is None:
-        overrides["epochs"] = None           # a time budget alone: no epoch limit
-    return recipe(args.dataset, **overrides)
-
-
 # TrainConfig field -> the train option that sets it (flags: option when True / when False).
 _OPTIONS = {"dataset": "--dataset", "holdout": "--holdout", "input_size": "--input-size",
             "fit": "--fit", "loss": "--loss", "pairing": "--pairing", "margin": "--margin",
@@ -99,6 +81,23 @@ _OPTIONS = {"dataset": "--dataset", "holdout": "--holdout", "input_size": "--inp
 _FLAGS = {"augment": (None, "--no-augment"),
           "rotated_classes": ("--rotated-classes", "--no-rotated-classes"),
           "group_batches": ("--group-batches", "--no-group-batches")}
+
+
+def config_from_args(args) -> TrainConfig:
+    """The run a ``train`` command line asks for: the dataset's starting point
+    (``config.recipe``) with the options given on top."""
+    from .config import recipe
+
+    def given(option: str):
+        return getattr(args, option[2:].replace("-", "_"))   # argparse's dest for it
+    overrides = {field: given(option) for field, option in _OPTIONS.items()
+                 if field != "dataset"}
+    for field, (on, off) in _FLAGS.items():
+        overrides[field] = given(on) if on else (False if given(off) else None)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.seconds is not None and args.epochs is None:
+        overrides["epochs"] = None           # a time budget alone: no epoch limit
+    return recipe(args.dataset, **overrides)
 
 
 def command_for(cfg: TrainConfig, out: str) -> str:

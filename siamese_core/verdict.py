@@ -237,26 +237,23 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
     """Pair accuracy at the model's stored threshold on fresh balanced pairs, the same over every
     pair of (up to ``ALL_PAIRS_MAX``) images, ROC AUC, EER and N-way one-shot accuracy (N = the
     classes, at most 20; nearest of one support image per class)."""
-    from .calibrate import accuracy_at, all_pairs_accuracy, calibrate, one_shot_accuracy
-    from .pairs import make_pairs
+    from .calibrate import all_pairs_accuracy, evaluate_embeddings
 
     check_fits(model, dataset)
     emb = model.embed(dataset.images)
     sub = _all_pairs_subset(dataset.labels, seed)
-    pairs = make_pairs(dataset.labels, seed, n_pairs=n_pairs)
-    d = np.linalg.norm(emb[pairs.a] - emb[pairs.b], axis=1)
-    cal = calibrate(d, pairs.label)
-    n_way = min(20, len(np.unique(dataset.labels)))   # as calibrate.evaluate_embeddings
+    # The same measurement the trainer makes of its test split, plus the all-pairs accuracy.
+    e = evaluate_embeddings(emb, dataset.labels, model.threshold, n_pairs, episodes, seed)
     return {
         "dataset": dataset.spec, "split": dataset.split, "n_images": len(dataset),
-        "n_pairs": len(d), "threshold": model.threshold,
-        "pair_accuracy": accuracy_at(d, pairs.label, model.threshold),
+        "n_pairs": e["n_pairs"], "threshold": model.threshold,
+        "pair_accuracy": e["pair_accuracy"],
         "all_pairs_accuracy": all_pairs_accuracy(emb[sub], dataset.labels[sub], model.threshold),
         "all_pairs_images": len(sub),
-        "roc_auc": cal.roc_auc, "eer": cal.eer,
-        "best_threshold_here": cal.threshold, "best_accuracy_here": cal.accuracy,
-        f"one_shot_{n_way}way": one_shot_accuracy(emb, dataset.labels, episodes, seed, n_way),
-        "one_shot_episodes": episodes,
+        "roc_auc": e["roc_auc"], "eer": e["eer"],
+        "best_threshold_here": e["best_threshold_here"],
+        "best_accuracy_here": e["best_accuracy_here"],
+        f"one_shot_{e['n_way']}way": e["one_shot"], "one_shot_episodes": episodes,
     }
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from siamese_core.archive import IMAGE_SUFFIXES   # the images a dataset archive may hold
+
 # Every file_uploader of the app takes one of these: anything else is refused at upload time.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARCHIVE_SUFFIXES = (".zip",)
 UPLOAD_SUFFIXES = IMAGE_SUFFIXES + ARCHIVE_SUFFIXES
 # Images: 5 MB each; an archive of the user's dataset: 50 MB (server.maxUploadSize, the largest).
