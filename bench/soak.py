@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ui.harness import rss_mb, start_app, stop_app  # noqa: E402
-from ui.soak import soak  # noqa: E402
+from tests.harness import rss_mb, start_app, stop_app  # noqa: E402
+from tests.soak import soak  # noqa: E402
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=4)
     ap.add_argument("--uploads", type=int, default=50)
     ap.add_argument("--side", type=int, default=4096)
-    ap.add_argument("--app-dir", default=str(ROOT), help="the checkout whose app.py to serve")
+    ap.add_argument("--app-dir", default=str(ROOT), help="the checkout whose app to serve")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
     a = ap.parse_args()
     proc, base = start_app(Path(tempfile.mkdtemp()) / "streamlit.log", cwd=Path(a.app_dir))

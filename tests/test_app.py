@@ -13,7 +13,7 @@ from PIL import Image
 from tests.conftest import ROOT
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
-APP = str(ROOT / "app.py")
+APP = str(ROOT / "siamese_studio" / "app.py")
 
 
 def app(page: str | None = None):
@@ -267,7 +267,7 @@ def test_sidebar_dataset_follows_the_explorer_at_once():
 
 def test_montage_caption_and_file_name_say_which_classes():
     """Issue 16, UX 7: the caption and the download name ignored the class filter."""
-    from ui.common import montage_labels
+    from siamese_studio.ui.common import montage_labels
     assert montage_labels("mnist-5k", 3, []) == (
         "mnist-5k: 7×7 pairs, seed 3 — green pos, red neg", "pairs-mnist-5k-3.png")
     caption, name = montage_labels("fashion-mnist", 0, ["T-shirt/top", "Bag"])

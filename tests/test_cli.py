@@ -162,7 +162,6 @@ def _weights_copy(tmp_path, name, edit=None, onnx=None):
 
 def _onnx_of_shape(side: int, dim: int) -> bytes:
     """A valid ONNX graph [N, side, side, 1] -> [N, dim] (flatten + slice), not our network."""
-    import onnx
     from onnx import TensorProto, helper
     g = helper.make_graph(
         [helper.make_node("Flatten", ["image"], ["flat"]),

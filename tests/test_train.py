@@ -271,7 +271,7 @@ def test_the_loss_registry_is_the_one_source_of_choices():
     train_cmd = build_parser()._subparsers._group_actions[0].choices["train"]
     loss_action = next(a for a in train_cmd._actions if a.dest == "loss")
     assert tuple(loss_action.choices) == LOSSES
-    page = (Path(__file__).parents[1] / "pages" / "train.py").read_text()
+    page = (Path(__file__).parents[1] / "siamese_studio" / "pages" / "train.py").read_text()
     assert '"contrastive", "bce", "triplet"' not in page      # no copy of the choices
 
 

@@ -5,7 +5,7 @@ from starlette.exceptions import HTTPException
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-from ui.uploads import guard_upload_manager
+from siamese_studio.ui.uploads import guard_upload_manager
 
 MB = 1024 * 1024
 

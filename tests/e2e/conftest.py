@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.harness import CHROMIUM, CHROMIUM_FLAGS, ROOT, start_app, stop_app
+from tests.harness import CHROMIUM, CHROMIUM_FLAGS, ROOT, start_app, stop_app
 
 DOCS_SHOTS = os.environ.get("SIAMESE_DOCS_SCREENSHOTS")  # set to copy README shots into docs/
 
@@ -16,7 +16,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port; stopped (with its workers) afterwards."""
+    """`python -m siamese_studio` on a free loopback port; stopped (with its workers) afterwards."""
     proc, base = start_app(tmp_path_factory.mktemp("server") / "streamlit.log")
     yield base
     stop_app(proc)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui.harness import start_app, stop_app
+from tests.harness import start_app, stop_app
 
 pytestmark = pytest.mark.e2e
 RUNNING = re.compile(r"Epoch \d+ · batch")   # the progress text; epochs can be shorter than a poll

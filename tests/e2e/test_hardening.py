@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.e2e.test_browser import RUNNING, digit_png, go, main, no_exceptions, start_training
-from ui.harness import ROOT, rss_mb, start_app, stop_app
+from tests.harness import ROOT, rss_mb, start_app, stop_app
 
 pytestmark = pytest.mark.e2e
 GRACE = 8   # seconds: the test server stops runs nobody watches after this long
@@ -76,7 +76,7 @@ def test_error_details_stay_on_the_server(browser, tmp_path, setting, hidden):
     traceback reaches the browser. With the old setting (false, i.e. "stacktrace" in Streamlit
     1.67) the same check sees the traceback: it would catch a regression."""
     (tmp_path / ".streamlit").mkdir()
-    config = (ROOT / ".streamlit" / "config.toml").read_text()
+    config = (ROOT / "siamese_studio" / ".streamlit" / "config.toml").read_text()
     assert 'showErrorDetails = "none"' in config
     (tmp_path / ".streamlit" / "config.toml").write_text(
         config.replace('showErrorDetails = "none"', f"showErrorDetails = {setting}"))
@@ -143,7 +143,7 @@ CLOSED_GROWTH_MB = 120
 def test_memory_stays_bounded_under_worst_case_uploads(browser, tmp_path):
     """A small soak (the full one is bench/soak.py): 2 sessions x 6 uploads of 4096 x 4096
     RGBA PNGs. Before the fix each such image cost ~270 MB and memory only grew."""
-    from ui.soak import soak
+    from tests.soak import soak
     proc, base = start_app(tmp_path / "streamlit.log")
     try:
         r = soak(base, proc.pid, sessions=2, uploads=6, browser=browser)

@@ -62,7 +62,7 @@ def trained_model_and_references(name: str):
     from siamese_core import SiameseModel
     from siamese_core.data import load_dataset
     from siamese_core.verdict import class_references
-    from ui.verify import MAX_REFERENCES
+    from siamese_studio.ui.verify import MAX_REFERENCES
     newest = max(Path(os.environ["SIAMESE_RUNS_DIR"]).glob("*/glyphs.zip-bce.json"),
                  key=lambda p: p.stat().st_mtime)
     m = SiameseModel.load(newest.with_suffix(""))

@@ -3,7 +3,7 @@ import streamlit as st
 
 from siamese_core import SiameseError, jobs, runs
 from siamese_core.jobs import BusyError, TrainingJob, prewarm
-from ui.common import (
+from siamese_studio.ui.common import (
     ACTIVE_DATASET,
     ACTIVE_MODEL,
     JOB,
@@ -14,9 +14,9 @@ from ui.common import (
     dataset_options,
     sidebar,
 )
-from ui.runs_view import remember, render_runs
-from ui.train_form import FORM, base_config, config_from_form, form_values, train_form
-from ui.train_view import (DEFAULT, render_done, render_loss, render_progress,
+from siamese_studio.ui.runs_view import remember, render_runs
+from siamese_studio.ui.train_form import FORM, base_config, config_from_form, form_values, train_form
+from siamese_studio.ui.train_view import (DEFAULT, render_done, render_loss, render_progress,
                            render_validation)
 
 CHARTS_EVERY = 3.0   # seconds between redraws of the charts while training

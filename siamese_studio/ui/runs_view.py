@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from siamese_core import SiameseError, runs
-from ui.common import ACTIVE_MODEL, dataset_labeller
+from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller
 
 MY_RUNS = "my_runs"        # session key: model prefixes of the runs this session started
 MAX_KEPT = 5               # runs one session may keep beyond runs.RETENTION_S

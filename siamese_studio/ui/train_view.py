@@ -11,7 +11,7 @@ from siamese_core import weights as W
 from siamese_core.cli import command_for
 from siamese_core.config import demo_config
 from siamese_core.jobs import TrainingJob, smoothed
-from ui.common import ACTIVE_MODEL, versus_shipped
+from siamese_studio.ui.common import ACTIVE_MODEL, versus_shipped
 
 DEFAULT = demo_config()
 LOSS_POINTS = 150    # per redraw of the loss chart

@@ -11,7 +11,7 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ui.harness import CHROMIUM, CHROMIUM_FLAGS, rss_mb
+from tests.harness import CHROMIUM, CHROMIUM_FLAGS, rss_mb
 
 
 def worst_case_png(side: int = 4096, seed: int = 0) -> bytes:

@@ -1,7 +1,7 @@
-"""Siamese pairs studio: browse pairs, train live, compare digits. Run: streamlit run app.py"""
+"""Siamese pairs studio: browse pairs, train live, compare images. Run: python -m siamese_studio"""
 import streamlit as st
 
-from ui.common import DEEP_LINK, ENTRY
+from siamese_studio.ui.common import DEEP_LINK, ENTRY
 
 st.set_page_config(page_title="Siamese pairs studio", page_icon=":material/compare:", layout="wide")
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from siamese_core import SAME, SiameseError
 from siamese_core.pairs import pair_montage, pairs_among
-from ui.common import (
+from siamese_studio.ui.common import (
     ACTIVE_DATASET,
     active_dataset,
     dataset,

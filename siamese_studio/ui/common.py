@@ -13,7 +13,7 @@ from siamese_core import SiameseError, SiameseModel, load_dataset
 from siamese_core import weights as W
 from siamese_core.data import DEFAULT_DATASET, is_user_spec
 from siamese_core.preprocess import Prep
-from ui.uploads import cap_session_uploads, release_large_buffers
+from siamese_studio.ui.uploads import cap_session_uploads, release_large_buffers
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from ui.common import sidebar
+from siamese_studio.ui.common import sidebar
 
 sidebar(__file__)
 st.title("Siamese pairs studio")

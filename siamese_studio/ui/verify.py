@@ -5,8 +5,8 @@ import streamlit as st
 
 from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import class_references
-from ui.charts import operating_point
-from ui.common import model_dataset
+from siamese_studio.ui.charts import operating_point
+from siamese_studio.ui.common import model_dataset
 
 MAX_REFERENCES = 50
 SHOWN = 8

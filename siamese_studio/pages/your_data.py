@@ -7,9 +7,9 @@ import streamlit as st
 from siamese_core import SiameseError, runs
 from siamese_core.data import MIN_CLASS_HOLDOUT, is_user_spec, summarize
 from siamese_core.pairs import class_montage
-from ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset, dataset_label,
+from siamese_studio.ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset, dataset_label,
                        sidebar)
-from ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
+from siamese_studio.ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
 
 UPLOADED = "_your_data_uploaded"     # session key: {sha256 of an archive: its spec}
 

@@ -4,10 +4,10 @@ import streamlit as st
 
 from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import judge_pairs, one_shot_guess
-from ui.charts import distance_scale
-from ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
-from ui.inputs import image_input, input_problem
-from ui.verify import verify_panel
+from siamese_studio.ui.charts import distance_scale
+from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
+from siamese_studio.ui.inputs import image_input, input_problem
+from siamese_studio.ui.verify import verify_panel
 
 sidebar(__file__)
 st.title("Compare")
