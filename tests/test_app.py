@@ -80,7 +80,7 @@ def test_compare_bad_upload_and_blank_canvas_are_friendly():
     faint = np.zeros((280, 280, 4), np.uint8)
     faint[..., 3] = 255
     faint[100:180, 130:150, :3] = 10
-    inject_drawing(at, "canvas_right", faint)
+    inject_drawing(at, "canvas_right_0", faint)
     assert any("nothing drawn" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
@@ -102,16 +102,38 @@ def stroke(shape: str) -> np.ndarray:
     return img
 
 
+def verdict(at) -> str | None:
+    return {m.label: m.value for m in at.metric}.get("Verdict")
+
+
 def test_compare_canvas_drawings():
     at = app("pages/compare.py")
-    inject_drawing(at, "canvas_left", stroke("1"))
-    inject_drawing(at, "canvas_right", stroke("1"))
-    metrics = {m.label: m.value for m in at.metric}
-    if "Verdict" not in metrics:
-        pytest.skip("this streamlit-drawable-canvas version keeps its value elsewhere")
-    assert metrics["Verdict"] == "same"
-    inject_drawing(at, "canvas_right", stroke("0"))
-    assert {m.label: m.value for m in at.metric}["Verdict"] == "different"
+    inject_drawing(at, "canvas_left_0", stroke("1"))
+    inject_drawing(at, "canvas_right_0", stroke("1"))
+    assert verdict(at) == "same"
+    inject_drawing(at, "canvas_right_0", stroke("0"))
+    assert verdict(at) == "different"
+
+
+def test_a_drawing_survives_another_input_mode_and_clear_starts_again():
+    """UX 6: Draw -> Pick -> Draw keeps the drawing (its pixels now, its strokes for the
+    remounted canvas); Clear gives a new, empty canvas."""
+    at = app("pages/compare.py")
+    drawing = {"objects": [{"type": "path", "path": [["M", 140, 40], ["L", 140, 240]]}]}
+    url = "data:image/png;base64," + base64.b64encode(png(stroke("1"))).decode()
+    at.session_state["canvas_left_0"] = {"drawing": {"raw": drawing, "data": url}}
+    at.run()
+    inject_drawing(at, "canvas_right_0", stroke("0"))
+    assert verdict(at) == "different"
+    at.radio(key="mode_left").set_value("Pick").run()
+    at.radio(key="mode_left").set_value("Draw").run()
+    assert not at.exception
+    assert verdict(at) == "different"                      # the 1, not the picked image
+    assert at.session_state["drawing_left"]["restore"] == drawing
+    at.button(key="clear_left").click().run()
+    assert verdict(at) is None
+    assert any(i.value == "Draw a digit (white on black)." for i in at.info)
+    assert at.session_state["drawing_left"]["gen"] == 1    # a new canvas, not the old one
 
 
 def run_until(at, done, timeout=240):

@@ -9,17 +9,42 @@ from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_IMAGE_MB, file_uploade
 IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]
 
 
-def canvas(key: str):
-    """A 280x280 drawing (white on black), or None without the optional canvas package."""
+def _drawing(side: str) -> dict:
+    """A side's drawing, kept across input modes: ``json`` (the canvas's own description, to
+    redraw it), ``image`` (its pixels), ``restore`` (what a remounted canvas starts from) and
+    ``gen`` (bumped by Clear: a new canvas)."""
+    return st.session_state.setdefault(f"drawing_{side}",
+                                       {"json": None, "image": None, "restore": None, "gen": 0})
+
+
+def _clear(side: str) -> None:
+    st.session_state[f"drawing_{side}"] = {**_drawing(side), "json": None, "image": None,
+                                           "restore": None, "gen": _drawing(side)["gen"] + 1}
+
+
+def canvas(side: str):
+    """A 280x280 drawing (white on black) that survives a switch to another input mode and
+    back, with a Clear button; None without the optional canvas package or before any
+    drawing."""
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception:  # the component is optional: upload and pick still work
         st.info("Drawing needs the package streamlit-drawable-canvas; upload or pick instead.")
         return None
+    d = _drawing(side)
+    # The canvas's toolbar (undo, redo, reset) slides 2.65rem above it on hover: room for it
+    # so that it does not cover the input radio.
+    st.space(30)
     res = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000",
-                    height=280, width=280, drawing_mode="freedraw", key=key,
-                    update_streamlit=True, return_image_data=True)
-    return None if res is None else res.image_data
+                    height=280, width=280, drawing_mode="freedraw", key=f"canvas_{side}_{d['gen']}",
+                    initial_drawing=d["restore"], update_streamlit=True, return_image_data=True)
+    st.button("Clear", icon=":material/delete:", key=f"clear_{side}", on_click=_clear,
+              args=(side,))
+    # A remounted canvas draws ``restore`` but sends nothing until the next stroke: until
+    # then its pixels are the ones kept.
+    if res is not None and res.image_data is not None:
+        d["json"], d["image"] = res.json_data, res.image_data
+    return d["image"]
 
 
 def image_input(side: str, pick_from=None, what: str = "digit",
@@ -28,12 +53,13 @@ def image_input(side: str, pick_from=None, what: str = "digit",
     ``Dataset`` to pick from (its test split); "Camera" takes a webcam photo."""
     mode = st.radio("Input", modes, horizontal=True, key=f"mode_{side}")
     if mode == "Draw":
-        img = canvas(f"canvas_{side}")
+        img = canvas(side)
         if img is None or np.asarray(img)[..., :3].max() == 0:
             article = "an" if what[0] in "aeiou" else "a"
-            return None, (f"Draw {article} {what} (white on black). To start again, use the bin "
-                          f"icon under the canvas.")
+            return None, f"Draw {article} {what} (white on black)."
         return np.asarray(img).astype(np.uint8), None
+    d = _drawing(side)
+    d["restore"] = d["json"]      # what the canvas shows when the user comes back to Draw
     if mode in ("Upload", "Camera"):
         if mode == "Upload":
             f, refused = file_uploader(f"PNG or JPEG, up to {MAX_IMAGE_MB} MB", IMAGE_TYPES,

@@ -106,6 +106,46 @@ def test_compare_by_drawing(page, server, shots):
     shots(page, "one-vs-zero", "compare.png")
 
 
+def ink(page, index: int) -> int:
+    """Bright pixels on a drawing canvas (the one fabric.js renders its strokes on)."""
+    return page.locator("canvas.dc-canvas.lower-canvas").nth(index).evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k] > 128) n++; return n; }")
+
+
+def test_a_drawing_survives_pick_and_back_and_clear_empties_it(page, server, shots):
+    """UX 6: Draw -> Pick -> Draw shows the same strokes again and still judges them; the
+    visible Clear button starts again. The canvas toolbar has room above the canvas (its
+    icons sit below the input radio, not over it)."""
+    go(page, server, "Compare", "Random test pairs")
+    page.locator("canvas.upper-canvas").nth(1).wait_for()
+    draw(page, 0, ONE)
+    page.get_by_text("what the network sees").first.wait_for()
+    drawn = ink(page, 0)
+    assert drawn > 1000
+    radio = main(page).locator('[data-testid="stRadio"]').first
+    page.locator("canvas.upper-canvas").first.hover()
+    toolbar = page.locator(".dc-toolbar").first
+    toolbar.wait_for()
+    page.wait_for_function("t => getComputedStyle(t).opacity === '1'", arg=toolbar.element_handle())
+    assert toolbar.bounding_box()["y"] >= radio.bounding_box()["y"] + radio.bounding_box()["height"]
+    radio.get_by_text("Pick").click()
+    page.get_by_text("of the test split").first.wait_for()
+    radio.get_by_text("Draw").click()
+    page.locator("canvas.upper-canvas").nth(1).wait_for()
+    page.wait_for_function("([c, n]) => { const d = c.getContext('2d').getImageData(0, 0, c.width,"
+                           " c.height).data; let k = 0; for (let i = 0; i < d.length; i += 4)"
+                           " if (d[i] > 128) k++; return k === n; }",
+                           arg=[page.locator("canvas.dc-canvas.lower-canvas").first.element_handle(),
+                                drawn])
+    page.get_by_text("what the network sees").first.wait_for()
+    shots(page, "drawing-back")
+    main(page).get_by_role("button", name="Clear").first.click()
+    page.get_by_text("what the network sees").wait_for(state="detached")
+    assert ink(page, 0) == 0
+    no_exceptions(page)
+
+
 def digit_png(label: int, index: int) -> bytes:
     from siamese_core import load_dataset
     ds = load_dataset("mnist-5k", "test")
