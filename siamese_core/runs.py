@@ -196,3 +196,73 @@ def delete(prefix: str | os.PathLike) -> bool:
         return False
     shutil.rmtree(folder, ignore_errors=True)
     return True
+
+
+# --- two runs side by side -----------------------------------------------------------------------
+
+# What a side-by-side shows of each run: (row, where in the model JSON, format).
+_RESULTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("dataset", ("dataset",), "{}"),
+    ("test pair accuracy", ("test", "pair_accuracy"), "{:.2%}"),
+    ("test ROC AUC", ("test", "roc_auc"), "{:.4f}"),
+    ("test equal error rate", ("test", "eer"), "{:.2%}"),
+    ("test one-shot (N-way)", ("test", "one_shot"), "{:.1%}"),
+    ("validation pair accuracy", ("metrics", "pair_accuracy"), "{:.2%}"),
+    ("validation ROC AUC", ("metrics", "roc_auc"), "{:.4f}"),
+    ("threshold", ("metrics", "threshold"), "{:.3f}"),
+    ("kept epoch", ("best_epoch",), "{}"),
+    ("epochs trained", ("epochs_done",), "{}"),
+    ("training time", ("train_seconds",), "{:.0f} s"),
+)
+# Settings always shown; the other training settings only where the two runs differ.
+_SETTINGS_SHOWN = ("loss", "margin", "embedding_dim", "batch_size", "learning_rate", "pairing")
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Two (or more) runs compared: ``rows`` of (what, one text per run); ``differs`` names
+    the rows whose values are not all equal; ``curves`` the validation history of each run
+    (run name, epoch, seconds, pair accuracy, ROC AUC), for a chart."""
+
+    names: list[str]
+    rows: list[tuple[str, list[str]]]
+    differs: set[str]
+    curves: list[dict]
+
+
+def _get(meta: dict, where: tuple[str, ...]):
+    for key in where:
+        if not isinstance(meta, dict) or key not in meta:
+            return None
+        meta = meta[key]
+    return meta
+
+
+def _text(value, fmt: str = "{}") -> str:
+    if value is None:
+        return "—"
+    try:
+        return fmt.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def side_by_side(prefixes: list[str | os.PathLike]) -> SideBySide:
+    """The results, the settings (all that differ, plus the main ones) and the validation
+    curves of saved runs, for comparing them. ``SiameseError`` if one cannot be read."""
+    metas = [read_meta(p, verify=()) for p in prefixes]
+    names: list[str] = []
+    for p, m in zip(prefixes, metas):
+        name = str(m.get("display_name") or Path(p).name)
+        # Two runs may share a name: the run id tells them apart in the table and the chart.
+        names.append(name if name not in names else f"{name} ({Path(p).parent.name[:6]})")
+    rows = [(what, [_text(_get(m, where), fmt) for m in metas]) for what, where, fmt in _RESULTS]
+    keys = sorted({k for m in metas for k in (m.get("train") or {})})
+    for key in keys:
+        values = [_text(_get(m, ("train", key))) for m in metas]
+        if key in _SETTINGS_SHOWN or len(set(values)) > 1:
+            rows.append((key.replace("_", " "), values))
+    curves = [{"run": name, "epoch": h.get("epoch"), "seconds": h.get("elapsed"),
+               "pair accuracy": h.get("pair_accuracy"), "ROC AUC": h.get("roc_auc")}
+              for name, m in zip(names, metas) for h in (m.get("history") or [])]
+    return SideBySide(names, rows, {what for what, v in rows if len(set(v)) > 1}, curves)

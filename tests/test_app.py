@@ -1,6 +1,7 @@
 """AppTest: every page renders, the key widgets exist, and the three parts work."""
 import base64
 import io
+import json
 import subprocess
 import sys
 import time
@@ -190,6 +191,31 @@ def test_train_tiny_run_to_completion_and_use_it():
     at.button(key="runs_delete").click().run()
     assert not at.exception and not mine.parent.exists()
     assert at.session_state["active_model"] is None
+
+
+def test_two_runs_side_by_side_on_the_train_page():
+    """Issue 16: the session's last two runs compared: a column each, the differing rows
+    named, both histories charted; a run whose files are gone is left out of the choice."""
+    from siamese_core import runs
+    from tests.test_runs import saved_run
+    root = runs.default_root()
+    a = saved_run(root, "a" * 32, "mnist-5k-bce", **{"train.loss": "bce"})
+    b = saved_run(root, "b" * 32, "mnist-5k-triplet", **{"train.loss": "triplet"})
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["my_runs"] = [str(a), str(b)]
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.multiselect(key="runs_side_by_side").value == [str(a), str(b)]
+    table = at.dataframe[-1].value
+    assert list(table.columns) == ["mnist-5k-bce", "mnist-5k-triplet"]
+    assert list(table.loc["loss"]) == ["bce", "triplet"]
+    assert any("Bold: the rows where" in c.value for c in at.caption)
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    curves = [c for c in charts if "training time (s)" in json.dumps(c)]
+    assert len(curves) == 2                                  # ROC AUC and pair accuracy
+    at.multiselect(key="runs_side_by_side").set_value([str(a)]).run()
+    assert any(i.value == "Choose two runs." for i in at.info)
 
 
 def test_a_deleted_trained_model_falls_back_to_the_shipped_one(tmp_path):

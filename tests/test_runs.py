@@ -1,10 +1,12 @@
 """The runs folder: private, never through a symbolic link, and pruned of its own runs only."""
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from siamese_core import runs
+from siamese_core import weights as W
 from siamese_core.runs import StorageError
 
 DAY = 24 * 3600
@@ -123,20 +125,36 @@ def test_an_uploaded_dataset_is_private_and_pruned_like_a_run(tmp_path):
     assert not other.parent.exists()
 
 
-def test_describe_rename_keep_delete(tmp_path):
-    """A session's runs list (issue 16): a user's name in the JSON, kept runs survive pruning,
-    delete removes a run folder and nothing else."""
+def saved_run(root: Path, run_id: str, name: str = "mnist-5k-contrastive", **changes) -> Path:
+    """A copy of the shipped model saved as a run under ``root``, its JSON updated with
+    ``changes`` (dotted keys reach into sections: ``**{"train.seed": 3}``)."""
     import json
     import shutil
 
     from siamese_core import weights as W
-    prefix = tmp_path / rid(1) / "mnist-5k-contrastive"
-    prefix.parent.mkdir()
+    prefix = Path(root) / run_id / name
+    prefix.parent.mkdir(parents=True)
     for p in W.paths(W.default_prefix()).values():
         shutil.copy(p, prefix.parent / p.name.replace("default", prefix.name))
     meta = json.loads(W.paths(prefix)["json"].read_text())
     meta["files"] = {k: v.replace("default", prefix.name) for k, v in meta["files"].items()}
+    for key, value in changes.items():
+        *path, last = key.split(".")
+        node = meta
+        for k in path:
+            node = node[k]
+        node[last] = value
     W.paths(prefix)["json"].write_text(json.dumps(meta))
+    return prefix
+
+
+def test_describe_rename_keep_delete(tmp_path):
+    """A session's runs list (issue 16): a user's name in the JSON, kept runs survive pruning,
+    delete removes a run folder and nothing else."""
+    import json
+
+    prefix = saved_run(tmp_path, rid(1))
+    meta = json.loads(W.paths(prefix)["json"].read_text())
     info = runs.describe(prefix)
     assert (info.name, info.dataset, info.loss, info.on_test, info.kept) == (
         "mnist-5k-contrastive", "mnist-5k", "contrastive", True, False)
@@ -158,3 +176,31 @@ def test_describe_rename_keep_delete(tmp_path):
     (tmp_path / "notmine").mkdir()
     assert not runs.delete(tmp_path / "notmine" / "x") and (tmp_path / "notmine").exists()
     assert runs.delete(other) and not other.parent.exists()
+
+
+def test_side_by_side_shows_results_main_settings_and_what_differs(tmp_path):
+    """Two runs compared (issue 16): formatted results, the main settings always, other
+    settings only where they differ, equal names told apart by run id, both histories."""
+    a = saved_run(tmp_path, rid(1))
+    b = saved_run(tmp_path, rid(2), **{"test.pair_accuracy": 0.5, "train.learning_rate": 0.001,
+                                       "train.top_convs": 1, "history": [
+                                           {"epoch": 1, "elapsed": 2.0, "pair_accuracy": 0.75,
+                                            "roc_auc": 0.8}]})
+    sbs = runs.side_by_side([a, b])
+    assert sbs.names == ["mnist-5k-contrastive", f"mnist-5k-contrastive ({rid(2)[:6]})"]
+    rows = dict(sbs.rows)
+    assert rows["test pair accuracy"] == ["98.89%", "50.00%"]     # 0.9889 and 0.5, as %
+    assert rows["learning rate"] == ["0.006", "0.001"]
+    assert rows["top convs"] == ["0", "1"]                        # shown: it differs
+    assert rows["loss"] == ["contrastive", "contrastive"]         # shown: a main setting
+    assert "block" not in rows and "val pairs" not in rows       # equal and not main
+    assert sbs.differs == {"test pair accuracy", "learning rate", "top convs"}
+    history = W.read_meta(a, verify=())["history"]
+    assert len(sbs.curves) == len(history) + 1
+    assert sbs.curves[-1] == {"run": sbs.names[1], "epoch": 1, "seconds": 2.0,
+                              "pair accuracy": 0.75, "ROC AUC": 0.8}
+    runs.rename(b, "fast")
+    assert runs.side_by_side([a, b]).names == ["mnist-5k-contrastive", "fast"]
+    W.paths(b)["json"].unlink()
+    with pytest.raises(runs.SiameseError):
+        runs.side_by_side([a, b])

@@ -4,7 +4,7 @@ import streamlit as st
 
 from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import judge_pairs, one_shot_guess
-from siamese_studio.ui.charts import distance_scale
+from siamese_studio.ui.charts import SCALE_HEIGHT, distance_scale
 from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
 from siamese_studio.ui.inputs import image_input, input_problem
 from siamese_studio.ui.verify import verify_panel
@@ -62,7 +62,8 @@ with pair_tab:
         c2.metric("Confidence", f"{v.confidence:.0%}")
         c3.metric("Distance", f"{v.distance:.3f}", help="Euclidean distance between embeddings")
         st.caption(f"Threshold {v.threshold:.3f}: pairs closer than this are called *same*.")
-        st.altair_chart(distance_scale(v.distance, v.threshold), width="stretch")
+        st.altair_chart(distance_scale(v.distance, v.threshold), width="stretch",
+                        height=SCALE_HEIGHT)
         st.markdown("**Nearest training images** (a one-shot guess of each input)")
         try:
             gds, gemb = model_gallery("train")

@@ -1,10 +1,12 @@
-"""The Train page's list of this session's runs: rename, use, keep beyond a day, delete."""
+"""The Train page's list of this session's runs: rename, use, keep beyond a day, delete, and
+two of them side by side."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from siamese_core import SiameseError, runs
+from siamese_studio.ui.charts import run_curves
 from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller
 
 MY_RUNS = "my_runs"        # session key: model prefixes of the runs this session started
@@ -60,3 +62,31 @@ def render_runs() -> None:
             st.rerun()
     except (SiameseError, OSError) as e:
         st.error(f"{run.name}: {e}")
+    if len(infos) >= 2:
+        render_side_by_side(names)
+
+
+def render_side_by_side(names: dict) -> None:
+    """Two runs' results, settings and validation curves next to each other."""
+    st.markdown("**Side by side**")
+    order = list(names)
+    pair = st.multiselect("Runs to compare", order, default=order[-2:], max_selections=2,
+                          format_func=lambda p: names[p].name, key="runs_side_by_side")
+    if len(pair) < 2:
+        st.info("Choose two runs.")
+        return
+    try:
+        sbs = runs.side_by_side(pair)
+    except SiameseError as e:
+        st.error(str(e))
+        return
+    table = pd.DataFrame({n: [v[i] for _, v in sbs.rows] for i, n in enumerate(sbs.names)},
+                         index=pd.Index([w for w, _ in sbs.rows], name=""))
+    st.dataframe(table.style.apply(
+        lambda row: ["font-weight: bold" if row.name in sbs.differs else ""] * len(row), axis=1),
+        height="content")
+    st.caption("Bold: the rows where the two runs differ. Test figures come from each run's own "
+               "test split (the same split for runs on one dataset and hold-out).")
+    c1, c2 = st.columns(2)
+    c1.altair_chart(run_curves(sbs.curves, "ROC AUC"), width="stretch")
+    c2.altair_chart(run_curves(sbs.curves, "pair accuracy"), width="stretch")

@@ -11,6 +11,7 @@ from siamese_core import weights as W
 from siamese_core.cli import command_for
 from siamese_core.config import demo_config
 from siamese_core.jobs import TrainingJob, smoothed
+from siamese_studio.ui.charts import class_legend
 from siamese_studio.ui.common import ACTIVE_MODEL, versus_shipped
 
 DEFAULT = demo_config()
@@ -88,7 +89,7 @@ def render_validation(s) -> None:
             .rename(columns={"epochs_seen": "epoch"}).melt("epoch", var_name="metric")
         low = min(0.5, float(hist["value"].min()))
         chart = alt.Chart(hist).mark_line(point=True).encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epochs"),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="~g"), title="epochs"),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[low, 1.0]), title=None),
             color=alt.Color("metric:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=["epoch", "metric", alt.Tooltip("value:Q", format=".4f")])
@@ -103,10 +104,7 @@ def render_validation(s) -> None:
                             "class": names[e.embedding_labels]})
         st.altair_chart(alt.Chart(pts).mark_circle(size=30, opacity=0.8).encode(
             x=alt.X("x:Q", title="PC 1"), y=alt.Y("y:Q", title="PC 2"),
-            # Dozens of classes (your own data) make a legend taller than the chart: colours
-            # and the tooltip tell them apart.
-            color=alt.Color("class:N", legend=alt.Legend(orient="bottom", columns=5, title=None)
-                            if len(names) <= 20 else None),
+            color=alt.Color("class:N", legend=class_legend(len(names))),
             tooltip=["class"]).properties(height=300), width="stretch")
     with c2:
         thr = e.metrics["threshold"]
@@ -194,7 +192,7 @@ def render_done(job: TrainingJob, s) -> None:
     st.markdown("**ROC curve** (validation pairs)")
     st.line_chart(pd.DataFrame({"true positive rate": tpr},
                                index=pd.Index(np.round(fpr, 4), name="false positive rate")),
-                  height=240)
+                  height=240, x_label="false positive rate", y_label="true positive rate")
     c1, c2 = st.columns(2)
     mine = st.session_state.get(ACTIVE_MODEL) == str(job.out)
     if c1.button("Use this model" if not mine else "In use on Compare", key="use_model",
