@@ -29,6 +29,7 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -287,6 +288,25 @@ class TrainingJob:
         self.drain()
         with self._mu:
             return self.state.snapshot()
+
+    def wait_until(self, done: Callable[[JobState], bool], timeout: float = 120.0) -> JobState:
+        """Block until ``done(state)`` holds, woken by the worker's events and by its exit (for
+        scripts and tests: a UI polls). ``TimeoutError`` after ``timeout`` seconds, or as soon
+        as the run has ended without it."""
+        from multiprocessing.connection import wait
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.poll()
+            if done(s):
+                return s
+            if s.status in ("done", "failed"):
+                raise TimeoutError(f"the run ended ({s.status}: {s.error or s.end}) first")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"still {s.status} after {timeout:.0f} s")
+            # The monitor thread may take an event off the pipe before this wait sees it:
+            # never wait longer than its period for the next look.
+            wait([self._events._reader, self._proc.sentinel], min(left, MONITOR_EVERY_S))
 
 
 def find(run_id: str | None) -> TrainingJob | None:

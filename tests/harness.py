@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -35,27 +35,38 @@ def start_app(log_path: Path, timeout: float = 60.0, script: str | None = None,
         launcher = ([sys.executable, "-m", "streamlit", "run", script] if script
                     else [sys.executable, "-m", "siamese_studio"])
     port = free_port()
-    with open(log_path, "w") as log:   # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [*launcher, "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false"],
-            cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [*launcher, "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **(env or {})}, text=True, errors="replace")
+    ready = threading.Event()
+
+    def copy_log() -> None:
+        """The server's output into its log; ``ready`` once it says it is listening (or ends)."""
+        with open(log_path, "w") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                if "You can now view" in line:
+                    ready.set()
+        ready.set()
+
+    threading.Thread(target=copy_log, daemon=True, name="streamlit-log").start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout
-    while True:
+    healthy = False
+    if ready.wait(timeout) and proc.poll() is None:     # woken by the server's own words
         try:
-            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return proc, base
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=10) as r:
+                healthy = r.read().strip() == b"ok"
         except OSError:
             pass
-        if proc.poll() is not None or time.time() > deadline:
-            stop_app(proc)
-            raise RuntimeError(f"streamlit did not become healthy: "
-                               f"{Path(log_path).read_text()[-2000:]}")
-        time.sleep(0.3)
+    if not healthy:
+        stop_app(proc)
+        raise RuntimeError(f"streamlit did not become healthy: "
+                           f"{Path(log_path).read_text()[-2000:]}")
+    return proc, base
 
 
 def rss_mb(pid: int) -> float:
@@ -75,3 +86,32 @@ def stop_app(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def wait_exit(pids, timeout: float) -> set[int]:
+    """Block until at least one of ``pids`` has exited (a zombie counts), or ``timeout`` s;
+    returns those that have. Woken by the kernel (pidfd), not by polling."""
+    import select
+    fds: dict[int, int] = {}
+    gone: set[int] = set()
+    try:
+        for pid in pids:
+            try:
+                fds[os.pidfd_open(pid)] = pid
+            except ProcessLookupError:
+                gone.add(pid)
+        if not gone and fds:
+            ready, _, _ = select.select(list(fds), [], [], timeout)
+            gone = {fds[fd] for fd in ready}
+        return gone
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux)."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(c) for c in (task / "children").read_text().split()}
+    return out

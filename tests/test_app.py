@@ -4,7 +4,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -137,15 +136,19 @@ def test_a_drawing_survives_another_input_mode_and_clear_starts_again():
     assert at.session_state["drawing_left"]["gen"] == 1    # a new canvas, not the old one
 
 
-def run_until(at, done, timeout=240):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return
-        time.sleep(1.0)
-    raise AssertionError("timed out")
+FINISHED = ("done", "failed")
+
+
+def rerun_when(at, done, timeout=240):
+    """Wait on the session's training run itself (woken by its worker's events, no clock),
+    until ``done(state)``; then rerun the page as the browser's next refresh would."""
+    at.session_state["train_job"].wait_until(done, timeout)
+    at.run()
+    assert not at.exception, at.exception
+
+
+def stop_button(at) -> bool:
+    return any(b.key == "stop_training" for b in at.button)
 
 
 def test_train_tiny_run_to_completion_and_use_it():
@@ -158,8 +161,9 @@ def test_train_tiny_run_to_completion_and_use_it():
     submit = [b for b in at.button if b.label.endswith("Train")][0]
     submit.click().run()
     assert not at.exception
-    run_until(at, lambda a: any("Training finished" in s.value or "Training stopped" in s.value
-                                for s in a.success) or a.error)
+    rerun_when(at, lambda s: s.status in FINISHED)
+    assert any("Training finished" in s.value or "Training stopped" in s.value
+               for s in at.success) or at.error
     assert not at.error, [e.value for e in at.error]
     labels = {m.label: m.value for m in at.metric}
     assert "Pair accuracy" in labels and "ROC AUC" in labels
@@ -237,11 +241,12 @@ def test_train_stop():
     form["Epochs"].set_value(50)
     submit = [b for b in at.button if b.label.endswith("Train")][0]
     submit.click().run()
-    run_until(at, lambda a: any(b.key == "stop_training" for b in a.button)
-              and a.session_state["train_job"].state.losses)
+    rerun_when(at, lambda s: s.losses)
+    assert stop_button(at)
     at.button(key="stop_training").click().run()
-    run_until(at, lambda a: any("stopped" in s.value for s in a.success) or a.error)
+    rerun_when(at, lambda s: s.status in FINISHED)
     assert not at.error
+    assert any("stopped" in s.value for s in at.success), [s.value for s in at.success]
 
 
 def test_app_process_stays_free_of_tensorflow():
@@ -285,7 +290,8 @@ def test_a_reloaded_train_page_finds_its_run_and_its_settings():
     form["Epochs"].set_value(50)
     form["Seed"].set_value(7)
     [b for b in at.button if b.label.endswith("Train")][0].click().run()
-    run_until(at, lambda a: any(b.key == "stop_training" for b in a.button))
+    rerun_when(at, lambda s: s.status == "running")
+    assert stop_button(at)
     rid = at.query_params["run"]
     again = app()
     again.switch_page("pages/train.py")
@@ -294,10 +300,11 @@ def test_a_reloaded_train_page_finds_its_run_and_its_settings():
     assert again.session_state["train_job"] is at.session_state["train_job"]
     form = {w.label: w.value for w in again.number_input}
     assert (form["Epochs"], form["Seed"]) == (50, 7)
-    run_until(again, lambda a: any(b.key == "stop_training" for b in a.button))
+    assert stop_button(again)
     again.button(key="stop_training").click().run()
-    run_until(again, lambda a: any("stopped" in s.value for s in a.success) or a.error)
+    rerun_when(again, lambda s: s.status in FINISHED)
     assert not again.error
+    assert any("stopped" in s.value for s in again.success), [s.value for s in again.success]
     gone = app()
     gone.switch_page("pages/train.py")
     gone.query_params["run"] = "0" * 32

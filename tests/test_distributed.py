@@ -2,6 +2,7 @@
 logical CPU devices and ``MirroredStrategy`` runs the Trainer's multi-replica code path (the
 same one ``MultiWorkerMirroredStrategy`` runs across processes)."""
 import json
+import re
 import subprocess
 import sys
 
@@ -165,13 +166,14 @@ def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
     procs = [_worker(configs[i], tmp_path / f"w{i}" / "m", "--epochs", "10000", "--seconds",
                      "300") for i in range(2)]
     try:
-        deadline = time.time() + 120
-        while True:                                        # wait until training has begun
-            ready, _, _ = select.select([procs[0].stderr], [], [], 1.0)   # never block for ever
-            if ready and "training on" in procs[0].stderr.readline():
-                break
-            assert time.time() < deadline and procs[0].poll() is None, "worker 0 never started"
-        time.sleep(2)                                      # a few steps into the run
+        # Kill worker 1 once worker 0 has trained some batches (its progress bar shows a
+        # loss): woken by worker 0's output, not by a clock.
+        seen, deadline, fd = "", time.time() + 120, procs[0].stderr.fileno()
+        while not re.search(r"training on.*loss \d", seen, re.S):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            chunk = os.read(fd, 65536).decode(errors="replace") if ready else ""
+            assert chunk, f"worker 0 never trained: {seen[-500:]!r}"
+            seen += chunk
         os.kill(procs[1].pid, signal.SIGKILL)
         _, err = procs[0].communicate(timeout=120)          # no hang
     finally:

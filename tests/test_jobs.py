@@ -1,7 +1,6 @@
 """The spawned training worker: events arrive, stop works, errors and crashes are reported,
 and the server-wide limit on concurrent trainings holds."""
 import sys
-import time
 import types
 
 import numpy as np
@@ -11,16 +10,7 @@ from siamese_core import jobs
 from siamese_core import weights as W
 from siamese_core.jobs import BusyError, JobState, TrainingJob, budget_after_wait, smoothed
 from siamese_core.train import EpochEnd, TrainConfig
-
-
-def wait(job, until, timeout=120):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        s = job.poll()
-        if until(s):
-            return s
-        time.sleep(0.2)
-    raise AssertionError(f"timed out in state {job.state.status}")
+from tests.harness import wait_exit
 
 
 def test_limit_stop_and_results(tmp_path, monkeypatch):
@@ -29,10 +19,10 @@ def test_limit_stop_and_results(tmp_path, monkeypatch):
     job = TrainingJob.start(cfg, tmp_path / "run" / "m")
     with pytest.raises(BusyError, match="busy"):
         TrainingJob.start(cfg, tmp_path / "other" / "m")
-    s = wait(job, lambda s: len(s.losses) >= 3)
+    s = job.wait_until(lambda s: len(s.losses) >= 3)
     assert s.status == "running" and s.begin.n_train == 300
     job.stop()
-    s = wait(job, lambda s: s.status in ("done", "failed"))
+    s = job.wait_until(lambda s: s.status in ("done", "failed"))
     assert s.status == "done", s.error
     assert s.end.reason == "stopped" and s.epochs and (tmp_path / "run" / "m.json").is_file()
     assert s.best_epoch.epoch == s.end.best_epoch
@@ -48,14 +38,16 @@ def test_limit_stop_and_results(tmp_path, monkeypatch):
 
 def test_user_error_is_reported_in_one_line(tmp_path):
     job = TrainingJob.start(TrainConfig(dataset="no-such-dataset", epochs=1), tmp_path / "m")
-    s = wait(job, lambda s: s.status == "failed")
+    with pytest.raises(TimeoutError, match="ended"):    # fails fast, not at the timeout
+        job.wait_until(lambda s: len(s.losses) > 0, timeout=600)
+    s = job.wait_until(lambda s: s.status == "failed")
     assert "unknown dataset" in s.error and "\n" not in s.error
 
 
 def test_dead_worker_is_noticed(tmp_path):
     job = TrainingJob.start(TrainConfig(epochs=50, max_train=300), tmp_path / "m")
     job.kill()
-    s = wait(job, lambda s: s.status == "failed")
+    s = job.wait_until(lambda s: s.status == "failed")
     assert "exited unexpectedly" in s.error
 
 
@@ -63,13 +55,13 @@ def test_prewarmed_worker_takes_the_next_job(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "_spare", None)
     spare = jobs.prewarm()
     assert jobs.prewarm() is spare                      # one idle worker at a time
-    s = wait(spare, lambda s: s.warm)                   # TensorFlow imported and warmed up
+    s = spare.wait_until(lambda s: s.warm)                   # TensorFlow imported and warmed up
     assert s.status == "starting" and s.begin is None   # idle: no job yet
     cfg = TrainConfig(epochs=1, seconds=30, max_train=200, max_val=100, batch_size=20,
                       val_pairs=100)
     job = TrainingJob.start(cfg, tmp_path / "m")
     assert job is spare and jobs._spare is None and job.config == cfg
-    s = wait(job, lambda s: s.status in ("done", "failed"))
+    s = job.wait_until(lambda s: s.status in ("done", "failed"))
     assert s.status == "done", s.error
     assert s.begin.config["seconds"] == 30      # no wait: the whole budget is trained
     assert s.end.epochs_done == 1 and (tmp_path / "m.onnx").is_file()
@@ -99,7 +91,7 @@ def test_cold_start_comes_off_the_time_budget(tmp_path, monkeypatch):
     cfg = TrainConfig(epochs=1, seconds=60, max_train=200, max_val=100, batch_size=20,
                       val_pairs=100)
     job = TrainingJob.start(cfg, tmp_path / "m")        # no spare: spawn + TensorFlow import
-    s = wait(job, lambda s: s.status in ("done", "failed"))
+    s = job.wait_until(lambda s: s.status in ("done", "failed"))
     assert s.status == "done", s.error
     budget = s.begin.config["seconds"]
     assert 30.0 <= budget <= 59.5                        # the import took seconds, not minutes
@@ -117,7 +109,7 @@ def test_worker_does_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "_spare", None)
     spare = jobs.prewarm()
     assert sys.modules["__main__"] is page               # restored in the parent
-    wait(spare, lambda s: s.warm)
+    spare.wait_until(lambda s: s.warm)
     spare.kill()
     assert not marker.exists()
 
@@ -172,8 +164,13 @@ class _Stub:
     def stop(self):
         self.state.stop_requested, self.stop_at = True, NOW
         self.calls.append("stop")
-    def kill(self): self.alive = False; self.calls.append("kill")
-    def close(self): self.alive = False; self.calls.append("close")
+    def kill(self):
+        self.alive = False
+        self.calls.append("kill")
+
+    def close(self):
+        self.alive = False
+        self.calls.append("close")
 
 
 NOW = 1_000_000.0
@@ -207,14 +204,6 @@ def test_a_spare_asked_for_again_stays(monkeypatch):
     assert jobs._spare is spare and "close" not in spare.calls
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return "\nState:\tZ" in f.read()       # a zombie nobody reaps is gone too
-    except FileNotFoundError:
-        return True
-
-
 def test_a_worker_whose_server_died_exits(tmp_path):
     """A server killed without cleanup (os._exit, SIGKILL) must not leave ~700 MB workers."""
     import subprocess
@@ -222,7 +211,5 @@ def test_a_worker_whose_server_died_exits(tmp_path):
             "print(s._proc.pid, flush=True); os._exit(0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     pid = int(r.stdout.split()[0])
-    t0 = time.time()
-    while not _gone(pid):           # the worker notices within a second of its idle wait
-        assert time.time() - t0 < 120, "the orphaned worker is still running"
-        time.sleep(0.5)
+    # It notices within a second of its idle wait (woken here by its exit, not by a clock).
+    assert wait_exit([pid], timeout=120) == {pid}, "the orphaned worker is still running"

@@ -2,7 +2,6 @@
 import io
 import math
 import re
-import time
 
 import numpy as np
 import pytest
@@ -55,15 +54,11 @@ def metric(page, label: str, timeout: float = 20) -> str:
 
 
 def wait_metric(page, label: str, want: str, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if metric(page, label, 2) == want:
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{label} never became {want!r}")
+    """Wait until an st.metric shows ``want`` (Playwright's auto-waiting assertion)."""
+    from playwright.sync_api import expect
+    value = page.locator('[data-testid="stMetric"]').filter(has_text=label).first \
+        .locator('[data-testid="stMetricValue"]')
+    expect(value).to_have_text(want, timeout=timeout * 1000)
 
 
 def test_navigation_reaches_every_page(page, server, shots):
@@ -193,12 +188,11 @@ def test_train_live_survives_page_switch_and_is_used(page, server, shots):
     first = progress_text(page)
     page.get_by_text("Training loss").wait_for()
     shots(page, "started")
-    deadline = time.time() + 30                              # it advances live
-    while progress_text(page) == first:
-        assert time.time() < deadline, f"progress stuck at {first!r}"
-        time.sleep(0.5)
+    page.wait_for_function(                                  # it advances live
+        "t => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+        " return !e || e.innerText !== t; }", arg=first, timeout=30_000)
     go(page, server, "Compare", "Random test pairs")   # leave ...
-    time.sleep(2)
+    no_exceptions(page)
     go(page, server, "Train", "Training loss")               # ... and come back: still there
     assert page.get_by_text("Epoch").count() + page.get_by_text("Training finished").count() > 0
     page.get_by_text("Validation embeddings").first.wait_for(timeout=60_000)

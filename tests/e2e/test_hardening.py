@@ -2,12 +2,11 @@
 page, refused files answered in one line, and bounded server memory under hostile uploads."""
 import re
 import shutil
-import time
 
 import pytest
 
 from tests.e2e.test_browser import RUNNING, digit_png, go, main, no_exceptions, start_training
-from tests.harness import ROOT, rss_mb, start_app, stop_app
+from tests.harness import ROOT, children, rss_mb, start_app, stop_app, wait_exit
 
 pytestmark = pytest.mark.e2e
 GRACE = 8   # seconds: the test server stops runs nobody watches after this long
@@ -18,7 +17,7 @@ def short_grace_server(tmp_path_factory):
     """A server whose unwatched runs are stopped after GRACE seconds (the default is minutes)."""
     proc, base = start_app(tmp_path_factory.mktemp("grace") / "streamlit.log",
                            env={"SIAMESE_UNWATCHED_GRACE_S": str(GRACE)})
-    yield base
+    yield proc, base
     stop_app(proc)
 
 
@@ -33,7 +32,7 @@ def test_reloads_find_the_run_and_closed_tabs_free_the_server(browser, short_gra
     """The issue's leak: runs started and left behind (reloads, closed tabs) kept their slots
     for ever, and every new session was told "busy". Now a reload finds its run again, a run
     nobody watches is stopped, and its slot comes back."""
-    base = short_grace_server
+    server, base = short_grace_server
     ctxs = [browser.new_context(viewport={"width": 1400, "height": 1500}) for _ in range(3)]
     try:
         a, b, c = (ctx.new_page() for ctx in ctxs)
@@ -50,19 +49,17 @@ def test_reloads_find_the_run_and_closed_tabs_free_the_server(browser, short_gra
         shots(a, "reloaded")
         start_training(b, base, epochs=200, images=500)   # the second and last slot
         b.get_by_text(RUNNING).first.wait_for(timeout=90_000)
+        # The server's children now: its two training workers (and a resource tracker).
+        workers = children(server.pid)
         ctxs[0].close()                                  # both tabs closed mid-training
         ctxs[1].close()
-        # A fresh session may be told "busy" for a moment, then it trains.
+        # A fresh session is told "busy" while both runs hold their slots ...
         go(c, base, "Train", "Set the hyperparameters")
-        deadline = time.time() + GRACE + 120
-        while True:
-            main(c).get_by_role("button", name="Train", exact=True).click()
-            busy = c.get_by_text("the server is busy")
-            c.get_by_text(RUNNING).or_(busy).first.wait_for(timeout=90_000)
-            if c.get_by_text(RUNNING).count():
-                break
-            assert time.time() < deadline, "the abandoned runs still hold the server"
-            time.sleep(2)
+        train = main(c).get_by_role("button", name="Train", exact=True)
+        # ... until a run nobody watches is stopped: woken by a worker's exit, not a clock.
+        assert wait_exit(workers, timeout=GRACE + 120), "the abandoned runs still hold the server"
+        train.click()
+        c.get_by_text(RUNNING).first.wait_for(timeout=90_000)
         shots(c, "fresh-session-trains")
         no_exceptions(c)
     finally:
@@ -124,10 +121,8 @@ def test_a_file_renamed_in_flight_is_refused_at_the_door(page, server, shots):
     montage = page.locator('[data-testid="stImage"] img').last
     before = montage.get_attribute("src")
     page.get_by_role("button", name="Resample").click()   # the session still runs its script
-    deadline = time.time() + 30
-    while montage.get_attribute("src") == before:
-        assert time.time() < deadline, "the page no longer reruns"
-        time.sleep(0.3)
+    page.wait_for_function("([img, src]) => img.getAttribute('src') !== src",
+                           arg=[montage.element_handle(), before], timeout=30_000)
     # A good file works.
     files.nth(0).set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
                                          "buffer": digit_png(4, 0)}])
