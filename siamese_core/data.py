@@ -258,11 +258,12 @@ def keras_download(name: str) -> None:
         failed = _failed_downloads.get(name)
         if failed and time.monotonic() - failed[0] < DOWNLOAD_RETRY_S:
             raise DataError(failed[1])
+        # The child inherits TensorFlow's log level from this process's environment, where
+        # importing siamese_core put it (its one place).
         code = f"import keras; keras.datasets.{name}.load_data()"
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         try:
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                  env=env, timeout=900)
+                                  timeout=900)
             ok, tail = proc.returncode == 0, (proc.stderr.strip().splitlines() or ["?"])[-1]
         except subprocess.TimeoutExpired:
             ok, tail = False, "timed out"

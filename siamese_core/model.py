@@ -63,7 +63,7 @@ class EuclideanDistance(layers.Layer):
 
 def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:
     """uint8-range [N, 28, 28, 1] -> [N, embedding_dim]. Pooling after every block's conv keeps it
-    cheap: full-resolution convolutions cost ~2.5x the time (see NOTES)."""
+    cheap: the network is memory-bound on its activations (BENCHMARKS.md, section 4)."""
     if cfg.block not in BLOCKS:
         raise ValueError(f"unknown block {cfg.block!r}: use one of {', '.join(BLOCKS)}")
     if cfg.top_convs < 0:

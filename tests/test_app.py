@@ -85,7 +85,8 @@ def test_compare_bad_upload_and_blank_canvas_are_friendly():
 
 
 def inject_drawing(at, key, rgba):
-    """Put a drawing where streamlit-drawable-canvas keeps its value (see shared NOTES)."""
+    """Put a drawing where streamlit-drawable-canvas keeps its value: the widget state under
+    the canvas's key, ``{"drawing": {"raw": <fabric JSON>, "data": <PNG data URL>}}``."""
     url = "data:image/png;base64," + base64.b64encode(png(rgba)).decode()
     at.session_state[key] = {"drawing": {"raw": {"objects": []}, "data": url}}
     at.run()
