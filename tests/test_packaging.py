@@ -4,6 +4,8 @@ import json
 import subprocess
 import zipfile
 
+import pytest
+
 
 from tests.conftest import ROOT
 
@@ -43,3 +45,18 @@ def test_installed_wheel_compares_with_its_packaged_model(installed, tmp_path, d
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["same"] is True
+
+
+def test_requirements_txt_is_the_packages_dependencies():
+    """A checkout installs requirements.txt, the wheel its metadata: the same requirements in
+    both (the core, training and the app), so neither drifts from the other."""
+    tomllib = pytest.importorskip("tomllib")                # Python 3.11+
+    from packaging.requirements import Requirement
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text()
+             .splitlines()]
+    txt = {str(Requirement(line)) for line in lines if line}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = {str(Requirement(r)) for r in
+                [*project["dependencies"], *extras["train"], *extras["app"]]}
+    assert txt == declared, (txt - declared, declared - txt)
