@@ -236,6 +236,14 @@ def test_a_deleted_trained_model_falls_back_to_the_shipped_one(tmp_path):
     assert any(m.label == "Verdict" for m in at.metric)
 
 
+def test_train_form_says_what_auto_holds_out():
+    """Built-in datasets hold out images (their classes are all trained on); "auto" says so
+    instead of naming the rule for uploaded data."""
+    at = app("pages/train.py")
+    hold = next(s for s in at.selectbox if s.label == "Hold out")
+    assert hold.options[0] == "auto (images)"
+
+
 def test_train_stop():
     at = app("pages/train.py")
     form = {w.label: w for w in at.number_input}
