@@ -16,7 +16,7 @@ def test_wheel_holds_the_library_its_model_and_the_app(wheel):
     assert wheel.name.startswith(f"siamese_pairs_studio-{siamese_core.__version__}-")
     for f in ("default.json", "default.onnx", "default.weights.h5"):
         assert f"siamese_core/default_model/{f}" in names
-    assert "siamese_core/cli.py" in names
+    assert "siamese_core/cli.py" in names and "siamese_core/py.typed" in names
     pages = {p.name for p in (ROOT / "siamese_studio" / "pages").glob("*.py")}
     assert {n.split("/")[-1] for n in names if n.startswith("siamese_studio/pages/")} == pages
     for f in ("app.py", "__main__.py", "ui/common.py", ".streamlit/config.toml"):
