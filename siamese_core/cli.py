@@ -78,9 +78,9 @@ _OPTIONS = {"dataset": "--dataset", "holdout": "--holdout", "input_size": "--inp
             "learning_rate": "--lr", "embedding_dim": "--embedding-dim",
             "filters": "--filters", "block": "--block", "top_convs": "--top-convs",
             "max_train": "--max-train", "max_val": "--max-val", "seed": "--seed"}
-_FLAGS = {"augment": (None, "--no-augment"),
-          "rotated_classes": ("--rotated-classes", "--no-rotated-classes"),
-          "group_batches": ("--group-batches", "--no-group-batches")}
+# On/off options (argparse's BooleanOptionalAction: --X and --no-X; absent: the recipe's).
+_FLAGS = {"augment": "--augment", "rotated_classes": "--rotated-classes",
+          "group_batches": "--group-batches"}
 
 
 def config_from_args(args) -> TrainConfig:
@@ -92,8 +92,8 @@ def config_from_args(args) -> TrainConfig:
         return getattr(args, option[2:].replace("-", "_"))   # argparse's dest for it
     overrides = {field: given(option) for field, option in _OPTIONS.items()
                  if field != "dataset"}
-    for field, (on, off) in _FLAGS.items():
-        overrides[field] = given(on) if on else (False if given(off) else None)
+    for field, flag in _FLAGS.items():
+        overrides[field] = given(flag)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.seconds is not None and args.epochs is None:
         overrides["epochs"] = None           # a time budget alone: no epoch limit
@@ -116,10 +116,10 @@ def command_for(cfg: TrainConfig, out: str) -> str:
         if value is None and field in ("epochs", "seconds"):
             continue    # no limit: the other bound decides (a config always has one)
         parts += [option, ",".join(map(str, value)) if field == "filters" else str(value)]
-    for field, (on, off) in _FLAGS.items():
+    for field, flag in _FLAGS.items():
         value = getattr(cfg, field)
         if value != getattr(base, field):
-            parts.append(on if value else off)
+            parts.append(flag if value else f"--no-{flag[2:]}")
     return " ".join(shlex.quote(p) for p in parts + ["--out", out])
 
 
@@ -393,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--block", default=None, choices=BLOCKS,
                    help=f"layer order in a block (default {d.block}; conv-bn-pool: models trained "
                         f"before it existed)")
-    s.add_argument("--no-augment", action="store_true",
-                   help="no random rotations, zooms and shifts")
+    s.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random rotations, zooms and shifts of the training images (default: on)")
     s.add_argument("--rotated-classes", action=argparse.BooleanOptionalAction, default=None,
                    help="count training images turned by 90/180/270 degrees as new classes "
                         "(your data: on)")

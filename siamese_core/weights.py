@@ -33,7 +33,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def paths(prefix: str | Path) -> dict[str, Path]:
+def paths(prefix: str | os.PathLike) -> dict[str, Path]:
     """The three files of a model, from ``weights/NAME`` (any of the suffixes is accepted)."""
     p = str(prefix)
     for suffix in (".weights.h5", ".onnx", ".json"):
@@ -71,7 +71,7 @@ def atomic_write_text(target: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def save(prefix: str | Path, siamese, embedding, meta: dict) -> dict:
+def save(prefix: str | os.PathLike, siamese, embedding, meta: dict) -> dict:
     """Write weights, ONNX export and metadata atomically; returns the metadata written."""
     p = paths(prefix)
     tmp_h5 = _tmp_for(p["h5"], ".weights.h5")      # Keras insists on this ending
@@ -102,7 +102,7 @@ def export_onnx(embedding, path: Path) -> None:
         embedding.export(str(path), format="onnx", verbose=False)
 
 
-def read_meta(prefix: str | Path, verify: tuple[str, ...] = ("onnx",)) -> dict:
+def read_meta(prefix: str | os.PathLike, verify: tuple[str, ...] = ("onnx",)) -> dict:
     """Read the JSON metadata, validate it as a whole (``check_meta``) and check the sha256 of
     the listed files ("onnx", "weights"). Any problem: ``WeightsError`` with one line."""
     p = paths(prefix)
@@ -181,7 +181,7 @@ def check_meta(meta, name: str = "metadata") -> None:
             raise bad("preprocess must be an object whose size is the model's input_size")
 
 
-def zip_bytes(prefix: str | Path) -> bytes:
+def zip_bytes(prefix: str | os.PathLike) -> bytes:
     """A model's three files (``.weights.h5``, ``.onnx``, ``.json``) in one zip, for download."""
     import io
     import zipfile
@@ -192,7 +192,7 @@ def zip_bytes(prefix: str | Path) -> bytes:
     return buf.getvalue()
 
 
-def load_keras(prefix: str | Path):
+def load_keras(prefix: str | os.PathLike):
     """Rebuild the architecture in code from the metadata, then load the verified weights.
     Returns (siamese, embedding, meta). Never deserialises an architecture from a file."""
     from .model import ModelConfig, build_siamese

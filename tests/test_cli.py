@@ -1,4 +1,5 @@
 import json
+import shlex
 import subprocess
 import sys
 
@@ -115,6 +116,23 @@ def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe():
         "triplet", 48, "box", False, USER_RECIPE["seconds"])
     assert not tuned.rotated_classes and tuned.group_batches
     assert cfg("--group-batches").group_batches and not cfg().group_batches
+
+
+def test_every_on_off_option_round_trips_both_ways(monkeypatch):
+    """command_for writes --X or --no-X for each on/off setting that differs from the
+    dataset's starting point, whichever way it differs (it once had no "on" spelling for
+    augmentation and would have written None where a starting point had it off)."""
+    from dataclasses import replace
+
+    from siamese_core import cli, config
+    for field in cli._FLAGS:
+        for value in (True, False):
+            base = replace(config.recipe("mnist-5k"), **{field: not value})
+            monkeypatch.setattr(config, "recipe", lambda spec, **kw: replace(base, **kw))
+            cmd = cli.command_for(replace(base, **{field: value}), "runs/x")
+            args = cli.build_parser().parse_args(shlex.split(cmd)[3:])
+            assert getattr(cli.config_from_args(args), field) is value, cmd
+            monkeypatch.undo()
 
 
 def test_readme_command_rebuilds_the_shipped_network():
