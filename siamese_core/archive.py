@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import DataError
 
@@ -40,7 +40,7 @@ class ImageTree:
     archive: Path | None = None
 
     @contextlib.contextmanager
-    def reader(self) -> Iterator[Callable[[object], bytes]]:
+    def reader(self) -> Iterator[Callable[[Any], bytes]]:
         """A function from an entry of ``classes`` to its bytes (``DataError`` if unreadable);
         an archive is opened once for all of its members."""
         if self.archive is None:
@@ -90,7 +90,9 @@ def scan_folder(root: Path, source: str) -> ImageTree:
     """The images under ``root`` by class folder. Symlinks are not followed."""
     if not root.is_dir():
         raise DataError(f"{source}: {root} is not a directory")
-    tree, top_level, other = ImageTree(source), [], []
+    tree = ImageTree(source)
+    top_level: list[str] = []
+    other: list[str] = []
     count = 0
     stack = [root]
     while stack:
@@ -141,7 +143,9 @@ def scan_zip(path: Path, source: str) -> ImageTree:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise DataError(f"{source}: {len(infos):,} entries; at most {MAX_MEMBERS:,}")
-        tree, top_level, other = ImageTree(source, archive=path), [], []
+        tree = ImageTree(source, archive=path)
+        top_level: list[str] = []
+        other: list[str] = []
         total = 0
         for info in infos:
             if info.is_dir():

@@ -178,6 +178,7 @@ def one_shot_accuracy(emb: np.ndarray, labels: np.ndarray, episodes: int = 1000,
             protos.append(emb[pick[:shots]].mean(0))
             if j == target:
                 query = emb[pick[shots]]
+        assert query is not None            # one class per episode holds the query
         d = np.linalg.norm(np.stack(protos) - query[None], axis=1)
         correct += int(np.argmin(d) == target)
     return correct / episodes

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from . import validate as V
 from .errors import DataError
@@ -146,8 +147,8 @@ DEMO_VAL_EVERY_SECONDS = 2.0
 
 def demo_config(**overrides) -> TrainConfig:
     """The configuration the Train page starts from."""
-    kw = dict(epochs=DEMO_EPOCHS, seconds=DEMO_SECONDS, val_every_seconds=DEMO_VAL_EVERY_SECONDS,
-              val_every_epoch=False)
+    kw: dict[str, Any] = dict(epochs=DEMO_EPOCHS, seconds=DEMO_SECONDS,
+                              val_every_seconds=DEMO_VAL_EVERY_SECONDS, val_every_epoch=False)
     kw.update(overrides)
     return TrainConfig(**kw)
 
@@ -155,7 +156,7 @@ def demo_config(**overrides) -> TrainConfig:
 # Training on the user's own images, whose test classes are new (people, characters): the
 # recipe bench/one_shot.py measured on Omniglot's held-out alphabets (BENCHMARKS.md).
 RECIPE_SECONDS = 300.0
-USER_RECIPE = dict(loss="bce", epochs=None, seconds=RECIPE_SECONDS, val_every_seconds=10.0,
+USER_RECIPE: dict[str, Any] = dict(loss="bce", epochs=None, seconds=RECIPE_SECONDS, val_every_seconds=10.0,
                    val_every_epoch=False, rotated_classes=True, group_batches=True,
                    input_size=40)
 
@@ -166,6 +167,6 @@ def recipe(dataset: str, new_classes: bool | None = None, **overrides) -> TrainC
     otherwise; ``overrides`` win."""
     from .data import is_user_spec
     use = is_user_spec(dataset) if new_classes is None else new_classes
-    kw = dict(USER_RECIPE) if use else {}
+    kw: dict[str, Any] = dict(USER_RECIPE) if use else {}
     kw.update(overrides)
     return TrainConfig(dataset=dataset, **kw)

@@ -188,7 +188,8 @@ def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train", holdout: str
         (xtr, ytr), (xte, yte) = _keras_npz("mnist")
         (x, y), test, names = (xtr, ytr.astype(np.int64)), (xte, yte.astype(np.int64)), DIGITS
     elif spec == "fashion-mnist":
-        (x, y), test, names = *_read_idx_dir(_fashion_dir(), spec), FASHION_CLASSES
+        (x, y), test = _read_idx_dir(_fashion_dir(), spec)
+        names = FASHION_CLASSES
     elif spec.startswith("idx:"):
         (x, y), test = _read_idx_dir(Path(spec[4:]).expanduser(), spec)
         n = int(max(y.max(initial=-1), test[1].max(initial=-1) if test else -1)) + 1
@@ -409,7 +410,11 @@ def _decode_user_images(spec: str, prep, on_progress=None):
     tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
     notes = list(tree.notes)
     total = sum(len(v) for v in tree.classes.values())
-    images, labels, names, bad, single = [], [], [], [], []
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    names: list[str] = []
+    bad: list[str] = []
+    single: list[str] = []
     done = 0
     with tree.reader() as read:
         for cls, files in tree.classes.items():

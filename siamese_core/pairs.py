@@ -4,6 +4,7 @@ The label convention lives here, once: ``SAME = 1`` (both images of one class), 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -207,6 +208,7 @@ def pk_batches(labels: np.ndarray, batch_size: int, rng: np.random.Generator,
     batches = []
     group_of = None if groups is None else np.asarray(groups)[classes]
     for _ in range(n_batches):
+        chosen: Sequence[int] | np.ndarray
         if p >= len(classes):
             chosen = range(p)
         elif group_of is not None:

@@ -10,6 +10,7 @@ mass in a 28x28 frame. ``fit="box"`` centres the ink's bounding box instead and 
 from __future__ import annotations
 
 import io
+from typing import IO, cast
 import struct
 import threading
 import warnings
@@ -59,7 +60,8 @@ class Prep:
         return cls(size=int(d.get("size", size)), fit=str(d.get("fit", "centre")))
 
 
-def load_image(source: str | Path | bytes | io.IOBase, work_side: int = WORK_SIDE) -> np.ndarray:
+def load_image(source: str | Path | bytes | bytearray | io.IOBase,
+               work_side: int = WORK_SIDE) -> np.ndarray:
     """Open an untrusted image safely (format allow-list, size cap, first frame, bounded memory)
     -> uint8 [H, W], at most ``work_side`` pixels a side (reduced while decoding).
 
@@ -74,7 +76,8 @@ def load_image(source: str | Path | bytes | io.IOBase, work_side: int = WORK_SID
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source, formats=ALLOWED_FORMATS) as im:
+            # A binary file object (io.IOBase at run time; PIL's stubs name it IO[bytes]).
+            with Image.open(cast(IO[bytes], source), formats=ALLOWED_FORMATS) as im:
                 w, h = im.size
                 if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
                     raise ImageError(f"{name}image is {w}x{h} pixels; at most {MAX_SIDE} a side")
@@ -145,7 +148,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         return np.zeros(a.shape[:2], np.uint8)
     ink = cv2.mean(gray, mask=alpha)[0]        # mean grey of the (partly) opaque pixels
     if ink < 128:   # dark ink: onto a light background, 255 - (255 - g) * alpha
-        return cv2.subtract(255, cv2.multiply(cv2.subtract(255, gray), alpha, scale=1 / 255))
+        # cv2's stubs have no overload for a scalar first operand, which cv2 accepts.
+        inverse = cv2.subtract(255, gray)  # type: ignore[call-overload]
+        return cv2.subtract(255, cv2.multiply(inverse, alpha, scale=1 / 255))  # type: ignore[call-overload]
     return cv2.multiply(gray, alpha, scale=1 / 255)   # light ink onto black
 
 
@@ -208,7 +213,7 @@ def prepare(image, prep: Prep = Prep()) -> np.ndarray:
         cx, cy = (nw - 1) / 2, (nh - 1) / 2
     # Translate so the centre of mass lands on the frame centre.
     c = (size - 1) / 2  # pixel-index centre, 13.5 for 28 px
-    shift = np.float32([[1, 0, c - cx], [0, 1, c - cy]])
+    shift = np.array([[1, 0, c - cx], [0, 1, c - cy]], np.float32)
     out = cv2.warpAffine(small, shift, (size, size), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.max() == 0:

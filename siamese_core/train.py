@@ -120,8 +120,9 @@ def load_splits(cfg: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     if not is_user_spec(cfg.dataset) and cfg.input_size != 28:
         raise DataError(f"input_size applies to your own images (folder: or zip:); {cfg.dataset} "
                         f"is 28-px MNIST")
-    return tuple(load_dataset(cfg.dataset, s, cfg.holdout, cfg.prep)
-                 for s in ("train", "val", "test"))
+    train, val, test = (load_dataset(cfg.dataset, s, cfg.holdout, cfg.prep)
+                        for s in ("train", "val", "test"))
+    return train, val, test
 
 
 def _lr_at(base: float, progress: float, step: int, warmup: int = WARMUP) -> float:
@@ -345,9 +346,9 @@ class Trainer:
         progress, validation due]."""
         cfg = self.cfg
         return [float(any(cb.stop_requested() for cb in self.callbacks)),
-                float(bool(cfg.seconds) and self.elapsed() >= cfg.seconds), self.progress(),
-                float(bool(cfg.val_every_seconds)
-                      and self.train_time() - self.last_val >= cfg.val_every_seconds)]
+                float(bool(cfg.seconds and self.elapsed() >= cfg.seconds)), self.progress(),
+                float(bool(cfg.val_every_seconds
+                           and self.train_time() - self.last_val >= cfg.val_every_seconds))]
 
     # --- data -------------------------------------------------------------------------------
 
@@ -415,12 +416,12 @@ class Trainer:
             if self.multi_worker:
                 due = self.agreed[3] > 0
             else:
-                due = bool(cfg.val_every_seconds) and (
-                    self.train_time() - self.last_val >= cfg.val_every_seconds)
+                due = bool(cfg.val_every_seconds and (
+                    self.train_time() - self.last_val >= cfg.val_every_seconds))
             if due:
                 self._validate_now()       # mid-epoch validation: long epochs stay visible
         time_up = (self.agreed[1] > 0 if self.multi_worker
-                   else bool(cfg.seconds) and self.elapsed() >= cfg.seconds)
+                   else bool(cfg.seconds and self.elapsed() >= cfg.seconds))
         if self.reason == "completed" and time_up:
             self.reason = "time"
         last = self.reason != "completed" or (cfg.epochs is not None and self.epoch >= cfg.epochs)
@@ -438,7 +439,7 @@ class Trainer:
             stop, time_up = self.agreed[0] > 0, self.agreed[1] > 0
         else:
             stop = any(cb.stop_requested() for cb in self.callbacks)
-            time_up = bool(self.cfg.seconds) and self.elapsed() >= self.cfg.seconds
+            time_up = bool(self.cfg.seconds and self.elapsed() >= self.cfg.seconds)
         return "stopped" if stop else "time" if time_up else "completed"
 
     def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:

@@ -20,6 +20,7 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, *
     try:
         if isinstance(value, bool) or value is None:
             raise TypeError
+        v: float
         if integer:
             f = float(value)
             if not math.isfinite(f) or f != int(f):
