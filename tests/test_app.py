@@ -155,9 +155,10 @@ def stop_button(at) -> bool:
 def test_train_tiny_run_to_completion_and_use_it():
     at = app("pages/train.py")
     form = {w.label: w for w in at.number_input}
-    assert {"Epochs", "Time budget (s)", "Margin (0 = the loss's default)", "Seed"} <= set(form)
+    assert {"Epochs (0 = no limit)", "Time budget (s)", "Margin (0 = the loss's default)",
+            "Seed"} <= set(form)
     assert {s.label for s in at.selectbox} >= {"Dataset", "Loss", "Pairs"}
-    form["Epochs"].set_value(1)
+    form["Epochs (0 = no limit)"].set_value(1)
     form["Training images (0 = all)"].set_value(300)
     submit = [b for b in at.button if b.label.endswith("Train")][0]
     submit.click().run()
@@ -247,7 +248,7 @@ def test_train_form_says_what_auto_holds_out():
 def test_train_stop():
     at = app("pages/train.py")
     form = {w.label: w for w in at.number_input}
-    form["Epochs"].set_value(50)
+    form["Epochs (0 = no limit)"].set_value(50)
     submit = [b for b in at.button if b.label.endswith("Train")][0]
     submit.click().run()
     rerun_when(at, lambda s: s.losses)
@@ -296,7 +297,7 @@ def test_a_reloaded_train_page_finds_its_run_and_its_settings():
     and the settings it was started with (issue 15: a run belongs to its id, not to a tab)."""
     at = app("pages/train.py")
     form = {w.label: w for w in at.number_input}
-    form["Epochs"].set_value(50)
+    form["Epochs (0 = no limit)"].set_value(50)
     form["Seed"].set_value(7)
     [b for b in at.button if b.label.endswith("Train")][0].click().run()
     rerun_when(at, lambda s: s.status == "running")
@@ -308,7 +309,7 @@ def test_a_reloaded_train_page_finds_its_run_and_its_settings():
     again.run()
     assert again.session_state["train_job"] is at.session_state["train_job"]
     form = {w.label: w.value for w in again.number_input}
-    assert (form["Epochs"], form["Seed"]) == (50, 7)
+    assert (form["Epochs (0 = no limit)"], form["Seed"]) == (50, 7)
     assert stop_button(again)
     again.button(key="stop_training").click().run()
     rerun_when(again, lambda s: s.status in FINISHED)
@@ -364,3 +365,14 @@ def test_train_page_says_busy_and_shows_a_failed_run(monkeypatch):
     assert not at.exception
     assert [e.value for e in at.error] == ["cannot read dataset.zip (bad CRC)"]
     assert not [m for m in at.metric if m.label == "Pair accuracy"]
+
+
+def test_the_train_form_round_trips_a_config_without_an_epoch_limit():
+    """The recipe for your data has no epoch limit: the form shows 0 ("no limit"), not a
+    made-up 10,000 epochs, and turns 0 back into no limit."""
+    from siamese_studio.ui.train_form import base_config, config_from_form, form_values
+    mine = base_config("zip:x.zip")                     # the recipe for new classes
+    assert mine.epochs is None and form_values(mine)["epochs"] == 0
+    assert config_from_form("zip:x.zip", form_values(mine)) == mine
+    demo = base_config("mnist-5k")                      # the page's quick demo
+    assert config_from_form("mnist-5k", form_values(demo)) == demo and demo.epochs

@@ -6,6 +6,7 @@ import pandas as pd
 
 
 SCALE_HEIGHT = 130
+RATES_HEIGHT = 300
 LEGEND_COLUMNS, LEGEND_LABEL_PX, LEGEND_MAX_CLASSES = 2, 100, 20
 
 
@@ -56,7 +57,7 @@ def operating_point(points: dict, threshold: float) -> alt.LayerChart:
                         legend=alt.Legend(orient="bottom", title=None)))
     rule = alt.Chart(pd.DataFrame({"t": [threshold]})).mark_rule(
         color="black", strokeDash=[4, 3], size=2).encode(x="t:Q")
-    return (lines + rule).properties(height=220)
+    return lines + rule     # its height: st.altair_chart(height=RATES_HEIGHT), see SCALE_HEIGHT
 
 
 def run_curves(curves: list[dict], metric: str) -> alt.Chart:

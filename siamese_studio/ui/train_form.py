@@ -11,14 +11,15 @@ from siamese_core.data import is_user_spec
 from siamese_core.losses import LOSSES as LOSS_SPECS
 
 DEFAULT = demo_config()
-MAX_EPOCHS = 10_000  # the form's ceiling: "no epoch limit" for a run bounded by its time budget
+MAX_EPOCHS = 10_000  # the form's ceiling
+EPOCHS = "Epochs (0 = no limit)"    # 0: the time budget alone ends the run (the recipe's way)
 FORM = "train_form_values"   # the last submitted values: widgets forget theirs on page switch
 
 
 def form_values(c: TrainConfig) -> dict:
     """The form's fields for a training config (the defaults, or a reloaded run's own)."""
     return {"dataset": c.dataset, "loss": c.loss, "margin": float(c.margin or 0.0),
-            "dim": c.embedding_dim, "epochs": c.epochs or MAX_EPOCHS,
+            "dim": c.embedding_dim, "epochs": c.epochs or 0,
             "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
             "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
@@ -35,7 +36,7 @@ def base_config(spec: str) -> TrainConfig:
 def config_from_form(spec: str, v: dict) -> TrainConfig:
     """The run the submitted fields ask for (``DataError`` on values out of range)."""
     return replace(base_config(spec), loss=v["loss"], margin=float(v["margin"]) or None,
-                   embedding_dim=int(v["dim"]), epochs=int(v["epochs"]),
+                   embedding_dim=int(v["dim"]), epochs=int(v["epochs"]) or None,
                    seconds=float(v["seconds"]), batch_size=int(v["batch"]),
                    learning_rate=float(v["lr"]), pairing=v["pairing"],
                    augment=bool(v["augment"]), seed=int(v["seed"]),
@@ -52,10 +53,11 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
         v = {"dataset": spec}
         v["holdout"] = c1.selectbox(
             "Hold out", HOLDOUTS, index=HOLDOUTS.index(d["holdout"]),
-            format_func={"auto": f"auto ({'whole classes when ≥ 6' if is_user_spec(spec) else 'images'})",
+            format_func={"auto": f"auto ({'classes' if is_user_spec(spec) else 'images'})",
                          "image": "images of every class", "class": "whole classes"}.get,
             help="What validation and test hold out: images of classes seen in training, or whole "
-                 "classes never seen (what verifying new people or characters needs).")
+                 "classes never seen (what verifying new people or characters needs). auto: whole "
+                 "classes on your data when it has 6 or more, images otherwise.")
         v["loss"] = c2.selectbox("Loss", LOSSES, index=LOSSES.index(d["loss"]),
                                  help=" · ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items()))
         margins = ", ".join(f"{n} {s.default_margin}" if s.default_margin else f"{n} none"
@@ -65,7 +67,7 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
             help=f"Embeddings have unit length, so distances lie in [0, 2]. Defaults: {margins}")
         v["dim"] = c4.select_slider("Embedding size", [8, 16, 32, 64, 128], d["dim"])
         c1, c2, c3, c4 = st.columns(4)
-        v["epochs"] = c1.number_input("Epochs", 1, MAX_EPOCHS, d["epochs"])
+        v["epochs"] = c1.number_input(EPOCHS, 0, MAX_EPOCHS, d["epochs"])
         v["seconds"] = c2.number_input("Time budget (s)", 5, 1800, d["seconds"],
                                        help="Training stops at the epochs or the budget, whichever "
                                             "comes first. The budget counts from the click: if the "
@@ -92,11 +94,14 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                                                d["input_size"], help="Larger keeps finer strokes, "
                                                "and costs time per step.")
             v["fit"] = c2.selectbox("Fit", FITS, index=FITS.index(d["fit"]), format_func={
-                "centre": "crop to the ink, centre it (MNIST)",
-                "box": "crop to the ink, fill the frame (wide images)"}.get)
-            v["rotated"] = c3.toggle("Turned copies as new classes", d["rotated"],
+                "centre": "centre the ink", "box": "fill the frame"}.get,
+                help="Both crop to the ink. Centre: scaled into the middle, centred on its mass "
+                     "(as MNIST was made). Fill: the whole box, aspect kept (wide images, e.g. "
+                     "signatures).")
+            v["rotated"] = c3.toggle("Turned copies", d["rotated"],
                                      help="Each training image turned by 90°, 180° and 270° counts "
-                                          "as three more classes: 4× the classes to tell apart.")
+                                          "as three more classes (turned copies as new classes): "
+                                          "4× the classes to tell apart.")
             v["grouped"] = c4.toggle("Hard negatives by folder", d["grouped"],
                                      help="Each batch takes its classes from one parent folder "
                                           "(e.g. one alphabet), so the pairs to tell apart are the "

@@ -5,7 +5,7 @@ import streamlit as st
 
 from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import class_references
-from siamese_studio.ui.charts import operating_point
+from siamese_studio.ui.charts import RATES_HEIGHT, operating_point
 from siamese_studio.ui.common import model_dataset
 
 MAX_REFERENCES = 50
@@ -35,6 +35,7 @@ def verify_panel(m, prepared, what: str) -> None:
         x = prepared("verify")
     with left:
         shown = st.empty()
+    result = st.container()      # the verdict right under the images, the threshold after it
     t = threshold_control(m)
     if x is None:
         shown.image(list(ref_images[:SHOWN]), width=64)
@@ -42,16 +43,20 @@ def verify_panel(m, prepared, what: str) -> None:
     try:
         r = m.verify(x, ref_images, t)
     except ImageError as e:
-        st.warning(str(e))
+        result.warning(str(e))
         return
     shown.image([ref_images[i] for i in r.order[:SHOWN]], width=64,
                 caption=[f"{d:.2f}" for d in r.distances[:SHOWN]])
     v = r.verdict
-    c = st.columns(3)
-    c[0].metric("Verdict", f"{'same' if v.same else 'not'} {name}"[:40])
+    c = result.columns(3)
+    # Short values: a class name in a metric is cut off ("not Balinese/char…").
+    c[0].metric("Verdict", "match" if v.same else "no match")
     c[1].metric("Median distance", f"{v.distance:.3f}",
                 help=f"to the {len(r.distances)} reference images; nearest first on the left")
     c[2].metric("Confidence", f"{v.confidence:.0%}")
+    result.caption(f"The questioned image {'is' if v.same else 'is not'} taken for **{name}**: "
+                   f"its median distance to the references is {v.distance:.3f}, "
+                   f"{'at or under' if v.same else 'over'} the threshold {t:.3f}.")
 
 
 def threshold_control(m) -> float:
@@ -75,5 +80,6 @@ def threshold_control(m) -> float:
     c[0].metric("False accepts", f"{far:.1%}", help="different-class validation pairs called same")
     c[1].metric("False rejects", f"{frr:.1%}", help="same-class validation pairs called different")
     c[2].metric("Calibrated threshold", f"{m.threshold:.3f}")
-    st.altair_chart(operating_point(m.meta["operating_points"], t), width="stretch")
+    st.altair_chart(operating_point(m.meta["operating_points"], t), width="stretch",
+                    height=RATES_HEIGHT)
     return t

@@ -169,7 +169,7 @@ def test_compare_by_upload(page, server, shots):
 
 def start_training(page, server, epochs: int = 3, images: int = 800):
     go(page, server, "Train", "Set the hyperparameters")
-    for name, value in (("Epochs", epochs), ("Training images (0 = all)", images)):
+    for name, value in (("Epochs (0 = no limit)", epochs), ("Training images (0 = all)", images)):
         box = page.get_by_role("spinbutton", name=name)
         box.fill(str(value))
         box.press("Tab")

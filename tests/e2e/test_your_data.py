@@ -130,7 +130,8 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     # this drawing of a new class "same" is the model's business, measured in bench/).
     m, refs = trained_model_and_references(shape)
     want = m.verify(m.prepare(query), refs).verdict
-    assert metric(page, "Verdict") == f"{'same' if want.same else 'not'} {shape}"
+    assert metric(page, "Verdict") == ("match" if want.same else "no match")
+    page.get_by_text(f"taken for {shape}").first.wait_for()
     assert metric(page, "Median distance") == f"{want.distance:.3f}"
     assert metric(page, "False accepts").endswith("%")
     assert metric(page, "False rejects").endswith("%")
