@@ -60,3 +60,17 @@ def test_requirements_txt_is_the_packages_dependencies():
     declared = {str(Requirement(r)) for r in
                 [*project["dependencies"], *extras["train"], *extras["app"]]}
     assert txt == declared, (txt - declared, declared - txt)
+
+
+def test_the_app_command_without_streamlit_says_what_to_install():
+    """``siamese-studio`` where only the core is installed: one line naming the extra, no
+    traceback."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['streamlit'] = None; "      # import streamlit fails
+            "from siamese_studio.__main__ import main; main([])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("siamese-studio: Streamlit is not installed; "
+                                "pip install 'siamese-pairs-studio[app]'")

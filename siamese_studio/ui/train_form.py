@@ -53,7 +53,7 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
         v = {"dataset": spec}
         v["holdout"] = c1.selectbox(
             "Hold out", HOLDOUTS, index=HOLDOUTS.index(d["holdout"]),
-            format_func={"auto": f"auto ({'classes' if is_user_spec(spec) else 'images'})",
+            format_func={"auto": f"auto ({'classes if ≥ 6' if is_user_spec(spec) else 'images'})",
                          "image": "images of every class", "class": "whole classes"}.get,
             help="What validation and test hold out: images of classes seen in training, or whole "
                  "classes never seen (what verifying new people or characters needs). auto: whole "
