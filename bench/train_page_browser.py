@@ -1,7 +1,7 @@
 """The Train page in a real browser: one click on Train with the defaults, timed to "Training
 finished", while counting the CPU time each side spends.
 
-Starts the app (``python -m siamese_studio``) and Debian's Chromium (Playwright), opens the Train page,
+Starts the app (``streamlit run app.py``) and Debian's Chromium (Playwright), opens the Train page,
 waits until the page's spare worker has had time to warm up (as a user reading the form would),
 clicks Train and waits for the result. Meanwhile it samples ``/proc`` for the CPU seconds of the
 browser's processes, the Streamlit server's and the training worker's: when the browser runs on

@@ -1,8 +1,8 @@
 """``siamese-studio [streamlit options]`` = ``streamlit run <installed app.py> [options]``.
 
-Works the same from a checkout (``python -m siamese_studio``) and from an installed wheel: the
-server settings live in ``.streamlit/config.toml`` beside ``app.py``, which Streamlit reads as the
-script's own configuration wherever the command is started."""
+The installed app's command (a checkout runs ``streamlit run app.py``, the same app): the
+server settings live in ``.streamlit/config.toml`` beside this package's ``app.py``, which
+Streamlit reads as the script's own configuration wherever the command is started."""
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,5 @@
 """The app under a real browser, for the end-to-end tests (``tests/e2e``) and the browser
-benchmark (``bench/train_page_browser.py``): ``python -m siamese_studio`` on a free loopback port, and
+benchmark (``bench/train_page_browser.py``): ``streamlit run app.py`` on a free loopback port, and
 the launch settings of Debian's Chromium. Imports neither Streamlit nor Playwright."""
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(log_path: Path, timeout: float = 60.0, script: str | None = None,
+def start_app(log_path: Path, timeout: float = 60.0, script: str = "app.py",
               cwd: Path = ROOT, env: dict | None = None,
               launcher: list[str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start the app (``launcher``, by default ``python -m siamese_studio``, in ``cwd``; or
-    ``streamlit run script``, which then uses ``cwd``'s ``.streamlit/config.toml``) in its own
-    process group (so its training workers can be stopped with it), with ``env`` added to the
-    environment, and wait until it is healthy; returns the process and its base URL."""
+    """Start the app as the README does (``streamlit run app.py`` in ``cwd``; another
+    ``script`` there, with that folder's ``.streamlit/config.toml``; or a ``launcher`` command
+    such as the installed ``siamese-studio``) in its own process group (so its training
+    workers can be stopped with it), with ``env`` added to the environment, and wait until it
+    is healthy; returns the process and its base URL."""
     if launcher is None:
-        launcher = ([sys.executable, "-m", "streamlit", "run", script] if script
-                    else [sys.executable, "-m", "siamese_studio"])
+        launcher = [sys.executable, "-m", "streamlit", "run", script]
     port = free_port()
     proc = subprocess.Popen(
         [*launcher, "--server.headless", "true",

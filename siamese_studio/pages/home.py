@@ -1,6 +1,6 @@
 import streamlit as st
 
-from siamese_studio.ui.common import sidebar
+from siamese_studio.ui.common import page, sidebar
 
 sidebar(__file__)
 st.title("Siamese pairs studio")
@@ -41,15 +41,15 @@ st.subheader("Three parts")
 c1, c2, c3 = st.columns(3)
 with c1:
     st.markdown("**A · Image pairs** — sample positive and negative pairs and see them as a montage.")
-    st.page_link("pages/explorer.py", label="Pair explorer", icon=":material/grid_view:")
+    st.page_link(page("explorer"), label="Pair explorer", icon=":material/grid_view:")
 with c2:
     st.markdown("**B · Training** — click Train and watch the loss, accuracy and embedding space "
                 "evolve live.")
-    st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
+    st.page_link(page("train"), label="Train", icon=":material/model_training:")
 with c3:
     st.markdown("**C · Comparing** — draw or upload two digits and get a distance-based verdict.")
-    st.page_link("pages/compare.py", label="Compare", icon=":material/balance:")
+    st.page_link(page("compare"), label="Compare", icon=":material/balance:")
 st.markdown("**Your own images** — signatures, handwritten characters, faces: upload a zip of "
             "class folders, train on some classes and verify examples of classes the network "
             "never saw.")
-st.page_link("pages/your_data.py", label="Your data", icon=":material/upload_file:")
+st.page_link(page("your_data"), label="Your data", icon=":material/upload_file:")

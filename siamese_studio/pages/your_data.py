@@ -7,8 +7,8 @@ import streamlit as st
 from siamese_core import SiameseError, runs
 from siamese_core.data import MIN_CLASS_HOLDOUT, is_user_spec, summarize
 from siamese_core.pairs import class_montage
-from siamese_studio.ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset, dataset_label,
-                       sidebar)
+from siamese_studio.ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset,
+                                      dataset_label, page, sidebar)
 from siamese_studio.ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
 
 UPLOADED = "_your_data_uploaded"     # session key: {sha256 of an archive: its spec}
@@ -95,8 +95,8 @@ with right:
     st.bar_chart(pd.DataFrame({"class": s.class_names, "images": s.counts}).set_index("class"),
                  height=260)
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/explorer.py", label="See its pairs", icon=":material/grid_view:")
-c2.page_link("pages/train.py", label="Train on it", icon=":material/model_training:")
+c1.page_link(page("explorer"), label="See its pairs", icon=":material/grid_view:")
+c2.page_link(page("train"), label="Train on it", icon=":material/model_training:")
 if c3.button("Remove this dataset", icon=":material/delete:", key="remove_user_dataset"):
     st.session_state[USER_DATASETS].pop(spec, None)
     st.session_state[UPLOADED] = {k: v for k, v in st.session_state.get(UPLOADED, {}).items()

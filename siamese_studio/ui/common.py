@@ -128,20 +128,27 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+PAGES = Path(__file__).resolve().parents[1] / "pages"
 ENTRY = "_entry_ran"          # set by app.py on every run (and by through_entry)
 DEEP_LINK = "_deep_link"      # a page to open once app.py has run (see through_entry)
+
+
+def page(name: str) -> str:
+    """A page's script by absolute path: what ``st.Page``, ``st.page_link`` and
+    ``st.switch_page`` resolve alike from either entry script (the checkout's ``app.py`` or the
+    package's)."""
+    return str(PAGES / f"{name}.py")
 
 
 def through_entry(page_file: str | None) -> None:
     """A deep link (``/train``) that is the first request to a fresh server runs the page file
     without app.py: Streamlit's legacy ``pages/`` mode, with its own sidebar menu (listing
     "app") and no wide layout, until app.py's ``st.navigation`` runs once. So: remember the page
-    (its path relative to app.py, as app.py registers it), switch to app.py, and app.py opens
-    it. At most once per session, so a page run on its own still renders."""
+    (by absolute path, as app.py registers it), switch to app.py, and app.py opens it. At most
+    once per session, so a page run on its own still renders."""
     if page_file and not st.session_state.get(ENTRY):
         st.session_state[ENTRY] = True
-        page = Path(page_file)
-        st.session_state[DEEP_LINK] = f"{page.parent.name}/{page.name}"
+        st.session_state[DEEP_LINK] = str(Path(page_file).resolve())
         st.switch_page("app.py")
 
 

@@ -16,7 +16,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """`python -m siamese_studio` on a free loopback port; stopped (with its workers) afterwards."""
+    """`streamlit run app.py` (the README's command) on a free loopback port; stopped (with its
+    workers) afterwards."""
     proc, base = start_app(tmp_path_factory.mktemp("server") / "streamlit.log")
     yield base
     stop_app(proc)
