@@ -156,9 +156,9 @@ def demo_config(**overrides) -> TrainConfig:
 # Training on the user's own images, whose test classes are new (people, characters): the
 # recipe bench/one_shot.py measured on Omniglot's held-out alphabets (BENCHMARKS.md).
 RECIPE_SECONDS = 300.0
-USER_RECIPE: dict[str, Any] = dict(loss="bce", epochs=None, seconds=RECIPE_SECONDS, val_every_seconds=10.0,
-                   val_every_epoch=False, rotated_classes=True, group_batches=True,
-                   input_size=40)
+USER_RECIPE: dict[str, Any] = dict(
+    loss="bce", epochs=None, seconds=RECIPE_SECONDS, val_every_seconds=10.0,
+    val_every_epoch=False, rotated_classes=True, group_batches=True, input_size=40)
 
 
 def recipe(dataset: str, new_classes: bool | None = None, **overrides) -> TrainConfig:

@@ -10,12 +10,12 @@ mass in a 28x28 frame. ``fit="box"`` centres the ink's bounding box instead and 
 from __future__ import annotations
 
 import io
-from typing import IO, cast
 import struct
 import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO, cast
 
 import numpy as np
 

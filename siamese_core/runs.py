@@ -156,18 +156,29 @@ class RunInfo:
     kept: bool
 
 
+def run_name(prefix: str | os.PathLike, meta: dict) -> str:
+    """A run's name: the user's (``rename``), else its file name."""
+    return str(meta.get("display_name") or Path(prefix).name)
+
+
+def headline_accuracy(meta: dict) -> tuple[float, bool]:
+    """A model's pair accuracy to show first, and whether it is the test split's (else
+    validation's: models saved without a test split)."""
+    test = meta.get("test") or {}
+    if "pair_accuracy" in test:
+        return float(test["pair_accuracy"]), True
+    return float(meta.get("metrics", {}).get("pair_accuracy", float("nan"))), False
+
+
 def describe(prefix: str | os.PathLike) -> RunInfo | None:
     """A saved run's summary, or None when its files are gone or unreadable."""
     try:
         meta = read_meta(prefix, verify=())
     except SiameseError:
         return None
-    test = meta.get("test") or {}
-    acc = test.get("pair_accuracy", meta.get("metrics", {}).get("pair_accuracy", float("nan")))
-    return RunInfo(str(prefix), str(meta.get("display_name") or Path(prefix).name),
-                   str(meta.get("created", "")), str(meta.get("dataset", "")),
-                   str(meta.get("loss", "")), float(acc), "pair_accuracy" in test,
-                   (paths(prefix)["json"].parent / KEPT).is_file())
+    return RunInfo(str(prefix), run_name(prefix, meta), str(meta.get("created", "")),
+                   str(meta.get("dataset", "")), str(meta.get("loss", "")),
+                   *headline_accuracy(meta), (paths(prefix)["json"].parent / KEPT).is_file())
 
 
 def rename(prefix: str | os.PathLike, name: str) -> None:
@@ -220,14 +231,18 @@ _SETTINGS_SHOWN = ("loss", "margin", "embedding_dim", "batch_size", "learning_ra
 
 @dataclass(frozen=True)
 class SideBySide:
-    """Two (or more) runs compared: ``rows`` of (what, one text per run); ``differs`` names
-    the rows whose values are not all equal; ``curves`` the validation history of each run
-    (run name, epoch, seconds, pair accuracy, ROC AUC), for a chart."""
+    """Two (or more) runs compared: ``rows`` of (what, one text per run); ``curves`` the
+    validation history of each run (run name, epoch, seconds, pair accuracy, ROC AUC), for a
+    chart."""
 
     names: list[str]
     rows: list[tuple[str, list[str]]]
-    differs: set[str]
     curves: list[dict]
+
+    @property
+    def differs(self) -> set[str]:
+        """The rows whose values are not all equal."""
+        return {what for what, values in self.rows if len(set(values)) > 1}
 
 
 def _get(meta: dict, where: tuple[str, ...]):
@@ -253,7 +268,7 @@ def side_by_side(prefixes: list[str | os.PathLike]) -> SideBySide:
     metas = [read_meta(p, verify=()) for p in prefixes]
     names: list[str] = []
     for p, m in zip(prefixes, metas):
-        name = str(m.get("display_name") or Path(p).name)
+        name = run_name(p, m)
         # Two runs may share a name: the run id tells them apart in the table and the chart.
         names.append(name if name not in names else f"{name} ({Path(p).parent.name[:6]})")
     rows = [(what, [_text(_get(m, where), fmt) for m in metas]) for what, where, fmt in _RESULTS]
@@ -265,4 +280,4 @@ def side_by_side(prefixes: list[str | os.PathLike]) -> SideBySide:
     curves = [{"run": name, "epoch": h.get("epoch"), "seconds": h.get("elapsed"),
                "pair accuracy": h.get("pair_accuracy"), "ROC AUC": h.get("roc_auc")}
               for name, m in zip(names, metas) for h in (m.get("history") or [])]
-    return SideBySide(names, rows, {what for what, v in rows if len(set(v)) > 1}, curves)
+    return SideBySide(names, rows, curves)

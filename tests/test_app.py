@@ -84,11 +84,11 @@ def test_compare_bad_upload_and_blank_canvas_are_friendly():
     assert any("nothing drawn" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
-def inject_drawing(at, key, rgba):
+def inject_drawing(at, key, rgba, raw: dict | None = None):
     """Put a drawing where streamlit-drawable-canvas keeps its value: the widget state under
     the canvas's key, ``{"drawing": {"raw": <fabric JSON>, "data": <PNG data URL>}}``."""
     url = "data:image/png;base64," + base64.b64encode(png(rgba)).decode()
-    at.session_state[key] = {"drawing": {"raw": {"objects": []}, "data": url}}
+    at.session_state[key] = {"drawing": {"raw": raw or {"objects": []}, "data": url}}
     at.run()
     assert not at.exception
 
@@ -121,9 +121,7 @@ def test_a_drawing_survives_another_input_mode_and_clear_starts_again():
     remounted canvas); Clear gives a new, empty canvas."""
     at = app("pages/compare.py")
     drawing = {"objects": [{"type": "path", "path": [["M", 140, 40], ["L", 140, 240]]}]}
-    url = "data:image/png;base64," + base64.b64encode(png(stroke("1"))).decode()
-    at.session_state["canvas_left_0"] = {"drawing": {"raw": drawing, "data": url}}
-    at.run()
+    inject_drawing(at, "canvas_left_0", stroke("1"), drawing)
     inject_drawing(at, "canvas_right_0", stroke("0"))
     assert verdict(at) == "different"
     at.radio(key="mode_left").set_value("Pick").run()

@@ -150,11 +150,6 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(c) for c in f.read().split()]
-
-
 def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
     import os
     import select

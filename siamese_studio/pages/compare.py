@@ -3,6 +3,7 @@ import numpy as np
 import streamlit as st
 
 from siamese_core import ImageError, SiameseError
+from siamese_core.data import is_user_spec
 from siamese_core.verdict import judge_pairs, one_shot_guess
 from siamese_studio.ui.charts import SCALE_HEIGHT, distance_scale
 from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
@@ -18,8 +19,7 @@ except SiameseError as e:
     st.stop()
 spec = m.meta.get("dataset", "mnist-5k")
 mine = bool(st.session_state.get(ACTIVE_MODEL))
-user = spec.startswith(("folder:", "zip:"))
-what = "image" if user else "digit"
+what = "image" if is_user_spec(spec) else "digit"
 st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** (`{m.name}`, "
            f"{m.meta.get('loss', '?')} loss), trained on **{dataset_label(spec)}**: pictures, "
            f"references and neighbours come from that dataset, and every input is prepared as "

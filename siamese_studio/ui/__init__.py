@@ -1,3 +1,3 @@
-"""Streamlit-side helpers shared by the pages: caching, session state, small renderers
-(``common``), and ``harness``: the app under a real browser, for tests and benchmarks.
-No ML here: everything calls ``siamese_core``."""
+"""Streamlit-side helpers shared by the pages: caching and session state (``common``), the
+Train page's form and drawing, inputs, uploads, verification and charts. No ML here:
+everything calls ``siamese_core``."""

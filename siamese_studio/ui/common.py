@@ -13,6 +13,7 @@ from siamese_core import SiameseError, SiameseModel, load_dataset
 from siamese_core import weights as W
 from siamese_core.data import DEFAULT_DATASET, is_user_spec
 from siamese_core.preprocess import Prep
+from siamese_core.runs import headline_accuracy
 from siamese_studio.ui.uploads import cap_session_uploads, release_large_buffers
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
@@ -186,10 +187,8 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
             mine = st.session_state.get(ACTIVE_MODEL)
             st.markdown(f"**{'your trained model' if mine else 'shipped default'}** "
                         f"(`{Path(m.prefix).name}`)")
-            met = m.meta.get("metrics", {})
-            test = m.meta.get("test") or {}
-            score = (f"test pair accuracy {test['pair_accuracy']:.1%}" if "pair_accuracy" in test
-                     else f"val. pair accuracy {met.get('pair_accuracy', float('nan')):.1%}")
+            acc, on_test = headline_accuracy(m.meta)
+            score = f"{'test' if on_test else 'val.'} pair accuracy {acc:.1%}"
             st.caption(f"{m.meta.get('loss', '?')} loss · trained on "
                        f"{dataset_label(m.meta.get('dataset', '?'))} · {score} · "
                        f"threshold {m.threshold:.3f}")

@@ -9,17 +9,20 @@ from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_IMAGE_MB, file_uploade
 IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]
 
 
+def _empty(gen: int = 0) -> dict:
+    """No drawing yet: ``json`` (the canvas's own description, to redraw it), ``image`` (its
+    pixels), ``restore`` (what a remounted canvas starts from) and ``gen`` (bumped by Clear: a
+    new canvas)."""
+    return {"json": None, "image": None, "restore": None, "gen": gen}
+
+
 def _drawing(side: str) -> dict:
-    """A side's drawing, kept across input modes: ``json`` (the canvas's own description, to
-    redraw it), ``image`` (its pixels), ``restore`` (what a remounted canvas starts from) and
-    ``gen`` (bumped by Clear: a new canvas)."""
-    return st.session_state.setdefault(f"drawing_{side}",
-                                       {"json": None, "image": None, "restore": None, "gen": 0})
+    """A side's drawing, kept across input modes (``_empty`` names its parts)."""
+    return st.session_state.setdefault(f"drawing_{side}", _empty())
 
 
 def _clear(side: str) -> None:
-    st.session_state[f"drawing_{side}"] = {**_drawing(side), "json": None, "image": None,
-                                           "restore": None, "gen": _drawing(side)["gen"] + 1}
+    st.session_state[f"drawing_{side}"] = _empty(_drawing(side)["gen"] + 1)
 
 
 def canvas(side: str):

@@ -82,8 +82,9 @@ def render_side_by_side(names: dict) -> None:
         return
     table = pd.DataFrame({n: [v[i] for _, v in sbs.rows] for i, n in enumerate(sbs.names)},
                          index=pd.Index([w for w, _ in sbs.rows], name=""))
+    differs = sbs.differs
     st.dataframe(table.style.apply(
-        lambda row: ["font-weight: bold" if row.name in sbs.differs else ""] * len(row), axis=1),
+        lambda row: ["font-weight: bold" if row.name in differs else ""] * len(row), axis=1),
         height="content")
     st.caption("Bold: the rows where the two runs differ. Test figures come from each run's own "
                "test split (the same split for runs on one dataset and hold-out).")
