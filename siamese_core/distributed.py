@@ -5,7 +5,12 @@ and its own place in it (the standard variable, as Kubernetes' TFJob and other l
 it). ``strategy_from_env`` creates the ``MultiWorkerMirroredStrategy``; it must run before
 TensorFlow executes anything (collectives are configured at program start). ``launch_local``
 starts N such workers on 127.0.0.1 (free ports) for a one-machine demo and the tests, and ends
-all of them as soon as one fails. Nothing here imports TensorFlow at module level.
+all of them as soon as one fails.
+
+``Replicas`` is what the ``Trainer`` sees of distribution (pytorch-metric-learning's
+``DistributedLossWrapper`` idea: the loop and the losses never ask how many replicas there are):
+for one process every collective is a no-op; ``StrategyReplicas`` wraps a ``tf.distribute``
+strategy. Nothing here imports TensorFlow at module level.
 """
 from __future__ import annotations
 
@@ -15,13 +20,23 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
 
 from .errors import SiameseError
 
-# A peer that hangs (rather than dies, which the others notice at once) fails the collective
-# after this long instead of blocking the run for ever.
-COLLECTIVE_TIMEOUT_S = 600.0
+# A peer that hangs (rather than dies, which MultiWorkerMirroredStrategy's health check notices
+# within a minute) makes the others give up after this long without a finished step. Not as
+# TensorFlow's per-collective timeout (CommunicationOptions.timeout_seconds): it arms every
+# collective with a detached thread that sleeps for the whole timeout
+# (base_collective_executor.cc -> Env::SchedClosureAfter), ~11 threads a step here, and the
+# workers died of it after ~50 s (BENCHMARKS.md, section 8).
+STALL_TIMEOUT_S = 600.0
 
 
 class DistributedError(SiameseError):
@@ -74,9 +89,218 @@ def strategy_from_env():
     """The ``MultiWorkerMirroredStrategy`` of this process's ``TF_CONFIG`` (checked first)."""
     read_tf_config()
     import tensorflow as tf
-    options = tf.distribute.experimental.CommunicationOptions(
-        timeout_seconds=COLLECTIVE_TIMEOUT_S)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls instead.
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+class StallWatchdog:
+    """Calls ``on_stall`` once when ``beat`` has not been called for ``timeout_s`` while
+    running (one thread for the whole run, woken by each beat)."""
+
+    def __init__(self, timeout_s: float, on_stall: Callable[[], None]):
+        self.timeout_s = timeout_s
+        self.on_stall = on_stall
+        self._beat = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="stall-watchdog", daemon=True)
+
+    def __enter__(self) -> "StallWatchdog":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._beat.set()
+        self._thread.join()
+
+    def beat(self) -> None:
+        self._beat.set()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            if not self._beat.wait(self.timeout_s):
+                self.on_stall()
+                return
+            self._beat.clear()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What one replica's in-batch loss pairs its rows with (``losses``): reference embeddings
+    and labels (None: its own batch) with its rows at ``offset``; ``share``: the factor that
+    makes the replicas' losses add up to the global batch's; ``grad``: the factor on its
+    gradient (2 against gradient-free references, which hold the other half of each pair)."""
+
+    e: Any = None
+    y: Any = None
+    offset: Any = 0
+    share: float = 1.0
+    grad: float = 1.0
+
+
+class Replicas:
+    """One process, one replica: every collective is a no-op (the base of ``StrategyReplicas``)."""
+
+    count = 1
+    is_chief = True
+    workers = 1
+
+    def scope(self):
+        """Where the model, optimizer and random state are created."""
+        return nullcontext()
+
+    def compile(self, replica_step: Callable, jit_compile: bool = False) -> Callable:
+        """``replica_step(x, y) -> loss`` as one compiled step over all replicas."""
+        import tensorflow as tf
+        return tf.function(replica_step, reduce_retracing=True, autograph=False,
+                           jit_compile=jit_compile)
+
+    def feed(self, x: np.ndarray, idx: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        """A global batch (image indices ``idx`` into ``x``, labels ``y``) as the step's inputs."""
+        return x[idx], y
+
+    def replica_id(self):
+        """Inside the step: this replica's id (None: the only one)."""
+        return None
+
+    def reference(self, e, y, across: bool) -> Reference:
+        """Inside the step: what this replica's rows are paired with."""
+        return Reference(share=1.0 / self.count)
+
+    def agree(self, wants: np.ndarray) -> np.ndarray:
+        """Every replica's ``wants`` summed (all of them take the same decisions)."""
+        return wants
+
+    def average(self, variables) -> None:
+        """Average per-replica variables (BatchNorm statistics) over the replicas."""
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Around the training loop."""
+        yield
+
+
+class StrategyReplicas(Replicas):
+    """Replicas of a ``tf.distribute`` strategy: ``MirroredStrategy`` over several devices or
+    ``MultiWorkerMirroredStrategy`` over several processes, created by the caller before
+    TensorFlow runs anything. Every worker derives the same global batch plan from the seed;
+    each replica takes its share, interleaved by class; decisions are summed over replicas; a
+    run whose steps stall for ``stall_timeout_s`` aborts its collectives."""
+
+    def __init__(self, strategy, stall_timeout_s: float = STALL_TIMEOUT_S):
+        import tensorflow as tf
+        self.strategy = strategy
+        self.count = strategy.num_replicas_in_sync
+        self.is_chief, self.workers = cluster_role(strategy)
+        self.stall_timeout_s = stall_timeout_s
+        self._watchdog: StallWatchdog | None = None
+        fn = tf.function(reduce_retracing=True, autograph=False)
+        self._agree = fn(lambda v: strategy.experimental_local_results(
+            strategy.run(self._sum, args=(v,)))[0])
+        self._fn = fn
+        self._average: Callable | None = None     # compiled for the first variables averaged
+
+    def scope(self):
+        return self.strategy.scope()
+
+    def compile(self, replica_step: Callable, jit_compile: bool = False) -> Callable:
+        import tensorflow as tf
+        strategy = self.strategy
+        return tf.function(
+            lambda x, y: strategy.reduce("SUM", strategy.run(replica_step, args=(x, y)), axis=None),
+            reduce_retracing=True, autograph=False)
+
+    def feed(self, x: np.ndarray, idx: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        # Replica r takes every R-th image of the class-ordered batch, so each holds K/R images
+        # of every class (contiguous shares would leave some replicas without negatives).
+        r_count = self.count
+        n = idx.shape[-1] // r_count * r_count
+        idx, y = idx[..., :n], y[:n]
+        put = self.strategy.experimental_distribute_values_from_function
+        return (put(lambda ctx: x[idx[..., ctx.replica_id_in_sync_group::r_count]]),
+                put(lambda ctx: y[ctx.replica_id_in_sync_group::r_count]))
+
+    def replica_id(self):
+        import tensorflow as tf
+        return tf.distribute.get_replica_context().replica_id_in_sync_group
+
+    def reference(self, e, y, across: bool) -> Reference:
+        if not across:      # each replica's own pairs; the optimizer sums the replicas' gradients
+            return Reference(share=1.0 / self.count)
+        import tensorflow as tf
+        ctx = tf.distribute.get_replica_context()
+        with _on_replica_device(ctx):
+            both = ctx.all_gather(tf.stop_gradient(tf.concat([e, tf.cast(y[:, None], e.dtype)], 1)),
+                              axis=0)
+        # Each pair's term is symmetric and its other half sits in another replica's rows,
+        # against a gradient-free column: twice the rows' gradient is the whole gradient.
+        return Reference(both[:, :-1], tf.cast(both[:, -1], y.dtype),
+                         ctx.replica_id_in_sync_group * tf.shape(e)[0], share=1.0, grad=2.0)
+
+    def agree(self, wants: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+        agreed = self._agree(tf.constant(wants, tf.float64)).numpy()
+        if self._watchdog is not None:
+            self._watchdog.beat()
+        return agreed
+
+    @staticmethod
+    def _sum(v):
+        import tensorflow as tf
+        ctx = tf.distribute.get_replica_context()
+        with _on_replica_device(ctx):
+            return ctx.all_reduce("SUM", tf.identity(v))
+
+    def average(self, variables) -> None:
+        if self._average is None:    # variables are captured: as arguments they become tensors
+            variables = list(variables)
+            self._average = self._fn(lambda: self.strategy.run(self._mean, args=(variables,)))
+        self._average()
+
+    @staticmethod
+    def _mean(variables):
+        import tensorflow as tf
+        ctx = tf.distribute.get_replica_context()
+        for v in variables:
+            with _on_replica_device(ctx):
+                mean = ctx.all_reduce("MEAN", tf.identity(v.value))
+            v.assign(mean)
+        return tf.constant(0)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        if self.workers == 1:       # devices of one process: nothing can stall apart
+            yield
+            return
+        with StallWatchdog(self.stall_timeout_s, self._abort) as self._watchdog:
+            try:
+                yield
+            finally:
+                self._watchdog = None
+
+    def _abort(self) -> None:
+        """Fail the collectives this worker waits in (the step then raises an OpError)."""
+        import tensorflow as tf
+        from tensorflow.python.eager import context
+        print(f"error: no training step finished for {self.stall_timeout_s:.0f} s: another "
+              "worker hangs or cannot be reached; giving up", file=sys.stderr, flush=True)
+        context.context().abort_collective_ops(tf.errors.DEADLINE_EXCEEDED,
+                                               f"no step for {self.stall_timeout_s:.0f} s")
+
+
+def replicas_for(strategy=None) -> Replicas:
+    """The ``Replicas`` of a strategy (one process without one)."""
+    return Replicas() if strategy is None else StrategyReplicas(strategy)
+
+
+def _on_replica_device(ctx):
+    """Pin a collective's input to the replica's own device: under MultiWorkerMirroredStrategy
+    an all-reduce or all-gather of a tensor without one fails ("destinations can not be
+    empty"). A worker's devices hold consecutive replica ids."""
+    import tensorflow as tf
+    devices = ctx.strategy.extended.worker_devices
+    rid = tf.get_static_value(ctx.replica_id_in_sync_group)
+    return tf.device(devices[int(rid) % len(devices)] if rid is not None else devices[0])
 
 
 def weights_digest(model) -> str:

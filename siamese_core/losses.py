@@ -46,109 +46,79 @@ def triplet_loss(d_anchor_pos, d_anchor_neg, margin: float = 0.5):
 
 
 # --- in-batch --------------------------------------------------------------------------------
+# One form for every in-batch loss: the rows ``e`` (labels ``y``) of a batch against reference
+# embeddings ``ref_e`` (labels ``ref_y``), the rows sitting at ``offset`` among the references.
+# In one process the references are the batch itself (the default); across replicas they are the
+# whole global batch, gathered without gradient (``distributed.Replicas.reference``), and the
+# counts are the global batch's, so the replicas' terms add up to the global batch's loss.
 
-def pairwise_distances(emb):
-    """Euclidean distance matrix [B, B] of a batch of embeddings; gradient-safe at zero."""
+def cross_distances(a, b=None):
+    """Euclidean distances [Na, Nb] between the rows of ``a`` and of ``b`` (``a`` itself when
+    None: its squared norms are then computed once, which is also the gradient's summation
+    order that training was pinned with); gradient-safe at zero."""
     ops = _ops()
-    sq = ops.sum(ops.square(emb), axis=1)
-    d2 = ops.expand_dims(sq, 1) - 2.0 * ops.matmul(emb, ops.transpose(emb)) + ops.expand_dims(sq, 0)
+    sq_a = ops.sum(ops.square(a), axis=1)
+    sq_b = sq_a if b is None else ops.sum(ops.square(b), axis=1)
+    b = a if b is None else b
+    d2 = ops.expand_dims(sq_a, 1) - 2.0 * ops.matmul(a, ops.transpose(b)) + ops.expand_dims(sq_b, 0)
     return ops.sqrt(ops.maximum(d2, EPS))
 
 
-def cross_distances(a, b):
-    """Euclidean distances [Na, Nb] between the rows of ``a`` and of ``b``; gradient-safe."""
+def pair_masks(y, ref_y, offset=0):
+    """Same-class (itself excluded) and different-class masks [len(y), len(ref_y)] of rows at
+    ``offset`` among the references, and the numbers of such pairs among the references."""
     ops = _ops()
-    d2 = (ops.expand_dims(ops.sum(ops.square(a), axis=1), 1) - 2.0 * ops.matmul(a, ops.transpose(b))
-          + ops.expand_dims(ops.sum(ops.square(b), axis=1), 0))
-    return ops.sqrt(ops.maximum(d2, EPS))
-
-
-def _row_masks(y_rows, y_all, offset):
-    """Positive and negative masks of some rows (global indices ``offset`` + 0, 1, ...) of the
-    global batch's pair matrix, and the global numbers of positive and negative pairs."""
-    ops = _ops()
-    y_rows, y_all = ops.reshape(y_rows, (-1,)), ops.reshape(y_all, (-1,))
-    eq = ops.equal(ops.expand_dims(y_rows, 1), ops.expand_dims(y_all, 0))
-    rows = ops.arange(ops.shape(y_rows)[0]) + offset
-    not_self = ops.not_equal(ops.expand_dims(rows, 1), ops.expand_dims(ops.arange(ops.shape(y_all)[0]), 0))
+    y, ref_y = ops.reshape(y, (-1,)), ops.reshape(ref_y, (-1,))
+    eq = ops.equal(ops.expand_dims(y, 1), ops.expand_dims(ref_y, 0))
+    rows = ops.arange(ops.shape(y)[0]) + offset
+    not_self = ops.not_equal(ops.expand_dims(rows, 1), ops.expand_dims(ops.arange(ops.shape(ref_y)[0]), 0))
     pos = ops.cast(ops.logical_and(eq, not_self), "float32")
     neg = ops.cast(ops.logical_not(eq), "float32")
-    same_all = ops.cast(ops.equal(ops.expand_dims(y_all, 1), ops.expand_dims(y_all, 0)), "float32")
-    n = ops.cast(ops.shape(y_all)[0], "float32")
+    same_all = ops.cast(ops.equal(ops.expand_dims(ref_y, 1), ops.expand_dims(ref_y, 0)), "float32")
+    n = ops.cast(ops.shape(ref_y)[0], "float32")
     n_pos = ops.sum(same_all) - n
     return pos, neg, n_pos, n * n - n - n_pos
 
 
-def _rows_balanced(pos_term, neg_term, pos, neg, n_pos, n_neg):
-    """``_balanced`` restricted to some rows, normalised by the global counts: summed over the
-    replicas that hold all the rows, it is exactly ``_balanced`` of the whole batch."""
+def _balanced(pos_term, neg_term, pos, neg, n_pos, n_neg):
+    """Average positives and negatives separately, then together (B^2 pairs are ~90 %
+    negative), each over the references' numbers of pairs."""
     ops = _ops()
     return 0.5 * (ops.sum(pos_term * pos) / ops.maximum(n_pos, 1.0)
                   + ops.sum(neg_term * neg) / ops.maximum(n_neg, 1.0))
 
 
-def rows_contrastive_loss(e_rows, y_rows, e_all, y_all, offset, margin: float = 1.0):
-    """This replica's rows of ``batch_contrastive_loss`` over the global batch (``e_all``)."""
-    ops = _ops()
-    d = cross_distances(e_rows, e_all)
-    pos, neg, n_pos, n_neg = _row_masks(y_rows, y_all, offset)
-    return _rows_balanced(ops.square(d), ops.square(ops.relu(margin - d)), pos, neg, n_pos, n_neg)
+def _against(e, y, ref_e, ref_y, offset):
+    """Distances and masks of rows against references (the batch itself when none given)."""
+    if ref_e is None:
+        return cross_distances(e), pair_masks(y, y)
+    return cross_distances(e, ref_e), pair_masks(y, ref_y, offset)
 
 
-def rows_bce_loss(e_rows, y_rows, e_all, y_all, offset, head):
-    """This replica's rows of ``batch_bce_loss`` over the global batch (``e_all``)."""
+def batch_contrastive_loss(e, y, margin: float = 1.0, ref_e=None, ref_y=None, offset=0):
+    """Contrastive loss over all pairs, positives and negatives weighted equally."""
     ops = _ops()
-    d = cross_distances(e_rows, e_all)
-    pos, neg, n_pos, n_neg = _row_masks(y_rows, y_all, offset)
+    d, masks = _against(e, y, ref_e, ref_y, offset)
+    return _balanced(ops.square(d), ops.square(ops.relu(margin - d)), *masks)
+
+
+def batch_bce_loss(e, y, head, ref_e=None, ref_y=None, offset=0):
+    """BCE over all pairs; ``head`` maps a distance [.., 1] to a "same" probability."""
+    ops = _ops()
+    d, masks = _against(e, y, ref_e, ref_y, offset)
     p = ops.clip(ops.squeeze(head(ops.expand_dims(d, -1)), -1), 1e-7, 1.0 - 1e-7)
-    return _rows_balanced(-ops.log(p), -ops.log(1.0 - p), pos, neg, n_pos, n_neg)
+    return _balanced(-ops.log(p), -ops.log(1.0 - p), *masks)
 
 
-def _masks(labels):
+def batch_all_triplet_loss(e, y, margin: float = 0.5, ref_e=None, ref_y=None, offset=0):
+    """Every valid (anchor, positive, negative) triplet, averaged over the ones that still
+    violate the margin. Batch-hard mining collapses early in training on small CPU budgets;
+    averaging over active triplets does not. Its average is over active triplets, so rows of a
+    global batch do not add up to it: across replicas each uses its own batch."""
     ops = _ops()
-    labels = ops.reshape(labels, (-1,))
-    eq = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
-    n = ops.shape(labels)[0]
-    off_diag = ops.logical_not(ops.cast(ops.eye(n), "bool"))
-    pos = ops.cast(ops.logical_and(eq, off_diag), "float32")
-    neg = ops.cast(ops.logical_not(eq), "float32")
-    return pos, neg
-
-
-def _balanced(pos_term, neg_term, pos, neg):
-    """Average positives and negatives separately, then together: B^2 pairs are ~90 % negative."""
-    ops = _ops()
-    return 0.5 * (ops.sum(pos_term * pos) / ops.maximum(ops.sum(pos), 1.0)
-                  + ops.sum(neg_term * neg) / ops.maximum(ops.sum(neg), 1.0))
-
-
-def batch_contrastive_loss(emb, labels, margin: float = 1.0):
-    """Contrastive loss over all pairs of the batch, positives and negatives weighted equally."""
-    ops = _ops()
-    d = pairwise_distances(emb)
-    pos, neg = _masks(labels)
-    return _balanced(ops.square(d), ops.square(ops.relu(margin - d)), pos, neg)
-
-
-def batch_bce_loss(emb, labels, head):
-    """BCE over all pairs of the batch; ``head`` maps a distance [.., 1] to a "same" probability."""
-    ops = _ops()
-    d = pairwise_distances(emb)
-    pos, neg = _masks(labels)
-    p = ops.clip(ops.squeeze(head(ops.expand_dims(d, -1)), -1), 1e-7, 1.0 - 1e-7)
-    return _balanced(-ops.log(p), -ops.log(1.0 - p), pos, neg)
-
-
-def batch_all_triplet_loss(emb, labels, margin: float = 0.5):
-    """Every valid (anchor, positive, negative) triplet of the batch, averaged over the ones
-    that still violate the margin. Batch-hard mining collapses early in training on small CPU
-    budgets; averaging over active triplets does not."""
-    ops = _ops()
-    d = pairwise_distances(emb)
-    pos, neg = _masks(labels)
+    d, (pos, neg, _, _) = _against(e, y, ref_e, ref_y, offset)
     t = ops.relu(ops.expand_dims(d, 2) - ops.expand_dims(d, 1) + margin)   # [a, p, n]
-    valid = ops.expand_dims(pos, 2) * ops.expand_dims(neg, 1)
-    t = t * valid
+    t = t * (ops.expand_dims(pos, 2) * ops.expand_dims(neg, 1))
     active = ops.sum(ops.cast(t > 1e-9, "float32"))
     return ops.sum(t) / ops.maximum(active, 1.0)
 
@@ -159,26 +129,29 @@ def batch_all_triplet_loss(emb, labels, margin: float = 0.5):
 class LossSpec:
     """One loss as training uses it.
 
-    ``in_batch(emb [B, D], labels [B], margin, head)``: over every pair of an embedded batch.
+    ``batch(e, y, margin, head, ref_e=None, ref_y=None, offset=0)``: over every pair of the
+    rows ``e`` [B, D] against reference embeddings (the batch itself by default; see above).
     ``pairwise(e [k, B, D], y [B], margin, head, distance)``: over explicit examples of
     ``items`` images each (2: pairs a, b with a same/different label; 3: anchor, positive,
     negative), ``distance`` the model's distance layer.
-    ``rows(e_rows, y_rows, e_all, y_all, offset, margin, head)``: under a ``tf.distribute``
-    strategy, one replica's rows of the in-batch loss over the *global* batch (``e_all``, all
-    replicas' embeddings, gathered without gradient; this replica's rows start at global index
-    ``offset``); summed over replicas it is ``in_batch`` of the global batch. Only for losses of
-    symmetric pair terms, where twice the rows' gradient is the whole gradient of their
-    embeddings; None: across replicas the loss uses each replica's own pairs.
+    ``additive``: the loss is a sum of symmetric pair terms over global counts, so replicas'
+    rows against the gathered global batch add up to the global batch's loss, and twice the
+    rows' gradient is the whole gradient of their embeddings. Otherwise each replica uses its
+    own batch.
     """
 
     name: str
-    in_batch: Callable
+    batch: Callable
     pairwise: Callable
     items: int
     default_margin: float | None   # None: the loss has no margin
     uses_head: bool                # trains the one-unit "same" head on the distance
     help: str
-    rows: Callable | None = None
+    additive: bool = True
+
+    def in_batch(self, e, y, margin, head):
+        """The loss over every pair of one batch."""
+        return self.batch(e, y, margin, head)
 
 
 LOSSES: dict[str, LossSpec] = {s.name: s for s in (
@@ -186,24 +159,20 @@ LOSSES: dict[str, LossSpec] = {s.name: s for s in (
     # classes past 74 degrees instead of 60. Exploratory runs favoured it; the ablation in
     # BENCHMARKS.md puts the difference within seed-to-seed noise.
     LossSpec("contrastive",
-             in_batch=lambda e, y, margin, head: batch_contrastive_loss(e, y, margin),
+             batch=lambda e, y, margin, head, *ref: batch_contrastive_loss(e, y, margin, *ref),
              pairwise=lambda e, y, margin, head, dist: contrastive_loss(dist([e[0], e[1]]), y,
                                                                         margin),
              items=2, default_margin=1.2, uses_head=False,
-             help="pull same together, push different past a margin",
-             rows=lambda e, y, e_all, y_all, offset, margin, head: rows_contrastive_loss(
-                 e, y, e_all, y_all, offset, margin)),
+             help="pull same together, push different past a margin"),
     LossSpec("bce",
-             in_batch=lambda e, y, margin, head: batch_bce_loss(e, y, head),
+             batch=lambda e, y, margin, head, *ref: batch_bce_loss(e, y, head, *ref),
              pairwise=lambda e, y, margin, head, dist: bce_loss(head(dist([e[0], e[1]])), y),
              items=2, default_margin=None, uses_head=True,
-             help="sigmoid head on the distance, binary cross-entropy",
-             rows=lambda e, y, e_all, y_all, offset, margin, head: rows_bce_loss(
-                 e, y, e_all, y_all, offset, head)),
+             help="sigmoid head on the distance, binary cross-entropy"),
     LossSpec("triplet",
-             in_batch=lambda e, y, margin, head: batch_all_triplet_loss(e, y, margin),
+             batch=lambda e, y, margin, head, *ref: batch_all_triplet_loss(e, y, margin, *ref),
              pairwise=lambda e, y, margin, head, dist: triplet_loss(
                  dist([e[0], e[1]]), dist([e[0], e[2]]), margin),
-             items=3, default_margin=0.5, uses_head=False,
+             items=3, default_margin=0.5, uses_head=False, additive=False,
              help="anchor nearer its positive than its negative, by a margin"),
 )}

@@ -8,10 +8,10 @@ when a callback asks; the best validation epoch's weights are kept and written a
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from .calibrate import (Calibration, calibrate, evaluate_embeddings, operating_p
                         pca_2d)
 from .config import TrainConfig
 from .data import Dataset, load_dataset
-from .distributed import cluster_role
+from .distributed import Replicas, replicas_for
 from .errors import DataError
 from .losses import LOSSES
 from .preprocess import Prep
@@ -157,21 +157,43 @@ def warm_up() -> None:
     step(tf.zeros((2, 8, 8, 1))).numpy()
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What every worker does before a step, as all of them agreed: any worker's stop request,
+    time-up or due validation is everyone's, and the schedules follow their mean progress. In
+    one process the agreement is the process's own view."""
+
+    stop: bool = False          # a callback asked
+    time_up: bool = False       # past the time budget
+    validate: bool = False      # val_every_seconds of training since the last validation
+    progress: float = 0.0       # 0..1 of the run (epochs or seconds, whichever is further)
+
+    def to_vector(self) -> np.ndarray:
+        return np.array([self.stop, self.time_up, self.validate, self.progress], np.float64)
+
+    @classmethod
+    def agreed(cls, summed: np.ndarray, replicas: int) -> "Decision":
+        """From the replicas' vectors summed."""
+        return cls(bool(summed[0] > 0), bool(summed[1] > 0), bool(summed[2] > 0),
+                   float(summed[3] / replicas))
+
+    @property
+    def reason(self) -> str | None:
+        """Why the run ends here ("stopped", "time"), or None: go on."""
+        return "stopped" if self.stop else "time" if self.time_up else None
+
+
 class Trainer:
     """One training run (minGPT's shape): ``Trainer(config, callbacks, out).run()``.
 
-    The run's state lives on the instance (step, epoch, the best epoch so far, the clock); each
-    method does one thing: build the network and its step functions, plan an epoch, take a
-    step, validate, decide whether to stop, and finish (restore the best weights, save).
-    Callbacks see the same events as always.
+    ``run`` is the one loop: per step, decide (``_decide``: stop, time, validation, progress,
+    agreed by all replicas), then act. Every difference between one process and several
+    replicas lives in ``self.replicas`` (``distributed.Replicas``): where variables are created,
+    how a global batch is fed and agreed on, what a replica's rows are paired with.
 
     ``strategy``: a ``tf.distribute`` strategy (``MirroredStrategy`` over several devices,
     ``MultiWorkerMirroredStrategy`` over several processes), created by the caller before
-    TensorFlow runs anything. The model, optimizer and augmentation state are built in its
-    scope; every worker derives the same global batch plan from the seed and each replica takes
-    its share, interleaved by class; in-batch pairs span the global batch (``global_pairs``);
-    BatchNorm statistics are averaged across replicas before every validation and the save;
-    stop and validation decisions are agreed by all workers; only the chief writes files.
+    TensorFlow runs anything. Only the chief writes files.
     """
 
     def __init__(self, config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),
@@ -180,13 +202,10 @@ class Trainer:
         self.t_start = time.perf_counter()
         self.cfg = cfg = config
         self.callbacks = list(callbacks)
-        self.strategy = strategy
-        self.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-        self.is_chief, workers = cluster_role(strategy)
-        self.multi_worker = workers > 1
-        if not self.is_chief:
-            out = None                      # workers other than the chief write nothing
-        self.out = writable_prefix(out, "out") if out is not None else None   # before training
+        self.replicas: Replicas = replicas_for(strategy)
+        # Workers other than the chief write nothing; the out path is checked before training.
+        self.out = (writable_prefix(out, "out") if out is not None and self.replicas.is_chief
+                    else None)
         if train_data is None or val_data is None:
             loaded = load_splits(cfg)
             train_data = loaded[0] if train_data is None else train_data
@@ -205,9 +224,55 @@ class Trainer:
         self.by_auc = self.val_ds.holdout == "class"
         self.loss = LOSSES[cfg.loss]
         self.margin = cfg.effective_margin
-        self.agreed = np.zeros(4)   # the workers' flags summed, as of the last step
-        self.global_pairs = (strategy is not None and cfg.global_pairs and cfg.pairing == "batch"
-                             and self.loss.rows is not None)
+        # In-batch pairs across the replicas' global batch, where the loss adds up over rows.
+        self.global_pairs = (self.replicas.count > 1 and cfg.global_pairs
+                             and cfg.pairing == "batch" and self.loss.additive)
+
+        # The data, as the steps and validation use it.
+        self.rng = np.random.default_rng(cfg.seed)
+        self.groups = None
+        if cfg.group_batches:
+            from .data import class_groups
+            self.groups = class_groups(self.train_ds.class_names)
+        self.x_train = self.train_ds.images[..., None].astype(np.float32)
+        self.y_train = self.train_ds.labels.astype(np.int32)
+        self.x_val = self.val_ds.images[..., None].astype(np.float32)
+        self.val_pairs = make_pairs(self.val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
+        self.map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(self.val_ds))[:MAP_POINTS]
+        self.steps_per_epoch = len(self.epoch_plan())
+        self.total_steps = self.steps_per_epoch * cfg.epochs if cfg.epochs else None
+        # Short runs (tests, quick demos) must not spend most of their steps warming up.
+        self.warmup = (WARMUP if self.total_steps is None
+                       else max(1, min(WARMUP, self.total_steps // 10)))
+
+        # The network and its compiled functions (``_build``, when the run starts).
+        self.model_cfg: Any = None
+        self.prep: Prep | None = None
+        self.siamese: Any = None
+        self.emb: Any = None
+        self.head: Any = None
+        self.distance: Any = None
+        self.train_vars: list = []
+        self.optimizer: Any = None
+        self.aug_seed: Any = None
+        self.aug_strength: Any = None
+        self.step_fn: Any = None
+        self.forward: Any = None
+
+        # The run's progress.
+        self.t0 = self.t_start          # reset when the loop starts
+        self.step = 0                   # global, counted from 1 after the first
+        self.epoch = 0
+        self.reason: str | None = None  # "completed" | "time" | "stopped" once it ends
+        self.window: list[float] = []   # losses since the last validation
+        self.history: list[dict] = []   # validation metrics, one entry per validation
+        self.best: dict = {"score": (-1.0, -1.0)}
+        self.val_seconds = 0.0          # spent validating: excluded from train_seconds
+        self.last_val = 0.0             # training time at the last validation
+
+    @property
+    def is_chief(self) -> bool:
+        return self.replicas.is_chief
 
     # --- building ---------------------------------------------------------------------------
 
@@ -220,11 +285,10 @@ class Trainer:
 
         cfg = self.cfg
         keras.utils.set_random_seed(cfg.seed)
-        self.rng = np.random.default_rng(cfg.seed)
         self.model_cfg = ModelConfig.from_train(cfg, input_size=self.train_ds.images.shape[1])
         # Built-in datasets are MNIST-style already: their preprocessing is the 28-px default.
         self.prep = cfg.prep if self.train_ds.user_data else Prep(self.model_cfg.input_size)
-        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+        with self.replicas.scope():
             self.siamese, self.emb = build_siamese(self.model_cfg)
             self.head = self.siamese.get_layer("same_head")
             self.distance = self.siamese.get_layer("distance")
@@ -234,15 +298,33 @@ class Trainer:
             self.optimizer.build(self.train_vars)
             self.aug_seed = keras.random.SeedGenerator(cfg.seed + 1)
             self.aug_strength = tf.Variable(0.0 if cfg.augment_warmup else 1.0, trainable=False)
-        fn = tf.function(reduce_retracing=True, autograph=False)
-        if self.strategy is not None:
-            self.step_fn = fn(self._step_distributed)
-            self._sync_bn = fn(self._sync_batchnorm)
-        else:
-            self.step_fn = (fn(self._step_fixed) if cfg.pairing == "fixed" else
-                            tf.function(self._step_batch, reduce_retracing=True, autograph=False,
-                                        jit_compile=cfg.jit_compile))
-        self.forward = fn(lambda x: self.emb(x, training=False))
+        self.step_fn = self.replicas.compile(self._replica_step, cfg.jit_compile)
+        self.forward = tf.function(lambda x: self.emb(x, training=False), reduce_retracing=True,
+                                   autograph=False)
+
+    def _replica_step(self, x, y):
+        """One replica's share of a step (all of it in one process): embed its images once, its
+        loss, and the optimizer step (the optimizer sums the replicas' gradients)."""
+        import tensorflow as tf
+        cfg, rid = self.cfg, self.replicas.replica_id()
+        with tf.GradientTape() as tape:
+            if cfg.pairing == "fixed":
+                # x: [k, B, H, W, 1] (pairs: a, b; triplets: anchor, positive, negative), embedded
+                # in one forward pass.
+                k, b = tf.shape(x)[0], tf.shape(x)[1]
+                e = self._embed_train(tf.reshape(x, tf.concat([[k * b], tf.shape(x)[2:]], 0)), rid)
+                ref = self.replicas.reference(e, y, across=False)
+                value = ref.share * self.loss.pairwise(tf.reshape(e, [k, b, -1]), y, self.margin,
+                                                       self.head, self.distance)
+            else:
+                e = self._embed_train(x, rid)
+                ref = self.replicas.reference(e, y, across=self.global_pairs)
+                value = ref.share * self.loss.batch(e, y, self.margin, self.head, ref.e, ref.y,
+                                                    ref.offset)
+            loss = ref.grad * value
+        grads = tape.gradient(loss, self.train_vars)
+        self.optimizer.apply_gradients(zip(grads, self.train_vars))
+        return value
 
     def _embed_train(self, x, replica=None):
         if self.cfg.augment:
@@ -250,127 +332,11 @@ class Trainer:
             x = random_affine(x, self.aug_strength, self.aug_seed, replica)
         return self.emb(x, training=True)
 
-    def _apply(self, loss, tape):
-        grads = tape.gradient(loss, self.train_vars)
-        self.optimizer.apply_gradients(zip(grads, self.train_vars))
-        return loss
-
-    def _step_batch(self, x, y):
-        """Embed a class-balanced batch once; the loss over every pair (or triplet) inside it."""
-        import tensorflow as tf
-        with tf.GradientTape() as tape:
-            loss = self.loss.in_batch(self._embed_train(x), y, self.margin, self.head)
-        return self._apply(loss, tape)
-
-    def _step_fixed(self, xs, y):
-        """xs: [k, B, H, W, 1] (pairs: a, b; triplets: anchor, positive, negative), embedded in
-        one forward pass."""
-        import tensorflow as tf
-        k, b = tf.shape(xs)[0], tf.shape(xs)[1]
-        with tf.GradientTape() as tape:
-            e = self._embed_train(tf.reshape(xs, tf.concat([[k * b], tf.shape(xs)[2:]], 0)))
-            e = tf.reshape(e, [k, b, -1])
-            loss = self.loss.pairwise(e, y, self.margin, self.head, self.distance)
-        return self._apply(loss, tape)
-
-    # --- across replicas ----------------------------------------------------------------
-
-    def _step_distributed(self, x, y, flags):
-        """One step on every replica; returns the global batch's loss and the workers' flags
-        (``_local_flags``) summed over the replicas: every decision that must be taken by all
-        workers together rides on the step's own collectives (a worker that validated or
-        stopped alone would leave the others waiting for ever)."""
-        loss, agreed = self.strategy.run(self._replica_step, args=(x, y, flags))
-        return (self.strategy.reduce("SUM", loss, axis=None),
-                self.strategy.experimental_local_results(agreed)[0])
-
-    def _replica_step(self, x, y, flags):
-        import tensorflow as tf
-        ctx = tf.distribute.get_replica_context()
-        rid = ctx.replica_id_in_sync_group
-        with _on_replica_device(ctx):
-            agreed = ctx.all_reduce("SUM", tf.identity(flags))
-        with tf.GradientTape() as tape:
-            if self.cfg.pairing == "fixed":
-                k, b = tf.shape(x)[0], tf.shape(x)[1]
-                e = self._embed_train(tf.reshape(x, tf.concat([[k * b], tf.shape(x)[2:]], 0)), rid)
-                value = self.loss.pairwise(tf.reshape(e, [k, b, -1]), y, self.margin, self.head,
-                                           self.distance) / self.replicas
-                loss = value
-            elif self.global_pairs:
-                e = self._embed_train(x, rid)
-                with _on_replica_device(ctx):
-                    both = ctx.all_gather(tf.stop_gradient(
-                        tf.concat([e, tf.cast(y[:, None], e.dtype)], 1)), axis=0)
-                value = self.loss.rows(e, y, both[:, :-1], tf.cast(both[:, -1], y.dtype),
-                                       rid * tf.shape(e)[0], self.margin, self.head)
-                # Each pair's term is symmetric and its other half sits in another row, against
-                # a gradient-free column: twice the rows' gradient is the whole gradient.
-                loss = 2.0 * value
-            else:   # each replica's own pairs; the optimizer sums the replicas' gradients
-                value = self.loss.in_batch(self._embed_train(x, rid), y, self.margin,
-                                           self.head) / self.replicas
-                loss = value
-        self._apply(loss, tape)
-        return value, agreed
-
-    def _shards(self, ib: np.ndarray, yb: np.ndarray):
-        """The global batch as per-replica values: replica r takes every R-th image of the
-        class-ordered batch, so each holds K/R images of every class (contiguous shares would
-        leave some replicas without negatives)."""
-        r_count = self.replicas
-        n = ib.shape[-1] // r_count * r_count
-        ib, yb = ib[..., :n], yb[:n]
-        x = self.strategy.experimental_distribute_values_from_function(
-            lambda ctx: self.x_train[ib[..., ctx.replica_id_in_sync_group::r_count]])
-        y = self.strategy.experimental_distribute_values_from_function(
-            lambda ctx: yb[ctx.replica_id_in_sync_group::r_count])
-        return x, y
-
-    def _sync_batchnorm(self):
-        """Average the BatchNorm moving statistics over the replicas (Keras keeps them per
-        replica): validation and the saved model then see the whole batch's statistics."""
-        import tensorflow as tf
-
-        def average():
-            ctx = tf.distribute.get_replica_context()
-            for v in self.emb.non_trainable_variables:
-                with _on_replica_device(ctx):
-                    mean = ctx.all_reduce("MEAN", tf.identity(v.value))
-                v.assign(mean)
-            return tf.constant(0)
-        self.strategy.run(average)
-
-    def _local_flags(self) -> list[float]:
-        """This worker's view, agreed by all workers in the next step: [stop asked, time up,
-        progress, validation due]."""
-        cfg = self.cfg
-        return [float(any(cb.stop_requested() for cb in self.callbacks)),
-                float(bool(cfg.seconds and self.elapsed() >= cfg.seconds)), self.progress(),
-                float(bool(cfg.val_every_seconds
-                           and self.train_time() - self.last_val >= cfg.val_every_seconds))]
-
     # --- data -------------------------------------------------------------------------------
 
-    def _prepare(self) -> None:
-        self.groups = None
-        if self.cfg.group_batches:
-            from .data import class_groups
-            self.groups = class_groups(self.train_ds.class_names)
-        self.x_train = self.train_ds.images[..., None].astype(np.float32)
-        self.y_train = self.train_ds.labels.astype(np.int32)
-        self.x_val = self.val_ds.images[..., None].astype(np.float32)
-        self.val_pairs = make_pairs(self.val_ds.labels, VAL_PAIR_SEED, n_pairs=self.cfg.val_pairs)
-        self.map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(self.val_ds))[:MAP_POINTS]
-        self.steps_per_epoch = len(self.epoch_plan())
-        self.total_steps = self.steps_per_epoch * self.cfg.epochs if self.cfg.epochs else None
-        # Short runs (tests, quick demos) must not spend most of their steps warming up.
-        self.warmup = (WARMUP if self.total_steps is None
-                       else max(1, min(WARMUP, self.total_steps // 10)))
-
     def epoch_plan(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """One epoch as (image indices, labels) per batch; images are gathered per step, so an
-        epoch of 60k fixed pairs never sits in memory as copies."""
+        """One epoch as (image indices, labels) per global batch; images are gathered per step,
+        so an epoch of 60k fixed pairs never sits in memory as copies."""
         cfg, y_train, rng = self.cfg, self.y_train, self.rng
         if cfg.pairing == "batch":
             return [(i, y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng,
@@ -388,78 +354,57 @@ class Trainer:
 
     def run(self) -> TrainEnd:
         """Train; report through the callbacks; save to ``out`` if given."""
-        self._build()
-        self._prepare()
         cfg = self.cfg
-        begin = TrainBegin(cfg.to_dict(), len(self.train_ds), len(self.val_ds),
-                           self.steps_per_epoch, self.total_steps, list(self.train_ds.class_names))
-        self._emit("on_train_begin", begin)
-        self.history: list[dict] = []
-        self.best: dict = {"score": (-1.0, -1.0)}
-        self.val_seconds = 0.0     # spent validating: excluded from train_seconds
-        self.step, self.epoch, self.reason = 0, 0, "completed"
-        self.last_val = 0.0        # training time at the last validation
-        self.window: list[float] = []   # losses since the last validation
+        self._build()
+        self._emit("on_train_begin", TrainBegin(cfg.to_dict(), len(self.train_ds),
+                                                len(self.val_ds), self.steps_per_epoch,
+                                                self.total_steps, list(self.train_ds.class_names)))
         self.t0 = time.perf_counter()
-        while self.reason == "completed" and (cfg.epochs is None or self.epoch < cfg.epochs):
-            self._run_epoch()
+        with self.replicas.running():
+            while self.reason is None:
+                self.epoch += 1
+                for ib, yb in self.epoch_plan():
+                    if self._decide():
+                        break
+                    self._train_step(ib, yb)
+                else:
+                    if cfg.epochs is not None and self.epoch >= cfg.epochs:
+                        self.reason = "completed"
+                    else:
+                        self._decide()     # time up at an epoch's end: no empty epoch after it
+                if cfg.val_every_epoch or self.reason is not None:
+                    if self.window:   # partial epochs too: a stopped run keeps its last progress
+                        self._validate_now()
+                    elif not self.history:
+                        self.end_epoch([])
         return self._finish()
 
-    def _run_epoch(self) -> None:
+    def _decide(self) -> bool:
+        """The one place for the run's decisions, agreed by all replicas (so all of them stop,
+        validate and schedule alike, at the same step): validate when due; set the learning
+        rate and augmentation for the next step; end the run (True) when a callback asked or
+        the time is up."""
         cfg = self.cfg
-        self.epoch += 1
-        for ib, yb in self.epoch_plan():
-            self.reason = self._stop_reason()
-            if self.reason != "completed":
-                break
-            self._train_step(ib, yb)
-            if self.multi_worker:
-                due = self.agreed[3] > 0
-            else:
-                due = bool(cfg.val_every_seconds and (
-                    self.train_time() - self.last_val >= cfg.val_every_seconds))
-            if due:
-                self._validate_now()       # mid-epoch validation: long epochs stay visible
-        time_up = (self.agreed[1] > 0 if self.multi_worker
-                   else bool(cfg.seconds and self.elapsed() >= cfg.seconds))
-        if self.reason == "completed" and time_up:
-            self.reason = "time"
-        last = self.reason != "completed" or (cfg.epochs is not None and self.epoch >= cfg.epochs)
-        if cfg.val_every_epoch or last:
-            if self.window:   # validate partial epochs too: a stopped run keeps its last progress
-                self._validate_now()
-            elif not self.history:
-                self.end_epoch([])
-
-    def _stop_reason(self) -> str:
-        """"stopped" when a callback asks, "time" past the budget, else "completed" (go on).
-        Across workers: as all of them agreed in the last step (so all stop at the same step,
-        one step after the first of them wanted to)."""
-        if self.multi_worker:
-            stop, time_up = self.agreed[0] > 0, self.agreed[1] > 0
-        else:
-            stop = any(cb.stop_requested() for cb in self.callbacks)
-            time_up = bool(self.cfg.seconds and self.elapsed() >= self.cfg.seconds)
-        return "stopped" if stop else "time" if time_up else "completed"
-
-    def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:
-        cfg = self.cfg
-        # Across workers the schedules (learning rate, augmentation) follow the workers' mean
-        # progress as of the last step: each worker's own clock would give each its own
-        # learning rate, and different weights.
-        prog = self.agreed[2] / self.replicas if self.multi_worker else self.progress()
-        self.optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, prog, self.step, self.warmup))
+        wants = Decision(
+            stop=any(cb.stop_requested() for cb in self.callbacks),
+            time_up=bool(cfg.seconds and self.elapsed() >= cfg.seconds),
+            validate=bool(cfg.val_every_seconds
+                          and self.train_time() - self.last_val >= cfg.val_every_seconds),
+            progress=self.progress())
+        d = Decision.agreed(self.replicas.agree(wants.to_vector()), self.replicas.count)
+        if d.validate and self.window:
+            self._validate_now()           # mid-epoch validation: long epochs stay visible
+        self.reason = d.reason
+        self.optimizer.learning_rate.assign(_lr_at(cfg.learning_rate, d.progress, self.step,
+                                                   self.warmup))
         if cfg.augment and cfg.augment_warmup:
             # Clean images first: the network learns the basics faster, then generalises under
             # the full augmentation (BENCHMARKS.md, ablation).
-            self.aug_strength.assign(min(1.0, prog / cfg.augment_warmup))
-        if self.strategy is not None:
-            import tensorflow as tf
-            loss, agreed = self.step_fn(*self._shards(ib, yb),
-                                        tf.constant(self._local_flags(), tf.float32))
-            loss, self.agreed = float(loss), agreed.numpy()
-        else:
-            loss = float(self.step_fn(self.x_train[ib], yb))
+            self.aug_strength.assign(min(1.0, d.progress / cfg.augment_warmup))
+        return self.reason is not None
+
+    def _train_step(self, ib: np.ndarray, yb: np.ndarray) -> None:
+        loss = float(self.step_fn(*self.replicas.feed(self.x_train, ib, yb)))
         if not np.isfinite(loss):
             raise DataError("training diverged (loss is not finite); lower the learning rate")
         self.window.append(loss)
@@ -505,8 +450,9 @@ class Trainer:
     def end_epoch(self, epoch_losses: list[float]) -> None:
         """Validate, keep the weights if they are the best so far, and tell the callbacks."""
         tv = time.perf_counter()
-        if self.strategy is not None:
-            self._sync_bn()
+        # Keras keeps BatchNorm's moving statistics per replica: validation and the saved
+        # model see their average.
+        self.replicas.average(self.emb.non_trainable_variables)
         cal, d, e = self.validate()
         self.val_seconds += time.perf_counter() - tv
         m = cal.to_dict()
@@ -572,7 +518,7 @@ class Trainer:
         }
         if self.out is not None:
             meta = weights.save(self.out, self.siamese, self.emb, meta)
-        end = TrainEnd(self.reason, self.epoch, best["epoch"], best["metrics"], (fpr, tpr),
+        end = TrainEnd(self.reason or "completed", self.epoch, best["epoch"], best["metrics"], (fpr, tpr),
                        time.perf_counter() - self.t_start,
                        str(self.out) if self.out is not None else None, meta)
         self._emit("on_train_end", end)
@@ -581,16 +527,6 @@ class Trainer:
     def _emit(self, hook: str, event) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(event)
-
-
-def _on_replica_device(ctx):
-    """Pin a collective's input to the replica's own device: under MultiWorkerMirroredStrategy
-    an all-reduce or all-gather of a tensor without one fails ("destinations can not be
-    empty"). A worker's devices hold consecutive replica ids."""
-    import tensorflow as tf
-    devices = ctx.strategy.extended.worker_devices
-    rid = tf.get_static_value(ctx.replica_id_in_sync_group)
-    return tf.device(devices[int(rid) % len(devices)] if rid is not None else devices[0])
 
 
 def train(config: TrainConfig = TrainConfig(), callbacks: list[Callback] | tuple = (),

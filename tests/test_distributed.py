@@ -46,13 +46,12 @@ for global_pairs in (True, False):
 # BatchNorm moving statistics: per replica after a step, averaged by the sync.
 t = Trainer(TrainConfig(epochs=1, max_train=200, max_val=100, batch_size=40, val_pairs=100,
                         augment=False), strategy=strategy)
-t._build(); t._prepare()
-t.step, t.epoch, t.t0, t.window = 0, 1, time.perf_counter(), []
+t._build()
 ib, yb = t.epoch_plan()[0]
 t._train_step(ib, yb)
 moving = t.emb.non_trainable_variables[0]
 before = per_replica(moving)
-t._sync_bn()
+t.replicas.average(t.emb.non_trainable_variables)
 after = per_replica(moving)
 out["bn"] = dict(differ_before=not np.allclose(*before), equal_after=bool(np.array_equal(*after)),
                  mean_kept=bool(np.allclose(after[0], (before[0] + before[1]) / 2, atol=1e-6)))
@@ -148,6 +147,76 @@ def test_two_workers_agree_and_only_the_chief_writes(tmp_path):
     assert not (tmp_path / "w1").exists()
     history = W.read_meta(tmp_path / "w0" / "m")["history"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+GROWTH = r"""
+import json, os, sys
+import siamese_core
+from siamese_core.distributed import strategy_from_env
+strategy = strategy_from_env()          # first thing: collectives are configured at start-up
+from siamese_core.train import Callback, TrainConfig, Trainer
+
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class Probe(Callback):
+    def __init__(self): self.at = {}
+    def on_batch_end(self, e):
+        if e.step % 25 == 0:
+            self.at[e.step] = (threads(), rss_mb())
+
+
+probe = Probe()
+cfg = TrainConfig(epochs=30, max_train=400, max_val=100, batch_size=40, val_pairs=100)
+t = Trainer(cfg, [probe], strategy=strategy)
+t.run()
+print(json.dumps({"steps": t.step, "at": probe.at}))
+"""
+
+
+def test_worker_threads_and_memory_do_not_grow_with_steps():
+    """Issue 22: every collective once left a thread behind for the collective timeout (600 s),
+    ~11 a step, and a worker died after ~50 s. Two real workers for 300 steps: the thread
+    count after step 300 is within a small constant of the count after step 50, and so is the
+    resident memory (the old code: +2,700 threads over those 250 steps)."""
+    import os
+
+    from siamese_core.distributed import local_tf_configs
+    procs = [subprocess.Popen([sys.executable, "-c", GROWTH], cwd=ROOT,
+                              env=dict(os.environ, TF_CONFIG=json.dumps(c)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in local_tf_configs(2)]
+    outputs = _finish(procs, timeout=400)
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-2000:]
+        r = json.loads(out.strip().splitlines()[-1])
+        assert r["steps"] == 300
+        (t50, m50), (t300, m300) = r["at"]["50"], r["at"]["300"]
+        assert t300 - t50 <= 8, r["at"]
+        assert m300 - m50 <= 40, r["at"]
+
+
+def test_a_stalled_run_is_noticed_by_the_watchdog():
+    """The hang guard that replaced TensorFlow's per-collective timeout: no beat for the
+    timeout -> one call of on_stall; beats in time -> none; one thread for the whole run."""
+    import threading
+
+    from siamese_core.distributed import StallWatchdog
+    stalled = threading.Event()
+    with StallWatchdog(0.3, stalled.set) as dog:
+        assert stalled.wait(10)                    # nobody beats: noticed
+    calls = []
+    with StallWatchdog(5.0, lambda: calls.append(1)) as dog:
+        for _ in range(200):
+            dog.beat()
+    assert calls == [] and not dog._thread.is_alive()
 
 
 def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):

@@ -52,8 +52,10 @@ def test_in_batch_losses_match_brute_force():
     want_c, want_t = brute_force(emb.astype(float), labels, 0.8)
     assert float(losses.batch_contrastive_loss(emb, labels, 0.8)) == pytest.approx(want_c, rel=1e-4)
     assert float(losses.batch_all_triplet_loss(emb, labels, 0.8)) == pytest.approx(want_t, rel=1e-4)
-    d = np.asarray(losses.pairwise_distances(emb))
-    np.testing.assert_allclose(d, np.linalg.norm(emb[:, None] - emb[None], axis=-1), atol=1e-3)
+    want_d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    np.testing.assert_allclose(np.asarray(losses.cross_distances(emb)), want_d, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(losses.cross_distances(emb[:3], emb)), want_d[:3],
+                               atol=1e-3)
 
 
 def test_distance_layer_and_shared_weights():
@@ -138,8 +140,9 @@ def test_pooling_first_commutes_with_positive_bn():
 @pytest.mark.parametrize("name", ["contrastive", "bce"])
 def test_rows_of_the_global_batch_add_up_to_the_in_batch_loss(name):
     """Across replicas, each computes its rows of the global pair matrix against the gathered
-    (gradient-free) embeddings: the rows' losses sum to the in-batch loss of the whole batch,
-    and twice a replica's gradient is the whole gradient of its embeddings."""
+    (gradient-free) embeddings, with the loss's one in-batch form: the rows' losses sum to the
+    in-batch loss of the whole batch, and twice a replica's gradient is the whole gradient of
+    its embeddings."""
     import tensorflow as tf
 
     from siamese_core.losses import LOSSES
@@ -160,7 +163,7 @@ def test_rows_of_the_global_batch_add_up_to_the_in_batch_loss(name):
         rows = e[4 * r:4 * r + 4]
         with tf.GradientTape() as tape:
             tape.watch(rows)
-            part = spec.rows(rows, y[4 * r:4 * r + 4], tf.stop_gradient(e), y, 4 * r, 0.9, head)
+            part = spec.batch(rows, y[4 * r:4 * r + 4], 0.9, head, tf.stop_gradient(e), y, 4 * r)
         total += float(part)
         grads.append(2.0 * tape.gradient(part, rows))
     assert total == pytest.approx(float(full), rel=1e-5)
