@@ -3,6 +3,7 @@
     python bench/distributed.py                      # ~3 minutes
     python bench/distributed.py --seconds 10 --equiv-steps 5 --max-train 1000 --epochs 1 \
         --seeds 0                                                                  # smoke
+    python bench/distributed.py --soak 600           # ~15 minutes: the long-run check alone
 
 Runs, each in fresh processes (the workers with TF_CONFIG on free loopback ports):
 - speed: the Train page's recipe on mnist-5k for ``--seconds`` of training, validating every
@@ -16,6 +17,11 @@ Runs, each in fresh processes (the workers with TF_CONFIG on free loopback ports
   BatchNorm normalises each replica's half batch by its own statistics while training, so the
   runs are close, not equal.
 Two workers on 2 shared cores cannot be faster: this measures the collectives' overhead.
+
+``--soak SECONDS`` runs only the long-run check (issue 22): two workers train mnist-5k for
+SECONDS with the Train page's settings; every worker samples its thread count, resident memory
+and ms per step every ``--every`` seconds; then one process trains the same global batches
+(same seed, as many epochs): the kept validation and the test pair accuracy of both.
 """
 from __future__ import annotations
 
@@ -31,16 +37,20 @@ from common import save, table
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RUN = r"""
-import json, sys, time
+# Every run: its arguments as JSON; a worker creates its strategy before anything else.
+START = r"""
+import json, os, sys, time
 import numpy as np
 import siamese_core
-from siamese_core.train import Callback, TrainConfig, Trainer
 args = json.loads(sys.argv[1])
 strategy = None
 if args.pop("distributed"):
     from siamese_core.distributed import strategy_from_env
     strategy = strategy_from_env()
+from siamese_core.train import Callback, TrainConfig, Trainer
+"""
+
+RUN = START + r"""
 out = args.pop("weights_out")
 t = Trainer(TrainConfig(**args), strategy=strategy)
 end = t.run()
@@ -70,6 +80,84 @@ def run(config: dict, workers: int, weights_out: Path) -> dict:
     return json.loads(outs[0][0].strip().splitlines()[-1])
 
 
+SOAK = START + r"""
+every = args.pop("every")
+
+
+def sample(step, ms):
+    with open("/proc/self/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return {"step": step, "threads": len(os.listdir("/proc/self/task")), "rss_mb": round(rss, 1),
+            "ms_per_step": ms}
+
+
+class Probe(Callback):
+    def __init__(self):
+        self.samples, self.t, self.step = [], time.perf_counter(), 0
+    def on_batch_end(self, e):
+        now = time.perf_counter()
+        if now - self.t >= every:
+            ms = round(1000 * (now - self.t) / (e.step - self.step), 2)
+            self.samples.append({"elapsed": round(e.elapsed, 1), **sample(e.step, ms)})
+            self.t, self.step = now, e.step
+
+
+probe = Probe()
+t = Trainer(TrainConfig(**args), [probe], strategy=strategy)
+end = t.run()
+test = (end.meta.get("test") or {}).get("pair_accuracy")
+print(json.dumps({"chief": t.is_chief, "steps": t.step, "epochs": end.epochs_done,
+                  "reason": end.reason, "samples": probe.samples,
+                  "val_pair_accuracy": end.metrics["pair_accuracy"], "test_pair_accuracy": test}))
+"""
+
+
+def soak(seconds: float, every: float) -> dict:
+    """Two workers for ``seconds``, then one process on the same global batches."""
+    from siamese_core.distributed import local_tf_configs
+
+    def launch(cfg: dict, envs: list[dict]) -> list[dict]:
+        procs = [subprocess.Popen([sys.executable, "-c", SOAK, json.dumps(cfg)], cwd=ROOT, env=e,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for e in envs]
+        outs = [p.communicate(timeout=seconds + 1800) for p in procs]
+        for p, (_, err) in zip(procs, outs):
+            if p.returncode != 0:
+                raise SystemExit(f"a run failed (exit {p.returncode}):\n{err[-3000:]}")
+        return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+
+    base = dict(batch_size=100, learning_rate=1e-2, val_every_seconds=10.0,
+                val_every_epoch=False, every=every)
+    print(f"soak: 2 workers for {seconds:.0f} s …", flush=True)
+    workers = launch({**base, "epochs": None, "seconds": seconds, "distributed": True},
+                     [dict(os.environ, TF_CONFIG=json.dumps(c)) for c in local_tf_configs(2)])
+    epochs = workers[0]["epochs"]
+    print(f"soak: 1 process, the same {epochs} epochs of global batches …", flush=True)
+    one = launch({**base, "epochs": epochs, "seconds": None, "distributed": False},
+                 [dict(os.environ)])[0]
+    rows = []
+    for i, w in enumerate(workers):
+        s = w["samples"]
+        first, last = s[0], s[-1]
+        rows.append({"run": f"worker {i}", "steps": w["steps"], "reason": w["reason"],
+                     "threads (first / last / max)":
+                         f"{first['threads']} / {last['threads']} / {max(x['threads'] for x in s)}",
+                     "RSS MB (first / last / max)":
+                         f"{first['rss_mb']:.0f} / {last['rss_mb']:.0f} / "
+                         f"{max(x['rss_mb'] for x in s):.0f}",
+                     "ms per step (first / last / median)":
+                         f"{first['ms_per_step']:.1f} / {last['ms_per_step']:.1f} / "
+                         f"{sorted(x['ms_per_step'] for x in s)[len(s) // 2]:.1f}"})
+    print(table(rows, list(rows[0])))
+    acc = [{"run": name, "steps": r["steps"], "epochs": r["epochs"],
+            "kept val. pair acc.": round(r["val_pair_accuracy"], 4),
+            "test pair acc.": round(r["test_pair_accuracy"], 4)}
+           for name, r in (("2 workers", workers[0]), ("1 process, same batches", one))]
+    print(table(acc, list(acc[0])))
+    return {"seconds": seconds, "every": every, "config": base, "workers": workers, "one": one,
+            "table": rows, "accuracy": acc}
+
+
 def time_to(history, target: float):
     return next((round(t, 2) for t, acc in history if acc >= target), None)
 
@@ -81,8 +169,14 @@ def main() -> None:
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=10, help="for the same-schedule accuracy runs")
     ap.add_argument("--seeds", type=lambda t: [int(x) for x in t.split(",")], default=[0, 1, 2])
+    ap.add_argument("--soak", type=float, default=None, metavar="SECONDS",
+                    help="only the long-run check: two workers for SECONDS")
+    ap.add_argument("--every", type=float, default=15.0, help="--soak: seconds between samples")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.soak is not None:
+        save("distributed_soak", soak(a.soak, a.every), a.out)
+        return
     tmp = Path(tempfile.mkdtemp())
     base = dict(epochs=None, seconds=a.seconds, batch_size=100, learning_rate=1e-2,
                 val_every_seconds=1.0, val_every_epoch=False, max_train=a.max_train)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import stat
 import zipfile
 import zlib
@@ -25,6 +26,7 @@ MAX_MEMBERS = 60_000                 # entries of an archive, folders and other 
 MAX_MEMBER_BYTES = 16 << 20          # one image, uncompressed
 MAX_TOTAL_BYTES = 1 << 30            # all images of an archive, uncompressed
 MAX_RATIO = 200                      # uncompressed / compressed, per member over 1 MB
+MAX_ARCHIVE_BYTES = 2 << 30          # the archive itself, before anything in it is read
 IGNORED = ("__MACOSX", ".")          # prefixes of names that are archive/OS clutter, not data
 
 
@@ -46,7 +48,8 @@ class ImageTree:
         if self.archive is None:
             yield _read_file
             return
-        with zipfile.ZipFile(self.archive) as zf:
+        with open_regular(self.archive, self.source, MAX_ARCHIVE_BYTES) as f, \
+                zipfile.ZipFile(f) as zf:
             yield functools.partial(_read_member, zf)
 
 
@@ -131,46 +134,66 @@ def _unsafe(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def scan_zip(path: Path, source: str) -> ImageTree:
-    """The images of a zip archive by class folder, every member checked before any is read."""
+def open_regular(path: Path, source: str, max_bytes: int):
+    """``path`` opened for reading if it is a regular file of at most ``max_bytes`` (checked on
+    the open file: a device such as /dev/zero is never read, a FIFO never waited on)."""
     try:
-        zf = zipfile.ZipFile(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise DataError(f"{source}: no such file") from None
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise DataError(f"{source}: not a zip archive ({str(e)[:80]})") from None
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise DataError(f"{source}: {len(infos):,} entries; at most {MAX_MEMBERS:,}")
-        tree = ImageTree(source, archive=path)
-        top_level: list[str] = []
-        other: list[str] = []
-        total = 0
-        for info in infos:
-            if info.is_dir():
-                continue
-            why = _unsafe(info)
-            if why:
-                raise DataError(f"{source}: {info.filename[:120]} {why}; refusing the archive")
-            rel = PurePosixPath(info.filename.replace("\\", "/"))
-            if any(part.startswith(IGNORED) for part in rel.parts):
-                continue
-            if rel.suffix.lower() in IMAGE_SUFFIXES:
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise DataError(f"{source}: {info.filename[:120]} is {info.file_size:,} "
-                                    f"bytes uncompressed; at most {MAX_MEMBER_BYTES:,} per image")
-                if (info.file_size > 1 << 20
-                        and info.file_size > MAX_RATIO * max(info.compress_size, 1)):
-                    raise DataError(f"{source}: {info.filename[:120]} is compressed "
-                                    f"{info.file_size // max(info.compress_size, 1):,}:1 "
-                                    f"(a zip bomb?); refusing the archive")
-                total += info.file_size
-                if total > MAX_TOTAL_BYTES:
-                    raise DataError(f"{source}: images total more than {MAX_TOTAL_BYTES:,} "
-                                    f"bytes uncompressed; use a smaller archive")
-            _add(tree.classes, rel, info, top_level, other)
-    return _finish(tree, top_level, other)
+    except OSError as e:
+        raise DataError(f"{source}: cannot open ({e.strerror})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise DataError(f"{source}: not a regular file (a device, a pipe or a folder); give a "
+                        "zip archive")
+    if st.st_size > max_bytes:
+        os.close(fd)
+        raise DataError(f"{source}: {st.st_size:,} bytes; at most {max_bytes:,}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def scan_zip(path: Path, source: str) -> ImageTree:
+    """The images of a zip archive by class folder, every member checked before any is read."""
+    with open_regular(path, source, MAX_ARCHIVE_BYTES) as f:
+        try:
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise DataError(f"{source}: not a zip archive ({str(e)[:80]})") from None
+        with zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise DataError(f"{source}: {len(infos):,} entries; at most {MAX_MEMBERS:,}")
+            tree = ImageTree(source, archive=path)
+            top_level: list[str] = []
+            other: list[str] = []
+            total = 0
+            for info in infos:
+                if info.is_dir():
+                    continue
+                why = _unsafe(info)
+                if why:
+                    raise DataError(f"{source}: {info.filename[:120]} {why}; refusing the archive")
+                rel = PurePosixPath(info.filename.replace("\\", "/"))
+                if any(part.startswith(IGNORED) for part in rel.parts):
+                    continue
+                if rel.suffix.lower() in IMAGE_SUFFIXES:
+                    if info.file_size > MAX_MEMBER_BYTES:
+                        raise DataError(f"{source}: {info.filename[:120]} is {info.file_size:,} "
+                                        f"bytes uncompressed; at most {MAX_MEMBER_BYTES:,} per image")
+                    if (info.file_size > 1 << 20
+                            and info.file_size > MAX_RATIO * max(info.compress_size, 1)):
+                        raise DataError(f"{source}: {info.filename[:120]} is compressed "
+                                        f"{info.file_size // max(info.compress_size, 1):,}:1 "
+                                        f"(a zip bomb?); refusing the archive")
+                    total += info.file_size
+                    if total > MAX_TOTAL_BYTES:
+                        raise DataError(f"{source}: images total more than {MAX_TOTAL_BYTES:,} "
+                                        f"bytes uncompressed; use a smaller archive")
+                _add(tree.classes, rel, info, top_level, other)
+        return _finish(tree, top_level, other)
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:

@@ -10,11 +10,17 @@ import os
 import sys
 from pathlib import Path
 
-from .config import TrainConfig
+from dataclasses import dataclass
+from typing import Any, Callable
+
 from . import distributed
 from . import validate as V
+from .config import BLOCKS, LOSSES, PAIRINGS, TrainConfig, recipe
+from .data import DEFAULT_DATASET, HOLDOUTS, SPLITS, load_dataset
 from .errors import SiameseError
-from .train import Callback  # no TensorFlow at import time
+from .losses import LOSSES as LOSS_SPECS
+from .preprocess import FITS, MAX_INPUT, MIN_INPUT
+from .train import Callback, check_classes, load_splits, subsample  # no TensorFlow at import
 
 EXIT_USAGE = 2
 
@@ -22,7 +28,6 @@ EXIT_USAGE = 2
 def _cmd_pairs(args) -> int:
     from PIL import Image
 
-    from .data import load_dataset
     from .pairs import make_pairs, pair_montage
 
     out = V.writable_file(args.montage, "--montage")
@@ -33,8 +38,8 @@ def _cmd_pairs(args) -> int:
         Image.fromarray(pair_montage(ds.images, pairs)).save(out)
     except (OSError, ValueError, KeyError) as e:
         raise SiameseError(f"cannot write {out}: {e}") from None
-    print(f"wrote {out}: 7x7 montage of {int(pairs.label.sum())} positive and "
-          f"{int((1 - pairs.label).sum())} negative pairs from {args.dataset} ({args.split})")
+    print(f"wrote {printable(str(out))}: 7x7 montage of {int(pairs.label.sum())} positive and "
+          f"{int((1 - pairs.label).sum())} negative pairs from {printable(args.dataset)} ({args.split})")
     return 0
 
 
@@ -69,196 +74,6 @@ class _ConsoleProgress(Callback):
         if self.bar is not None:
             self.bar.leave = False
             self.bar.close()
-
-
-# TrainConfig field -> the train option that sets it (flags: option when True / when False).
-_OPTIONS = {"dataset": "--dataset", "holdout": "--holdout", "input_size": "--input-size",
-            "fit": "--fit", "loss": "--loss", "pairing": "--pairing", "margin": "--margin",
-            "epochs": "--epochs", "seconds": "--seconds", "batch_size": "--batch-size",
-            "learning_rate": "--lr", "embedding_dim": "--embedding-dim",
-            "filters": "--filters", "block": "--block", "top_convs": "--top-convs",
-            "max_train": "--max-train", "max_val": "--max-val", "seed": "--seed"}
-# On/off options (argparse's BooleanOptionalAction: --X and --no-X; absent: the recipe's).
-_FLAGS = {"augment": "--augment", "rotated_classes": "--rotated-classes",
-          "group_batches": "--group-batches"}
-
-
-def config_from_args(args) -> TrainConfig:
-    """The run a ``train`` command line asks for: the dataset's starting point
-    (``config.recipe``) with the options given on top."""
-    from .config import recipe
-
-    def given(option: str):
-        return getattr(args, option[2:].replace("-", "_"))   # argparse's dest for it
-    overrides = {field: given(option) for field, option in _OPTIONS.items()
-                 if field != "dataset"}
-    for field, flag in _FLAGS.items():
-        overrides[field] = given(flag)
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if args.seconds is not None and args.epochs is None:
-        overrides["epochs"] = None           # a time budget alone: no epoch limit
-    return recipe(args.dataset, **overrides)
-
-
-def command_for(cfg: TrainConfig, out: str) -> str:
-    """The ``train`` command line that reproduces ``cfg`` (options the dataset's starting point
-    already has are left out), writing to ``out``. The validation cadence is the command's own
-    (the Train page validates by the clock, the command every epoch or every 10 s)."""
-    import shlex
-
-    from .config import recipe
-    base = recipe(cfg.dataset)
-    parts = ["python", "-m", "siamese_core", "train", "--dataset", cfg.dataset]
-    for field, option in _OPTIONS.items():
-        value = getattr(cfg, field)
-        if field == "dataset" or value == getattr(base, field):
-            continue
-        if value is None and field in ("epochs", "seconds"):
-            continue    # no limit: the other bound decides (a config always has one)
-        parts += [option, ",".join(map(str, value)) if field == "filters" else str(value)]
-    for field, flag in _FLAGS.items():
-        value = getattr(cfg, field)
-        if value != getattr(base, field):
-            parts.append(flag if value else f"--no-{flag[2:]}")
-    return " ".join(shlex.quote(p) for p in parts + ["--out", out])
-
-
-def _cmd_train(args) -> int:
-    from .train import check_classes, load_splits, subsample
-
-    # Everything a user can get wrong is checked before the 10-30 s TensorFlow import.
-    cfg = config_from_args(args)
-    out = V.writable_prefix(args.out, "--out")
-    if args.workers is not None:
-        if args.distributed:
-            raise SiameseError("give --workers N (local processes) or --distributed (one "
-                               "worker of a cluster in TF_CONFIG), not both")
-        V.number("--workers", args.workers, 1, 16, integer=True)
-    if args.distributed:
-        distributed.read_tf_config()
-    splits = load_splits(cfg)
-    for note in splits[0].notes:
-        print(f"note: {note}", file=sys.stderr)
-    train_ds, val_ds = (subsample(splits[0], cfg.max_train, cfg.seed),
-                        subsample(splits[1], cfg.max_val, cfg.seed + 1))
-    check_classes(train_ds, val_ds, splits[2])
-    if args.workers is not None:
-        return distributed.launch_local(args.workers, _without_workers(args.argv))
-
-    _import_tensorflow_quietly()
-    # The strategy first: collectives cannot be configured once TensorFlow has run anything.
-    strategy = distributed.strategy_from_env() if args.distributed else None
-    from .train import Trainer
-    trainer = Trainer(cfg, [], out=out, train_data=train_ds, val_data=val_ds, strategy=strategy,
-                      test_data=splits[2])
-    progress = _ConsoleProgress()
-    if trainer.is_chief:
-        trainer.callbacks.append(progress)
-    try:
-        end = trainer.run()
-    except BaseException as e:
-        progress.abort()
-        import tensorflow as tf
-        if isinstance(e, tf.errors.OpError):     # a peer died or hung mid-collective
-            raise distributed.DistributedError(
-                f"training stopped: another worker failed or cannot be reached "
-                f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
-        raise
-    if strategy is not None:
-        r = strategy.cluster_resolver
-        print(f"{r.task_type} {r.task_id}: {trainer.step} steps, {end.reason}; weights sha256 "
-              f"{distributed.weights_digest(trainer.siamese)}")
-        if not trainer.is_chief:
-            return 0
-    m = end.metrics
-    print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
-          f"{end.best_epoch} (validation: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC "
-          f"{m['roc_auc']:.4f}, threshold {m['threshold']:.4f})")
-    t = end.meta.get("test")
-    if t:
-        held = (f"{t['n_classes']} classes never seen in training" if end.meta["holdout"] == "class"
-                else "every class, images never seen in training")
-        print(f"test ({t['n_images']} images of {held}): pair accuracy {t['pair_accuracy']:.4f}, "
-              f"ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
-    print(f"saved {out}.weights.h5, .onnx, .json")
-    return 0
-
-
-def _without_workers(argv: list[str]) -> list[str]:
-    """The command line for each worker of ``--workers N``: the same, less that option."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == "--workers":
-            skip = True
-        elif not a.startswith("--workers="):
-            out.append(a)
-    return out
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with the process's stderr pointed at /dev/null: its C++ start-up lines
-    (the oneDNN notice and absl's preamble) ignore TF_CPP_MIN_LOG_LEVEL when oneDNN is switched
-    on explicitly, and would sit above the progress bar or a one-line error. A failing import
-    still raises, after stderr is back."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                import keras  # noqa: F401
-                import tensorflow  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
-def _cmd_evaluate(args) -> int:
-    from .data import DEFAULT_DATASET, load_dataset
-    from .verdict import SiameseModel, compare_models, evaluate
-
-    model = SiameseModel.load(args.weights)
-    other = SiameseModel.load(args.against) if args.against else None
-    spec = args.dataset or model.meta.get("dataset", DEFAULT_DATASET)
-    holdout = model.meta.get("holdout", "auto") if spec == model.meta.get("dataset") else "auto"
-    ds = load_dataset(spec, args.split, holdout, model.prep)
-    if len(ds) < 2 or len(set(ds.labels.tolist())) < 2:
-        raise SiameseError(f"{spec} ({args.split}) needs images of at least 2 classes")
-    r = evaluate(model, ds, n_pairs=args.pairs, seed=args.seed)
-    if other is not None:
-        r["against"] = {"weights": str(other.prefix),
-                        **compare_models(model, other, ds, seed=args.seed)}
-    if args.json:
-        print(json.dumps(r))
-        return 0
-    for k, v in r.items():
-        if k != "against":
-            print(f"{k:>20}: {v:.4f}" if isinstance(v, float) else f"{k:>20}: {v}")
-    if other is not None:
-        c = r["against"]
-        print(f"\nagainst {c['weights']}, all pairs of {c['n_images']} images: "
-              f"{100 * c['accuracy_a']:.2f} % vs {100 * c['accuracy_b']:.2f} %, "
-              f"{100 * c['difference']:+.2f} points (95 % interval {100 * c['low']:+.2f} to "
-              f"{100 * c['high']:+.2f}): {c['verdict']}")
-    return 0
-
-
-def _cmd_compare(args) -> int:
-    from .verdict import SiameseModel
-
-    model = SiameseModel.load(args.weights)
-    for p in (args.image_a, args.image_b):
-        if not Path(p).is_file():
-            raise SiameseError(f"no such file: {p}")
-    v = model.compare(Path(args.image_a), Path(args.image_b))
-    if args.json:
-        print(json.dumps(v.to_dict()))
-    else:
-        print(f"{'same' if v.same else 'different'}: distance {v.distance:.4f} "
-              f"(threshold {v.threshold:.4f}), confidence {v.confidence:.1%}")
-    return 0
 
 
 def _filters(text: str) -> tuple[int, ...]:
@@ -321,16 +136,276 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
+@dataclass(frozen=True)
+class TrainOption:
+    """One ``train`` option: the ``TrainConfig`` field it sets, declared once for the parser,
+    ``config_from_args`` and ``command_for``. ``kind`` None: a choice among ``choices``;
+    ``bool``: on/off (``--X`` / ``--no-X``). Unset, a field takes the dataset's starting point
+    (``config.recipe``); the help names it from there."""
+
+    field: str
+    flag: str
+    group: str
+    help: str
+    kind: Callable | None = None
+    choices: tuple | None = None
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+
+def _train_options() -> tuple[TrainOption, ...]:
+    n = "network input"
+    return (
+        TrainOption("holdout", "--holdout", "data", "validation and test hold out images of "
+                    "every class or whole classes (new people or characters); auto: classes "
+                    "for your data with 6+ classes", choices=HOLDOUTS),
+        TrainOption("input_size", "--input-size", "data", f"your images: {n} side in pixels "
+                    f"({MIN_INPUT}-{MAX_INPUT})", _int, metavar="PX"),
+        TrainOption("fit", "--fit", "data", "your images: centre the ink's centre of mass in "
+                    "20/28 of the frame (MNIST style) or fit its box to the whole frame (wide "
+                    "images)", choices=FITS),
+        TrainOption("max_train", "--max-train", "data", "subsample the training split (unset: "
+                    "all of it)", _int),
+        TrainOption("max_val", "--max-val", "data", "subsample the validation (and test) split "
+                    "(unset: all of it)", _int),
+        TrainOption("loss", "--loss", "objective",
+                    "; ".join(f"{name}: {spec.help}" for name, spec in LOSS_SPECS.items()),
+                    choices=LOSSES),
+        TrainOption("margin", "--margin", "objective", "the loss's margin, a distance in (0, 2] "
+                    "between unit-length embeddings (unset: the loss's own)", _float),
+        TrainOption("pairing", "--pairing", "objective", "batch: all pairs inside each batch "
+                    "(fast); fixed: 1 pos + 1 neg per image", choices=PAIRINGS),
+        TrainOption("group_batches", "--group-batches", "objective", "draw each batch's classes "
+                    "from one parent folder, e.g. one alphabet, for hard negatives", bool),
+        TrainOption("rotated_classes", "--rotated-classes", "objective", "count training images "
+                    "turned by 90/180/270 degrees as new classes", bool),
+        TrainOption("augment", "--augment", "objective", "random rotations, zooms and shifts of "
+                    "the training images", bool),
+        TrainOption("epochs", "--epochs", "budget", "passes over the training split (unset with "
+                    "--seconds: no limit)", _int),
+        TrainOption("seconds", "--seconds", "budget", "wall-clock budget", _float),
+        TrainOption("batch_size", "--batch-size", "budget", "images per step (class-balanced; "
+                    "every pair inside is used)", _int),
+        TrainOption("learning_rate", "--lr", "budget", "Adam's peak learning rate, in (0, 1]; "
+                    "warm-up then cosine decay", _float),
+        TrainOption("seed", "--seed", "budget", "seed of the weights, batches and warps", _seed),
+        TrainOption("embedding_dim", "--embedding-dim", "network", "size of the embedding (2 to "
+                    "1024)", _int),
+        TrainOption("filters", "--filters", "network", "convolution filters per block",
+                    _filters, metavar="F1,F2,..."),
+        TrainOption("block", "--block", "network", "layer order in a block (conv-bn-pool: "
+                    "models trained before the default existed)", choices=BLOCKS),
+        TrainOption("top_convs", "--top-convs", "network", "3x3 convolutions on the last pooled "
+                    "maps (0: models trained before they existed)", _int),
+    )
+
+
+TRAIN_OPTIONS = _train_options()
+
+
+def _shown(field: str, value) -> str:
+    if field == "filters":
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _starting_points(field: str) -> str:
+    """"(default X; your data: Y)" from the library defaults and the recipe, not a copy."""
+    lib, mine = getattr(TrainConfig(), field), getattr(recipe("folder:x"), field)
+    if lib is None and mine is None:
+        return ""            # unset means none: the help says what that does
+    text = f"default {_shown(field, lib)}"
+    return f"({text}; your data: {_shown(field, mine)})" if mine != lib else f"({text})"
+
+
+def config_from_args(args) -> TrainConfig:
+    """The run a ``train`` command line asks for: the dataset's starting point
+    (``config.recipe``) with the options given on top."""
+    overrides = {o.field: getattr(args, o.dest) for o in TRAIN_OPTIONS}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.seconds is not None and args.epochs is None:
+        overrides["epochs"] = None           # a time budget alone: no epoch limit
+    return recipe(args.dataset, **overrides)
+
+
+def command_for(cfg: TrainConfig, out: str) -> str:
+    """The ``train`` command line that reproduces ``cfg`` (options the dataset's starting point
+    already has are left out), writing to ``out``. The validation cadence is the command's own
+    (the Train page validates by the clock, the command every epoch or every 10 s)."""
+    import shlex
+
+    base = recipe(cfg.dataset)
+    parts = ["python", "-m", "siamese_core", "train", "--dataset", cfg.dataset]
+    for o in TRAIN_OPTIONS:
+        value = getattr(cfg, o.field)
+        if value == getattr(base, o.field):
+            continue
+        if o.kind is bool:
+            parts.append(o.flag if value else f"--no-{o.flag[2:]}")
+        elif value is not None:     # None: no limit; the other bound decides
+            parts += [o.flag, _shown(o.field, value) if o.field == "filters" else str(value)]
+    return " ".join(shlex.quote(p) for p in parts + ["--out", out])
+
+
+def _cmd_train(args) -> int:
+    # Everything a user can get wrong is checked before the 10-30 s TensorFlow import.
+    cfg = config_from_args(args)
+    out = V.writable_prefix(args.out, "--out")
+    if args.workers is not None:
+        if args.distributed:
+            raise SiameseError("give --workers N (local processes) or --distributed (one "
+                               "worker of a cluster in TF_CONFIG), not both")
+        V.number("--workers", args.workers, 1, 16, integer=True)
+    if args.distributed:
+        distributed.read_tf_config()
+    splits = load_splits(cfg)
+    for note in splits[0].notes:
+        print(f"note: {printable(note)}", file=sys.stderr)
+    train_ds, val_ds = (subsample(splits[0], cfg.max_train, cfg.seed),
+                        subsample(splits[1], cfg.max_val, cfg.seed + 1))
+    check_classes(train_ds, val_ds, splits[2])
+    if args.workers is not None:
+        return distributed.launch_local(args.workers, _without_workers(args.argv))
+
+    _import_tensorflow_quietly()
+    # The strategy first: collectives cannot be configured once TensorFlow has run anything.
+    strategy = distributed.strategy_from_env() if args.distributed else None
+    from .train import Trainer
+    trainer = Trainer(cfg, [], out=out, train_data=train_ds, val_data=val_ds, strategy=strategy,
+                      test_data=splits[2])
+    progress = _ConsoleProgress()
+    if trainer.is_chief:
+        trainer.callbacks.append(progress)
+    try:
+        end = trainer.run()
+    except BaseException as e:
+        progress.abort()
+        import tensorflow as tf
+        if isinstance(e, tf.errors.OpError):     # a peer died or hung mid-collective
+            raise distributed.DistributedError(
+                f"training stopped: another worker failed or cannot be reached "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+        raise
+    if strategy is not None:
+        r = strategy.cluster_resolver
+        print(f"{r.task_type} {r.task_id}: {trainer.step} steps, {end.reason}; weights sha256 "
+              f"{distributed.weights_digest(trainer.siamese)}")
+        if not trainer.is_chief:
+            return 0
+    m = end.metrics
+    print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
+          f"{end.best_epoch} (validation: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC "
+          f"{m['roc_auc']:.4f}, threshold {m['threshold']:.4f})")
+    t = end.meta.get("test")
+    if t:
+        held = (f"{t['n_classes']} classes never seen in training" if end.meta["holdout"] == "class"
+                else "every class, images never seen in training")
+        print(f"test ({t['n_images']} images of {held}): pair accuracy {t['pair_accuracy']:.4f}, "
+              f"ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
+    print(f"saved {printable(str(out))}.weights.h5, .onnx, .json")
+    return 0
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (escape sequences, bells, new
+    lines, bidirectional overrides) written as its Python escape: names from archives and
+    paths are printed, never obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line for each worker of ``--workers N``: the same, less that option."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--workers":
+            skip = True
+        elif not a.startswith("--workers="):
+            out.append(a)
+    return out
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr pointed at /dev/null: its C++ start-up lines
+    (the oneDNN notice and absl's preamble) ignore TF_CPP_MIN_LOG_LEVEL when oneDNN is switched
+    on explicitly, and would sit above the progress bar or a one-line error. A failing import
+    still raises, after stderr is back."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import keras  # noqa: F401
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _cmd_evaluate(args) -> int:
+    from .verdict import SiameseModel, compare_models, evaluate
+
+    model = SiameseModel.load(args.weights)
+    other = SiameseModel.load(args.against) if args.against else None
+    spec = args.dataset or model.meta.get("dataset", DEFAULT_DATASET)
+    holdout = model.meta.get("holdout", "auto") if spec == model.meta.get("dataset") else "auto"
+    ds = load_dataset(spec, args.split, holdout, model.prep)
+    if len(ds) < 2 or len(set(ds.labels.tolist())) < 2:
+        raise SiameseError(f"{spec} ({args.split}) needs images of at least 2 classes")
+    r = evaluate(model, ds, n_pairs=args.pairs, seed=args.seed)
+    if other is not None:
+        r["against"] = {"weights": str(other.prefix),
+                        **compare_models(model, other, ds, seed=args.seed)}
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    for k, v in r.items():
+        if k != "against":
+            print(f"{k:>20}: {v:.4f}" if isinstance(v, float)
+                  else f"{k:>20}: {printable(str(v))}")
+    if other is not None:
+        c = r["against"]
+        print(f"\nagainst {printable(c['weights'])}, all pairs of {c['n_images']} images: "
+              f"{100 * c['accuracy_a']:.2f} % vs {100 * c['accuracy_b']:.2f} %, "
+              f"{100 * c['difference']:+.2f} points (95 % interval {100 * c['low']:+.2f} to "
+              f"{100 * c['high']:+.2f}): {c['verdict']}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .verdict import SiameseModel
+
+    model = SiameseModel.load(args.weights)
+    for p in (args.image_a, args.image_b):
+        if not Path(p).is_file():
+            raise SiameseError(f"no such file: {p}")
+    v = model.compare(Path(args.image_a), Path(args.image_b))
+    if args.json:
+        print(json.dumps(v.to_dict()))
+    else:
+        print(f"{'same' if v.same else 'different'}: distance {v.distance:.4f} "
+              f"(threshold {v.threshold:.4f}), confidence {v.confidence:.1%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .config import (BLOCKS, FITS, HOLDOUTS, LOSSES, MAX_INPUT, MIN_INPUT, PAIRINGS,
-                         USER_RECIPE)
-    from .losses import LOSSES as LOSS_SPECS
-    from .data import DEFAULT_DATASET, SPLITS
-
-    p = _Parser(prog="python -m siamese_core",
-                                description="Siamese networks on image pairs.")
+    p = _Parser(prog="python -m siamese_core", description="Siamese networks on image pairs.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_pairs_parser, _train_parser, _evaluate_parser, _compare_parser):
+        add(sub)
+    return p
 
+
+def _pairs_parser(sub) -> None:
     s = sub.add_parser("pairs", help="write a 7x7 montage of positive/negative pairs",
                        epilog="example: python -m siamese_core pairs --seed 3 --montage pairs.png",
                        formatter_class=_Formatter)
@@ -340,82 +415,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--montage", required=True, metavar="OUT.png", help="the image to write")
     s.set_defaults(func=_cmd_pairs)
 
-    s = sub.add_parser("train", help="train a siamese network and save it",
-                       description="Train a siamese network. Built-in datasets start from "
-                                   "the library's defaults;\nyour own images (folder:/zip:) from "
-                                   "the recipe measured for new classes\n(bce loss, turned "
-                                   "copies as new classes, batches within a folder, 40 px, 5 "
-                                   "minutes,\nwhole classes held out). Options given override "
-                                   "either.",
-                       epilog="examples:\n  python -m siamese_core train --seconds 60 --out "
-                              "runs/mine\n  python -m siamese_core train --dataset "
-                              "zip:signatures.zip --out runs/signatures\n  python -m "
-                              "siamese_core train --loss triplet --epochs 20 --out runs/triplet"
-                              "\n  python -m siamese_core train --workers 2 --epochs 5 --out "
-                              "runs/two",
-                       formatter_class=_Formatter)
-    d = TrainConfig()
-    s.add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC", help=DATASET_HELP)
-    s.add_argument("--holdout", default=None, choices=HOLDOUTS,
-                   help="validation and test hold out images of every class or whole classes "
-                        "(new people or characters); auto: classes for your data with 6+ classes")
-    s.add_argument("--input-size", type=_int, default=None, metavar="PX",
-                   help=f"your images: network input side in pixels ({MIN_INPUT}-{MAX_INPUT}; "
-                        f"default {d.input_size})")
-    s.add_argument("--fit", default=None, choices=FITS,
-                   help="your images: centre the ink's centre of mass in 20/28 of the frame "
-                        "(MNIST style, default) or fit its box to the whole frame (wide images)")
-    s.add_argument("--loss", default=None, choices=LOSSES,
-                   help="; ".join(f"{n}: {s.help}" for n, s in LOSS_SPECS.items())
-                   + f" (default {d.loss}; your data: {USER_RECIPE['loss']})")
-    s.add_argument("--pairing", default=None, choices=PAIRINGS,
-                   help="batch: all pairs inside each batch (fast, default); fixed: 1 pos + 1 neg "
-                        "per image")
-    s.add_argument("--margin", type=_float, default=None,
-                   help="the loss's margin, a distance in (0, 2] between unit-length embeddings "
-                        "(default: the loss's own)")
-    # Options left unset take the dataset's starting point (config_from_args).
-    for flag, kind, text in (
-            ("--epochs", _int, f"default {d.epochs} unless --seconds is given (your data: none)"),
-            ("--seconds", _float, f"wall-clock budget (your data: {USER_RECIPE['seconds']:.0f})"),
-            ("--batch-size", _int, f"images per step (class-balanced; every pair inside is used; "
-                                   f"default {d.batch_size})"),
-            ("--lr", _float, f"Adam's peak learning rate, in (0, 1]; warm-up then cosine decay "
-                             f"(default {d.learning_rate})"),
-            ("--embedding-dim", _int, f"size of the embedding (2 to 1024; default "
-                                      f"{d.embedding_dim})"),
-            ("--top-convs", _int, f"3x3 convolutions on the last pooled maps (default "
-                                  f"{d.top_convs}; 0: models trained before it existed)")):
-        s.add_argument(flag, type=kind, default=None, help=text)
-    s.add_argument("--filters", type=_filters, default=None, metavar="F1,F2,...",
-                   help=f"convolution filters per block (default "
-                        f"{','.join(map(str, d.filters))})")
-    s.add_argument("--block", default=None, choices=BLOCKS,
-                   help=f"layer order in a block (default {d.block}; conv-bn-pool: models trained "
-                        f"before it existed)")
-    s.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random rotations, zooms and shifts of the training images (default: on)")
-    s.add_argument("--rotated-classes", action=argparse.BooleanOptionalAction, default=None,
-                   help="count training images turned by 90/180/270 degrees as new classes "
-                        "(your data: on)")
-    s.add_argument("--group-batches", action=argparse.BooleanOptionalAction, default=None,
-                   help="draw each batch's classes from one parent folder, e.g. one alphabet, "
-                        "for hard negatives (your data: on)")
-    s.add_argument("--max-train", type=_int, default=None, help="subsample the training split")
-    s.add_argument("--max-val", type=_int, default=None,
-                   help="subsample the validation (and test) split")
-    s.add_argument("--seed", type=_seed, default=None, help="seed of the weights, batches and warps")
-    s.add_argument("--out", required=True, metavar="PREFIX",
+
+def _train_parser(sub) -> None:
+    mine = recipe("folder:x")
+    differs = [o for o in TRAIN_OPTIONS if getattr(mine, o.field) != getattr(TrainConfig(), o.field)]
+    s = sub.add_parser(
+        "train", help="train a siamese network and save it", formatter_class=_Formatter,
+        description="Train a siamese network. Built-in datasets start from the library's "
+                    "defaults; your own\nimages (folder:/zip:) from the recipe measured for new "
+                    "classes, which differs in:\n  " + ", ".join(
+                        f"{o.flag} {_shown(o.field, getattr(mine, o.field))}" for o in differs)
+                    + ".\nOptions given override either.",
+        epilog="examples:\n  python -m siamese_core train --seconds 60 --out runs/mine\n"
+               "  python -m siamese_core train --dataset zip:signatures.zip --out "
+               "runs/signatures\n  python -m siamese_core train --loss triplet --epochs 20 "
+               "--out runs/triplet\n  python -m siamese_core train --workers 2 --epochs 5 "
+               "--out runs/two")
+    groups = {name: s.add_argument_group(name) for name in
+              ("data", "objective", "budget", "network", "output and distribution")}
+    groups["data"].add_argument("--dataset", default=DEFAULT_DATASET, metavar="SPEC",
+                                help=DATASET_HELP)
+    for o in TRAIN_OPTIONS:
+        kw: dict[str, Any] = dict(default=None,
+                                  help=f"{o.help} {_starting_points(o.field)}".rstrip())
+        if o.kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif o.choices is not None:
+            kw["choices"] = o.choices
+        else:
+            kw["type"] = o.kind
+        if o.metavar:
+            kw["metavar"] = o.metavar
+        groups[o.group].add_argument(o.flag, **kw)
+    g = groups["output and distribution"]
+    g.add_argument("--out", required=True, metavar="PREFIX",
                    help="writes PREFIX.weights.h5, PREFIX.onnx and PREFIX.json")
-    s.add_argument("--distributed", action="store_true",
+    g.add_argument("--distributed", action="store_true",
                    help="run as one worker of a multi-worker training (tf.distribute): the "
                         "cluster and this worker's place in it come from TF_CONFIG; worker 0 "
                         "(or the chief) saves the model")
-    s.add_argument("--workers", type=_int, default=None, metavar="N",
+    g.add_argument("--workers", type=_int, default=None, metavar="N",
                    help="start N local --distributed workers on 127.0.0.1 (a one-machine demo "
                         "of multi-worker training)")
     s.set_defaults(func=_cmd_train)
 
+
+def _evaluate_parser(sub) -> None:
     s = sub.add_parser("evaluate", help="pair accuracy, ROC AUC, EER and one-shot accuracy",
                        epilog="example: python -m siamese_core evaluate --weights runs/mine "
                               "--against weights/default",
@@ -433,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_cmd_evaluate)
 
+
+def _compare_parser(sub) -> None:
     s = sub.add_parser("compare", help="same or different? for two image files",
                        epilog="example: python -m siamese_core compare a.png b.png --json",
                        formatter_class=_Formatter)
@@ -442,7 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true",
                    help="print distance, same, confidence and threshold as JSON")
     s.set_defaults(func=_cmd_compare)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SiameseError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

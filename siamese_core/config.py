@@ -5,20 +5,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import validate as V
+from .data import HOLDOUTS, is_user_spec
 from .errors import DataError
 from .losses import LOSSES as LOSS_REGISTRY
+from .preprocess import FITS, MAX_INPUT, MIN_INPUT, Prep
 
 LOSSES = tuple(LOSS_REGISTRY)        # choices, in the registry's order (default first)
 DEFAULT_MARGIN = {n: s.default_margin or 0.0 for n, s in LOSS_REGISTRY.items()}
 BLOCKS = ("conv-pool-bn", "conv-bn-pool")   # layer orders of a conv block (see model.py)
 PAIRINGS = ("batch", "fixed")
-HOLDOUTS = ("auto", "image", "class")    # data.py
-FITS = ("centre", "box")                 # preprocess.Prep
 MAX_DISTANCE = 2.0       # between unit-length embeddings
 MAX_SECONDS = 7 * 24 * 3600.0   # a week: any larger budget is a typo (or inf)
 
-
-MIN_INPUT, MAX_INPUT = 16, 128   # image sizes (px) the network can be built for
 
 
 def check_architecture(embedding_dim, filters, top_convs, input_size=None, *,
@@ -123,7 +121,6 @@ class TrainConfig:
     @property
     def prep(self):
         """The preprocessing of user images (``preprocess.Prep``)."""
-        from .preprocess import Prep
         return Prep(int(self.input_size), self.fit)
 
     @property
@@ -165,7 +162,6 @@ def recipe(dataset: str, new_classes: bool | None = None, **overrides) -> TrainC
     """The configuration for a dataset: the recipe for new classes on ``folder:``/``zip:`` specs
     (or wherever ``new_classes`` says, e.g. a benchmark's own data), the library defaults
     otherwise; ``overrides`` win."""
-    from .data import is_user_spec
     use = is_user_spec(dataset) if new_classes is None else new_classes
     kw: dict[str, Any] = dict(USER_RECIPE) if use else {}
     kw.update(overrides)

@@ -33,8 +33,13 @@ from typing import Callable
 
 import numpy as np
 
-from .config import HOLDOUTS, MAX_INPUT, MIN_INPUT
+from .archive import scan_folder, scan_zip
 from .errors import DataError, ImageError
+from .preprocess import MAX_INPUT, MIN_INPUT, Prep, prepare
+
+# Validation and test hold out images of every class, or whole classes (new people or
+# characters); "auto": whole classes for your own images with enough of them.
+HOLDOUTS = ("auto", "image", "class")
 
 DEFAULT_DATASET = "mnist-5k"
 SPLITS = ("train", "val", "test")
@@ -378,7 +383,6 @@ def _read_idx_dir(directory: Path, spec: str):
 # --- the user's own images --------------------------------------------------------------------
 
 def _user_images(spec: str, prep, on_progress) -> tuple[np.ndarray, np.ndarray, list[str], tuple]:
-    from .preprocess import Prep
     prep = prep or Prep()
     path = Path(spec.split(":", 1)[1]).expanduser()
     try:
@@ -403,9 +407,6 @@ _user_lock = threading.Lock()
 
 
 def _decode_user_images(spec: str, prep, on_progress=None):
-    from .archive import scan_folder, scan_zip
-    from .preprocess import prepare
-
     path = Path(spec.split(":", 1)[1]).expanduser()
     tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
     notes = list(tree.notes)

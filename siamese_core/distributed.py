@@ -45,26 +45,61 @@ class DistributedError(SiameseError):
 
 def read_tf_config(env: dict | None = None) -> dict:
     """``TF_CONFIG`` parsed and checked: a cluster of "worker" (and optionally one "chief")
-    addresses, and this process's task within it. ``DistributedError`` otherwise."""
+    ``host:port`` addresses, and this process's task within it. ``DistributedError`` otherwise,
+    in one line that says what is wrong."""
     raw = (os.environ if env is None else env).get("TF_CONFIG")
     if not raw:
         raise DistributedError("--distributed needs TF_CONFIG (the cluster and this worker's "
                                "place in it; see README, 'Training on several machines'), or "
                                "use --workers N for N local processes")
+    expected = ('expected {"cluster": {"worker": ["host:port", ...]}, '
+                '"task": {"type": "worker", "index": 0}}')
     try:
-        cfg = json.loads(raw)
-        cluster, task = cfg["cluster"], cfg["task"]
-        kind, index = task["type"], int(task["index"])
-        members = [a for k in ("chief", "worker") for a in cluster.get(k, [])]
-    except (ValueError, KeyError, TypeError) as e:
-        raise DistributedError(f"TF_CONFIG is not valid ({type(e).__name__}: {e}); expected "
-                               '{"cluster": {"worker": ["host:port", ...]}, '
-                               '"task": {"type": "worker", "index": 0}}') from None
+        cfg = json.loads(raw, parse_constant=_no_constant)
+    except ValueError as e:
+        raise DistributedError(f"TF_CONFIG is not JSON ({e}); {expected}") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("cluster"), dict) \
+            or not isinstance(cfg.get("task"), dict):
+        raise DistributedError(f"TF_CONFIG needs a \"cluster\" and a \"task\" object; {expected}")
+    cluster, task = cfg["cluster"], cfg["task"]
+    for kind, members in cluster.items():
+        if kind not in ("chief", "worker"):
+            raise DistributedError(f"TF_CONFIG's cluster has {kind!r} tasks; only \"worker\" "
+                                   "(and one \"chief\") are supported")
+        if not isinstance(members, list) or not members:
+            raise DistributedError(f"TF_CONFIG's cluster {kind!r} must be a list of "
+                                   f"\"host:port\" addresses; {expected}")
+        for address in members:
+            check_address(address)
+    kind, index = task.get("type"), task.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise DistributedError(f"TF_CONFIG's task index must be a whole number, got {index!r}")
     if kind not in ("chief", "worker") or not 0 <= index < len(cluster.get(kind, [])):
         raise DistributedError(f"TF_CONFIG's task {kind}:{index} is not in its cluster")
-    if len(cluster.get("chief", [])) > 1 or not members:
+    if len(cluster.get("chief", [])) > 1 or not cluster.get("worker") and not cluster.get("chief"):
         raise DistributedError("TF_CONFIG's cluster needs workers and at most one chief")
     return cfg
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def check_address(address) -> tuple[str, int]:
+    """``host:port`` (``[v6 address]:port`` for IPv6) -> (host, port); ``DistributedError``
+    otherwise."""
+    bad = DistributedError(f"TF_CONFIG's address {address!r} is not host:port (e.g. "
+                           "10.0.0.2:12345 or [::1]:12345)")
+    if not isinstance(address, str) or ":" not in address:
+        raise bad
+    host, _, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise bad        # a bare IPv6 address: its port cannot be told apart
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise bad
+    return host, int(port)
 
 
 def is_chief(tf_config: dict) -> bool:
@@ -87,10 +122,17 @@ def cluster_role(strategy) -> tuple[bool, int]:
 
 def strategy_from_env():
     """The ``MultiWorkerMirroredStrategy`` of this process's ``TF_CONFIG`` (checked first)."""
-    read_tf_config()
+    cfg = read_tf_config()
     import tensorflow as tf
-    # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls instead.
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.OpError, ValueError, RuntimeError) as e:
+        task = cfg["task"]
+        address = cfg["cluster"][task["type"]][task["index"]]
+        detail = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
+        raise DistributedError(f"cannot start this worker ({task['type']} {task['index']}) "
+                               f"at {address}: {detail}; is the port in use?") from None
 
 
 class StallWatchdog:

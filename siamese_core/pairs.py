@@ -36,7 +36,7 @@ def _positive_partners(anchor, cls_of, order, starts, counts, classes, rng) -> n
     if counts.min() < 2:
         lonely = classes[counts < 2]
         raise DataError(
-            f"class {lonely[0]!r} has a single image: positive pairs need at least 2 per class"
+            f"class {int(lonely[0])} has a single image: positive pairs need at least 2 per class"
         )
     n = len(cls_of)
     # Each anchor's rank within its class plus a non-zero cyclic offset: never itself.
@@ -198,7 +198,8 @@ def pk_batches(labels: np.ndarray, batch_size: int, rng: np.random.Generator,
     if len(classes) < 2:
         raise DataError(f"need at least 2 classes to train, found {len(classes)}")
     if counts.min() < 2:
-        raise DataError(f"class {classes[counts.argmin()]!r} has a single image; need at least 2")
+        raise DataError(f"class {int(classes[counts.argmin()])} has a single image; need at "
+                        "least 2")
     p = int(min(len(classes), max(2, batch_size // 4)))
     k = max(2, batch_size // p)
     if n_batches is None:

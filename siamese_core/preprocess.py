@@ -30,6 +30,8 @@ WORK_SIDE = 1024
 # At most this many large images are decoded at once in a process (a server's sessions share
 # it): a 4096 x 4096 RGBA PNG needs 64 MB while decoding, so the peak stays bounded.
 _decoding = threading.BoundedSemaphore(2)
+MIN_INPUT, MAX_INPUT = 16, 128   # image sizes (px) a network can be built for
+FITS = ("centre", "box")         # how the ink is fitted into the frame (Prep.fit)
 MIN_CONTRAST = 32        # grey levels between ink and background below which nothing is drawn
 OUT, BOX = 28, 20
 
@@ -44,7 +46,6 @@ class Prep:
     fit: str = "centre"
 
     def __post_init__(self):
-        from .config import FITS, MAX_INPUT, MIN_INPUT
         if not isinstance(self.size, int) or not MIN_INPUT <= self.size <= MAX_INPUT:
             raise ImageError(f"input size must be {MIN_INPUT} to {MAX_INPUT} pixels, got "
                              f"{self.size!r}")

@@ -19,7 +19,8 @@ from . import weights
 from .calibrate import (Calibration, calibrate, evaluate_embeddings, operating_points,
                         pca_2d)
 from .config import TrainConfig
-from .data import Dataset, load_dataset
+from .data import (Dataset, class_groups, is_user_spec, load_dataset, stratified_split,
+                   with_rotated_classes)
 from .distributed import Replicas, replicas_for
 from .errors import DataError
 from .losses import LOSSES
@@ -95,7 +96,6 @@ def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
     """A stratified subset of ``n`` images (all of them when ``n`` is None)."""
     if n is None or n >= len(ds):
         return ds
-    from .data import stratified_split
     idx = stratified_split(ds.labels, "test", test_fraction=n / len(ds), seed=seed)
     return ds.subset(idx)
 
@@ -105,9 +105,18 @@ def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = 
     for name, ds in (("training", train_ds), ("validation", val_ds), ("test", test_ds)):
         if ds is None:
             continue
-        if len(np.unique(ds.labels)) < 2:
+        values, counts = np.unique(ds.labels, return_counts=True)
+        if len(values) < 2:
             raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
                             f"needs at least 2 to tell same from different")
+        if counts.min() < 2:
+            c = int(values[counts.argmin()])
+            label = ds.class_names[c] if 0 <= c < len(ds.class_names) else str(c)
+            hint = (": hold-out by image shares each class's images among training, validation "
+                    "and test, so give every class at least 5 images, or hold out whole classes"
+                    if ds.holdout == "image" else "")
+            raise DataError(f"class {label!r} has a single image in the {name} split; pairs "
+                            f"need at least 2 of each class{hint}")
     for name, ds in (("validation", val_ds), ("test", test_ds)):
         if ds is not None and train_ds.images.shape[1:] != ds.images.shape[1:]:
             raise DataError(f"training images are {train_ds.images.shape[1:]} but {name} images "
@@ -116,7 +125,6 @@ def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = 
 
 def load_splits(cfg: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     """The train, validation and test splits a config asks for (``data.load_dataset``)."""
-    from .data import is_user_spec
     if not is_user_spec(cfg.dataset) and cfg.input_size != 28:
         raise DataError(f"input_size applies to your own images (folder: or zip:); {cfg.dataset} "
                         f"is 28-px MNIST")
@@ -213,7 +221,6 @@ class Trainer:
             test_data = loaded[2] if test_data is None else test_data
         self.train_ds = subsample(train_data, cfg.max_train, cfg.seed)
         if cfg.rotated_classes:
-            from .data import with_rotated_classes
             self.train_ds = with_rotated_classes(self.train_ds)
         self.val_ds = subsample(val_data, cfg.max_val, cfg.seed + 1)
         self.test_ds = (None if test_data is None
@@ -232,7 +239,6 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.groups = None
         if cfg.group_batches:
-            from .data import class_groups
             self.groups = class_groups(self.train_ds.class_names)
         self.x_train = self.train_ds.images[..., None].astype(np.float32)
         self.y_train = self.train_ds.labels.astype(np.int32)
@@ -247,7 +253,9 @@ class Trainer:
 
         # The network and its compiled functions (``_build``, when the run starts).
         self.model_cfg: Any = None
-        self.prep: Prep | None = None
+        # Built-in datasets are MNIST-style already: their preprocessing is the 28-px default.
+        self.prep = (cfg.prep if self.train_ds.user_data
+                     else Prep(int(self.train_ds.images.shape[1])))
         self.siamese: Any = None
         self.emb: Any = None
         self.head: Any = None
@@ -286,8 +294,6 @@ class Trainer:
         cfg = self.cfg
         keras.utils.set_random_seed(cfg.seed)
         self.model_cfg = ModelConfig.from_train(cfg, input_size=self.train_ds.images.shape[1])
-        # Built-in datasets are MNIST-style already: their preprocessing is the 28-px default.
-        self.prep = cfg.prep if self.train_ds.user_data else Prep(self.model_cfg.input_size)
         with self.replicas.scope():
             self.siamese, self.emb = build_siamese(self.model_cfg)
             self.head = self.siamese.get_layer("same_head")

@@ -168,3 +168,16 @@ def test_a_member_with_broken_compressed_data_is_skipped_with_its_name(tmp_path)
     z.write_bytes(bytes(raw))
     ds = load_dataset(f"zip:{z}", "train")
     assert any("Latin/a/9.png" in n and "cannot read" in n for n in ds.notes)
+
+
+def test_special_files_are_refused_before_anything_is_read(tmp_path):
+    """Issue 24, item 19: `zip:/dev/zero` read until memory ran out; `zip:<fifo>` hung and
+    ignored Ctrl-C. Only regular files are opened as archives, their size checked first."""
+    from pathlib import Path
+    fifo = tmp_path / "pipe.zip"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        with pytest.raises(DataError, match="not a regular file"):
+            scan_zip(path, f"zip:{path}")
+    with pytest.raises(DataError, match="no such file"):
+        scan_zip(tmp_path / "missing.zip", "zip:missing.zip")

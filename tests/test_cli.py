@@ -125,7 +125,7 @@ def test_every_on_off_option_round_trips_both_ways(monkeypatch):
     from dataclasses import replace
 
     from siamese_core import cli, config
-    for field in cli._FLAGS:
+    for field in [o.field for o in cli.TRAIN_OPTIONS if o.kind is bool]:
         for value in (True, False):
             base = replace(config.recipe("mnist-5k"), **{field: not value})
             monkeypatch.setattr(config, "recipe", lambda spec, **kw: replace(base, **kw))
@@ -367,3 +367,36 @@ def test_copy_as_command_reproduces_the_run(i):
     cadence = ("val_every_seconds", "val_every_epoch")
     assert {k: v for k, v in back.to_dict().items() if k not in cadence} == \
         {k: v for k, v in cfg.to_dict().items() if k not in cadence}, line
+
+
+@pytest.mark.parametrize("name", ["\x1b[2J", "\x1b]0;title\x07", "x\nerror: forged line",
+                                  "\u202egnp.exe"])
+def test_names_reach_the_terminal_escaped_never_obeyed(tmp_path, capsys, name):
+    """Issue 24, item 18: member, folder and file names with escape sequences or new lines were
+    printed as they are in note: and error: lines (clear the screen, set the title, forge
+    lines). Every such character is written as its escape; the error stays one line."""
+    from siamese_core.cli import main
+    code = main(["train", "--dataset", f"zip:{tmp_path / name}.zip", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert all(c.isprintable() for c in err.rstrip("\n")), repr(err)
+    assert repr(name[-1])[1:-1] in err or name[-1] in err
+
+
+def test_skipped_files_are_noted_escaped(tmp_path, capsys):
+    """The note: lines for skipped archive members go through the same escaping."""
+    import zipfile
+
+    from siamese_core.cli import main
+    from tests.test_train import glyph_folder
+    root = glyph_folder(tmp_path / "g", n_classes=6, per_class=6)
+    z = tmp_path / "g.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        for png in sorted(root.rglob("*.png")):
+            f.write(png, png.relative_to(root))
+        f.writestr("set0/c0/\x1b[2Jbad.txt", "not an image")
+    main(["train", "--dataset", f"zip:{z}", "--epochs", "1", "--seconds", "1", "--out",
+          str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes and "\x1b" not in err and "\\x1b[2Jbad.txt" in err, err[-2000:]

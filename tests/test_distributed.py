@@ -264,3 +264,52 @@ def test_the_launcher_runs_local_workers_and_reports_a_failure(tmp_path):
                         "--distributed", "--out", str(tmp_path / "x")], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "not both" in r.stderr
+
+
+@pytest.mark.parametrize("raw, says", [
+    ('{"cluster": ["127.0.0.1:1"], "task": {"type": "worker", "index": 0}}', "a \"cluster\""),
+    ('{"cluster": {"worker": "127.0.0.1:1"}, "task": {"type": "worker", "index": 0}}',
+     "must be a list"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": Infinity}}',
+     "not JSON"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0.5}}',
+     "whole number"),
+    ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
+     "not host:port"),
+    ('{"cluster": {"worker": ["::::"]}, "task": {"type": "worker", "index": 0}}', "not host:port"),
+    ('{"cluster": {"worker": ["h:99999"]}, "task": {"type": "worker", "index": 0}}',
+     "not host:port"),
+    ('{"cluster": {"ps": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}',
+     "'ps' tasks"),
+    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}',
+     "not in its cluster"),
+    ('[1, 2]', "a \"cluster\""),
+])
+def test_a_bad_tf_config_is_one_line(raw, says):
+    """Issue 24, item 15: these TF_CONFIGs gave 15-33-line tracebacks."""
+    from siamese_core.distributed import DistributedError, read_tf_config
+    with pytest.raises(DistributedError, match=says) as e:
+        read_tf_config({"TF_CONFIG": raw})
+    assert "\n" not in str(e.value)
+    good = '{"cluster": {"worker": ["[::1]:5", "10.0.0.2:12345"]}, "task": {"type": "worker", ' \
+           '"index": 1}}'
+    assert read_tf_config({"TF_CONFIG": good})["task"]["index"] == 1
+
+
+def test_a_worker_whose_port_is_taken_says_so(tmp_path):
+    """A single worker on a port in use: TensorFlow's UnknownError traceback became one line."""
+    import os
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        config = {"cluster": {"worker": [f"127.0.0.1:{s.getsockname()[1]}"]},
+                  "task": {"type": "worker", "index": 0}}
+        r = subprocess.run([sys.executable, "-m", "siamese_core", "train", "--distributed",
+                            "--epochs", "1", "--max-train", "200", "--max-val", "100", "--out",
+                            str(tmp_path / "m")], cwd=ROOT, capture_output=True, text=True,
+                           env=dict(os.environ, TF_CONFIG=json.dumps(config)), timeout=180)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: cannot start this worker (worker 0) at {config['cluster']['worker'][0]}: "
+        "Could not start gRPC server; is the port in use?"], r.stderr

@@ -74,3 +74,34 @@ def test_the_app_command_without_streamlit_says_what_to_install():
     assert r.returncode == 1
     assert r.stderr.strip() == ("siamese-studio: Streamlit is not installed; "
                                 "pip install 'siamese-pairs-studio[app]'")
+
+
+def test_siamese_core_has_no_import_cycle():
+    """Issue 22: config, data and preprocess imported one another (inside functions, to dodge
+    the cycle). Every import between the package's modules, function-level ones included,
+    forms a graph without a cycle: constants live with their owner."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(__file__).parents[1] / "siamese_core"
+    graph: dict[str, set[str]] = {}
+    for f in pkg.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= ({node.module.split(".")[0]} if node.module
+                         else {a.name for a in node.names})
+        graph[f.stem] = deps - {f.stem}
+
+    def path_back(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for dep in graph.get(node, ()):
+                if dep == start:
+                    return path + [dep]
+                if dep not in path:
+                    stack.append((dep, path + [dep]))
+        return None
+    cycles = [c for c in map(path_back, sorted(graph)) if c]
+    assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)

@@ -335,3 +335,24 @@ def test_a_diverged_run_is_one_clear_error(monkeypatch, tmp_path):
     with pytest.raises(DataError, match="training diverged .* lower the learning rate"):
         train(TrainConfig(**TINY), out=tmp_path / "nan")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_class_with_one_image_in_a_split_is_named_with_its_split():
+    """Issue 24, item 14: 8 classes, two of them with 2 images, hold-out by image: the error
+    named "class np.int64(0)" and no split. It names the class and the split, and says what to
+    do."""
+    from siamese_core.data import Dataset
+    from siamese_core.errors import DataError
+    from siamese_core.train import check_classes
+    names = [f"person{i}" for i in range(8)]
+
+    def ds(labels, split):
+        labels = np.array(labels)
+        return Dataset(np.zeros((len(labels), 28, 28), np.uint8), labels, names, "folder:x",
+                       split, holdout="image")
+    train_ds = ds(np.repeat(np.arange(8), 4), "train")
+    val_ds = ds([0, 1, 1, 2, 2, 3, 3], "val")
+    with pytest.raises(DataError, match=r"class 'person0' has a single image in the validation "
+                                        r"split; .* at least 5 images, or hold out whole classes"):
+        check_classes(train_ds, val_ds)
+    check_classes(train_ds, ds([0, 0, 1, 1], "val"))

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from siamese_core.config import (FITS, HOLDOUTS, LOSSES, PAIRINGS, TrainConfig, demo_config,
-                                 recipe)
-from siamese_core.data import is_user_spec
+from siamese_core.config import LOSSES, PAIRINGS, TrainConfig, demo_config, recipe
+from siamese_core.data import HOLDOUTS, is_user_spec
+from siamese_core.preprocess import FITS
 from siamese_core.losses import LOSSES as LOSS_SPECS
 
 DEFAULT = demo_config()
