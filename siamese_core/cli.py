@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -263,6 +264,7 @@ def _cmd_train(args) -> int:
             raise SiameseError("give --workers N (local processes) or --distributed (one "
                                "worker of a cluster in TF_CONFIG), not both")
         V.number("--workers", args.workers, 1, 16, integer=True)
+    V.number("--cluster-timeout", args.cluster_timeout, 0, 7 * 24 * 3600, lo_open=True)
     if args.distributed:
         distributed.read_tf_config()
     splits = load_splits(cfg)
@@ -275,8 +277,14 @@ def _cmd_train(args) -> int:
         return distributed.launch_local(args.workers, _without_workers(args.argv))
 
     _import_tensorflow_quietly()
-    # The strategy first: collectives cannot be configured once TensorFlow has run anything.
-    strategy = distributed.strategy_from_env() if args.distributed else None
+    strategy = None
+    if args.distributed:
+        # Ctrl-C and SIGTERM end a worker at once: it may wait inside TensorFlow (for the
+        # cluster, or in a collective), where Python would never see the signal.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        # The strategy first: collectives cannot be configured once TensorFlow ran anything.
+        strategy = distributed.strategy_from_env(args.cluster_timeout)
     from .train import Trainer
     trainer = Trainer(cfg, [], out=out, train_data=train_ds, val_data=val_ds, strategy=strategy,
                       test_data=splits[2])
@@ -454,6 +462,9 @@ def _train_parser(sub) -> None:
                    help="run as one worker of a multi-worker training (tf.distribute): the "
                         "cluster and this worker's place in it come from TF_CONFIG; worker 0 "
                         "(or the chief) saves the model")
+    g.add_argument("--cluster-timeout", type=_float, default=distributed.CLUSTER_TIMEOUT_S,
+                   metavar="SECONDS", help="--distributed: how long to wait for the other "
+                                           "workers to start")
     g.add_argument("--workers", type=_int, default=None, metavar="N",
                    help="start N local --distributed workers on 127.0.0.1 (a one-machine demo "
                         "of multi-worker training)")

@@ -37,6 +37,9 @@ from .errors import SiameseError
 # (base_collective_executor.cc -> Env::SchedClosureAfter), ~11 threads a step here, and the
 # workers died of it after ~50 s (BENCHMARKS.md, section 8).
 STALL_TIMEOUT_S = 600.0
+# How long a worker waits at start-up for the rest of its cluster (TensorFlow's own default is
+# for ever, with nothing printed).
+CLUSTER_TIMEOUT_S = 600.0
 
 
 class DistributedError(SiameseError):
@@ -120,19 +123,35 @@ def cluster_role(strategy) -> tuple[bool, int]:
     return is_chief({"cluster": cluster, "task": task}), workers
 
 
-def strategy_from_env():
-    """The ``MultiWorkerMirroredStrategy`` of this process's ``TF_CONFIG`` (checked first)."""
+def strategy_from_env(cluster_timeout_s: float = CLUSTER_TIMEOUT_S):
+    """The ``MultiWorkerMirroredStrategy`` of this process's ``TF_CONFIG`` (checked first),
+    once every worker of the cluster has joined. ``DistributedError`` when this worker's server
+    cannot start. Without the others after ``cluster_timeout_s`` the process ends with exit
+    code 1, as the line it prints first says: TensorFlow waits for them holding the GIL, in a
+    call that neither its own timeout nor a Python thread can interrupt, so the timer is
+    faulthandler's (a C thread)."""
+    import faulthandler
+
     cfg = read_tf_config()
+    task = cfg["task"]
+    members = [a for k in ("chief", "worker") for a in cfg["cluster"].get(k, [])]
+    address = cfg["cluster"][task["type"]][task["index"]]
     import tensorflow as tf
-    try:
-        # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls.
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except (tf.errors.OpError, ValueError, RuntimeError) as e:
-        task = cfg["task"]
-        address = cfg["cluster"][task["type"]][task["index"]]
-        detail = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
-        raise DistributedError(f"cannot start this worker ({task['type']} {task['index']}) "
-                               f"at {address}: {detail}; is the port in use?") from None
+    print(f"{task['type']} {task['index']} at {address}: waiting up to {cluster_timeout_s:.0f} s "
+          f"for the other workers of its cluster of {len(members)} "
+          f"({', '.join(a for a in members if a != address) or 'none'}); then it gives up "
+          "(exit code 1)", file=sys.stderr, flush=True)
+    with open(os.devnull, "w") as null:
+        faulthandler.dump_traceback_later(cluster_timeout_s, exit=True, file=null)
+        try:
+            # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls.
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (tf.errors.OpError, ValueError, RuntimeError) as e:
+            detail = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
+            raise DistributedError(f"cannot start this worker ({task['type']} {task['index']}) "
+                                   f"at {address}: {detail}; is the port in use?") from None
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 class StallWatchdog:

@@ -184,8 +184,8 @@ print(json.dumps({"steps": t.step, "at": probe.at}))
 def test_worker_threads_and_memory_do_not_grow_with_steps():
     """Issue 22: every collective once left a thread behind for the collective timeout (600 s),
     ~11 a step, and a worker died after ~50 s. Two real workers for 300 steps: the thread
-    count after step 300 is within a small constant of the count after step 50, and so is the
-    resident memory (the old code: +2,700 threads over those 250 steps)."""
+    count after step 300 is within a small constant of the count after step 50 (the old code:
+    +2,951 threads over those 250 steps), and resident memory grows by at most 12 MB."""
     import os
 
     from siamese_core.distributed import local_tf_configs
@@ -200,7 +200,9 @@ def test_worker_threads_and_memory_do_not_grow_with_steps():
         assert r["steps"] == 300
         (t50, m50), (t300, m300) = r["at"]["50"], r["at"]["300"]
         assert t300 - t50 <= 8, r["at"]
-        assert m300 - m50 <= 40, r["at"]
+        # TensorFlow's collective runtime keeps ~1.75 KB per collective launch (5 a step here:
+        # ~2 MB over these 250 steps; BENCHMARKS.md, section 8); the thread leak cost ~40 MB.
+        assert m300 - m50 <= 12, r["at"]
 
 
 def test_a_stalled_run_is_noticed_by_the_watchdog():
@@ -310,6 +312,51 @@ def test_a_worker_whose_port_is_taken_says_so(tmp_path):
                             str(tmp_path / "m")], cwd=ROOT, capture_output=True, text=True,
                            env=dict(os.environ, TF_CONFIG=json.dumps(config)), timeout=180)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [
+    assert r.stderr.strip().splitlines()[-1:] == [
         f"error: cannot start this worker (worker 0) at {config['cluster']['worker'][0]}: "
         "Could not start gRPC server; is the port in use?"], r.stderr
+
+
+def _lonely_worker(tmp_path, *extra):
+    """Worker 0 of a two-worker cluster whose worker 1 is never started."""
+    import os
+
+    from siamese_core.distributed import local_tf_configs
+    config = local_tf_configs(2)[0]
+    return subprocess.Popen(
+        [sys.executable, "-m", "siamese_core", "train", "--distributed", "--epochs", "1",
+         "--max-train", "200", "--max-val", "100", "--out", str(tmp_path / "m"), *extra],
+        cwd=ROOT, env=dict(os.environ, TF_CONFIG=json.dumps(config)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def test_a_worker_without_its_cluster_says_so_and_gives_up(tmp_path):
+    """Issue 24, item 16: with its other worker unreachable, a worker printed nothing and
+    waited for ever. It says what it waits for and for how long, then gives up."""
+    p = _lonely_worker(tmp_path, "--cluster-timeout", "3")
+    out, err = _finish([p], timeout=180)[0]
+    assert p.returncode == 1, err[-2000:]
+    assert any("worker 0 at 127.0.0.1:" in line and "waiting up to 3 s for the other workers "
+               "of its cluster of 2 (127.0.0.1:" in line and "gives up (exit code 1)" in line
+               for line in err.splitlines()), err[-2000:]
+
+
+def test_ctrl_c_ends_a_waiting_worker(tmp_path):
+    """The same wait honours Ctrl-C (it ignored SIGINT and SIGTERM): woken by the worker's own
+    "waiting" line, not a clock."""
+    import os
+    import select
+    import signal
+    import time
+    p = _lonely_worker(tmp_path)
+    try:
+        seen, deadline, fd = "", time.time() + 120, p.stderr.fileno()
+        while "waiting up to" not in seen:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            chunk = os.read(fd, 65536).decode(errors="replace") if ready else ""
+            assert chunk, f"no waiting line: {seen[-500:]!r}"
+            seen += chunk
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == -signal.SIGINT
+    finally:
+        _finish([p], timeout=5)
