@@ -217,9 +217,9 @@ def _shown(field: str, value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _starting_points(field: str) -> str:
+def _starting_points(field: str, library: TrainConfig, yours: TrainConfig) -> str:
     """"(default X; your data: Y)" from the library defaults and the recipe, not a copy."""
-    lib, mine = getattr(TrainConfig(), field), getattr(recipe("folder:x"), field)
+    lib, mine = getattr(library, field), getattr(yours, field)
     if lib is None and mine is None:
         return ""            # unset means none: the help says what that does
     text = f"default {_shown(field, lib)}"
@@ -425,8 +425,8 @@ def _pairs_parser(sub) -> None:
 
 
 def _train_parser(sub) -> None:
-    mine = recipe("folder:x")
-    differs = [o for o in TRAIN_OPTIONS if getattr(mine, o.field) != getattr(TrainConfig(), o.field)]
+    mine, library = recipe("folder:x"), TrainConfig()
+    differs = [o for o in TRAIN_OPTIONS if getattr(mine, o.field) != getattr(library, o.field)]
     s = sub.add_parser(
         "train", help="train a siamese network and save it", formatter_class=_Formatter,
         description="Train a siamese network. Built-in datasets start from the library's "
@@ -445,7 +445,7 @@ def _train_parser(sub) -> None:
                                 help=DATASET_HELP)
     for o in TRAIN_OPTIONS:
         kw: dict[str, Any] = dict(default=None,
-                                  help=f"{o.help} {_starting_points(o.field)}".rstrip())
+                                  help=f"{o.help} {_starting_points(o.field, library, mine)}".rstrip())
         if o.kind is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif o.choices is not None:

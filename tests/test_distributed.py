@@ -111,6 +111,20 @@ def _worker(tf_config, out, *extra):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _wait_for_stderr(proc, pattern: str, timeout: float = 120) -> str:
+    """Block until ``proc``'s stderr matches ``pattern`` (woken by its output, not a clock)."""
+    import os
+    import select
+    import time
+    seen, deadline, fd = "", time.time() + timeout, proc.stderr.fileno()
+    while not re.search(pattern, seen, re.S):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+        chunk = os.read(fd, 65536).decode(errors="replace") if ready else ""
+        assert chunk, f"no {pattern!r} in: {seen[-500:]!r}"
+        seen += chunk
+    return seen
+
+
 def _finish(procs, timeout=240):
     try:
         return [p.communicate(timeout=timeout) for p in procs]
@@ -223,9 +237,7 @@ def test_a_stalled_run_is_noticed_by_the_watchdog():
 
 def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
     import os
-    import select
     import signal
-    import time
 
     from siamese_core.distributed import local_tf_configs
     configs = local_tf_configs(2)
@@ -234,12 +246,7 @@ def test_a_dead_worker_stops_the_others_with_a_clear_message(tmp_path):
     try:
         # Kill worker 1 once worker 0 has trained some batches (its progress bar shows a
         # loss): woken by worker 0's output, not by a clock.
-        seen, deadline, fd = "", time.time() + 120, procs[0].stderr.fileno()
-        while not re.search(r"training on.*loss \d", seen, re.S):
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
-            chunk = os.read(fd, 65536).decode(errors="replace") if ready else ""
-            assert chunk, f"worker 0 never trained: {seen[-500:]!r}"
-            seen += chunk
+        _wait_for_stderr(procs[0], r"training on.*loss \d")
         os.kill(procs[1].pid, signal.SIGKILL)
         _, err = procs[0].communicate(timeout=120)          # no hang
     finally:
@@ -319,15 +326,8 @@ def test_a_worker_whose_port_is_taken_says_so(tmp_path):
 
 def _lonely_worker(tmp_path, *extra):
     """Worker 0 of a two-worker cluster whose worker 1 is never started."""
-    import os
-
     from siamese_core.distributed import local_tf_configs
-    config = local_tf_configs(2)[0]
-    return subprocess.Popen(
-        [sys.executable, "-m", "siamese_core", "train", "--distributed", "--epochs", "1",
-         "--max-train", "200", "--max-val", "100", "--out", str(tmp_path / "m"), *extra],
-        cwd=ROOT, env=dict(os.environ, TF_CONFIG=json.dumps(config)), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    return _worker(local_tf_configs(2)[0], tmp_path / "m", "--epochs", "1", *extra)
 
 
 def test_a_worker_without_its_cluster_says_so_and_gives_up(tmp_path):
@@ -344,18 +344,10 @@ def test_a_worker_without_its_cluster_says_so_and_gives_up(tmp_path):
 def test_ctrl_c_ends_a_waiting_worker(tmp_path):
     """The same wait honours Ctrl-C (it ignored SIGINT and SIGTERM): woken by the worker's own
     "waiting" line, not a clock."""
-    import os
-    import select
     import signal
-    import time
     p = _lonely_worker(tmp_path)
     try:
-        seen, deadline, fd = "", time.time() + 120, p.stderr.fileno()
-        while "waiting up to" not in seen:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
-            chunk = os.read(fd, 65536).decode(errors="replace") if ready else ""
-            assert chunk, f"no waiting line: {seen[-500:]!r}"
-            seen += chunk
+        _wait_for_stderr(p, "waiting up to")
         p.send_signal(signal.SIGINT)
         assert p.wait(timeout=30) == -signal.SIGINT
     finally:
