@@ -17,10 +17,10 @@ from typing import Any, Callable
 from . import distributed
 from . import validate as V
 from .config import BLOCKS, LOSSES, PAIRINGS, TrainConfig, recipe
-from .data import DEFAULT_DATASET, HOLDOUTS, SPLITS, load_dataset
+from .data import DEFAULT_DATASET, HOLDOUTS, SPLITS, is_user_spec, load_dataset
 from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
-from .preprocess import FITS, MAX_INPUT, MIN_INPUT
+from .preprocess import FITS, KINDS, MAX_INPUT, MIN_INPUT
 from .train import Callback, check_classes, load_splits, subsample  # no TensorFlow at import
 
 EXIT_USAGE = 2
@@ -163,11 +163,18 @@ def _train_options() -> tuple[TrainOption, ...]:
         TrainOption("holdout", "--holdout", "data", "validation and test hold out images of "
                     "every class or whole classes (new people or characters); auto: classes "
                     "for your data with 6+ classes", choices=HOLDOUTS),
+        TrainOption("kind", "--kind", "data", "your images: ink (drawings, characters, "
+                    "signatures: ink cut from its background) or photo (faces, objects: grey "
+                    "levels kept, lighting evened out); auto: chosen from the images, and with "
+                    "it the recipe", choices=("auto",) + KINDS),
         TrainOption("input_size", "--input-size", "data", f"your images: {n} side in pixels "
                     f"({MIN_INPUT}-{MAX_INPUT})", _int, metavar="PX"),
-        TrainOption("fit", "--fit", "data", "your images: centre the ink's centre of mass in "
+        TrainOption("fit", "--fit", "data", "your images: ink: centre its centre of mass in "
                     "20/28 of the frame (MNIST style) or fit its box to the whole frame (wide "
-                    "images)", choices=FITS),
+                    "images); photo: the central square or the whole image padded (unset: "
+                    "centre, crop)", choices=FITS),
+        TrainOption("flip", "--flip", "objective", "mirror training images left-right at "
+                    "random (faces, objects; not characters)", bool),
         TrainOption("max_train", "--max-train", "data", "subsample the training split (unset: "
                     "all of it)", _int),
         TrainOption("max_val", "--max-val", "data", "subsample the validation (and test) split "
@@ -217,13 +224,22 @@ def _shown(field: str, value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _starting_points(field: str, library: TrainConfig, yours: TrainConfig) -> str:
-    """"(default X; your data: Y)" from the library defaults and the recipe, not a copy."""
-    lib, mine = getattr(library, field), getattr(yours, field)
-    if lib is None and mine is None:
+def _starting_points(field: str, library: TrainConfig, yours: dict[str, TrainConfig]) -> str:
+    """"(default X; your ink: Y; your photos: Z)" from the library defaults and the recipes,
+    not a copy."""
+    lib = getattr(library, field)
+    if field == "kind":
+        return f"(default {lib})"       # each recipe is its kind's: nothing more to say
+    mine = {kind: getattr(cfg, field) for kind, cfg in yours.items()}
+    if lib is None and all(v is None for v in mine.values()):
         return ""            # unset means none: the help says what that does
-    text = f"default {_shown(field, lib)}"
-    return f"({text}; your data: {_shown(field, mine)})" if mine != lib else f"({text})"
+    parts = [f"default {_shown(field, lib)}"]
+    if len(set(map(repr, mine.values()))) == 1:
+        if next(iter(mine.values())) != lib:
+            parts.append(f"your data: {_shown(field, next(iter(mine.values())))}")
+    else:
+        parts += [f"your {kind}: {_shown(field, v)}" for kind, v in mine.items()]
+    return f"({'; '.join(parts)})"
 
 
 def config_from_args(args) -> TrainConfig:
@@ -242,11 +258,14 @@ def command_for(cfg: TrainConfig, out: str) -> str:
     (the Train page validates by the clock, the command every epoch or every 10 s)."""
     import shlex
 
-    base = recipe(cfg.dataset)
+    # The kind is always written for your data: the command means the same run even where
+    # another look at the images would decide otherwise.
+    base = recipe(cfg.dataset, kind=cfg.kind)
     parts = ["python", "-m", "siamese_core", "train", "--dataset", cfg.dataset]
     for o in TRAIN_OPTIONS:
         value = getattr(cfg, o.field)
-        if value == getattr(base, o.field):
+        if value == getattr(base, o.field) and not (
+                o.field == "kind" and value != "auto" and is_user_spec(cfg.dataset)):
             continue
         if o.kind is bool:
             parts.append(o.flag if value else f"--no-{o.flag[2:]}")
@@ -397,6 +416,11 @@ def _cmd_compare(args) -> int:
         if not Path(p).is_file():
             raise SiameseError(f"no such file: {p}")
     v = model.compare(Path(args.image_a), Path(args.image_b))
+    for p in (args.image_a, args.image_b):
+        odd = model.kind_warning(Path(p))
+        if odd:
+            print(f"note: {printable(Path(p).name)}: {odd}", file=sys.stderr)
+            break
     if args.json:
         print(json.dumps(v.to_dict()))
     else:
@@ -425,14 +449,19 @@ def _pairs_parser(sub) -> None:
 
 
 def _train_parser(sub) -> None:
-    mine, library = recipe("folder:x"), TrainConfig()
-    differs = [o for o in TRAIN_OPTIONS if getattr(mine, o.field) != getattr(library, o.field)]
+    library = TrainConfig()
+    mine = {kind: recipe("folder:x", kind=kind) for kind in KINDS}
+
+    def differs(cfg: TrainConfig) -> str:
+        return ", ".join(f"{o.flag} {_shown(o.field, getattr(cfg, o.field))}"
+                         for o in TRAIN_OPTIONS if o.field != "kind"
+                         and getattr(cfg, o.field) != getattr(library, o.field))
     s = sub.add_parser(
         "train", help="train a siamese network and save it", formatter_class=_Formatter,
         description="Train a siamese network. Built-in datasets start from the library's "
                     "defaults; your own\nimages (folder:/zip:) from the recipe measured for new "
-                    "classes, which differs in:\n  " + ", ".join(
-                        f"{o.flag} {_shown(o.field, getattr(mine, o.field))}" for o in differs)
+                    "classes of their kind\n(--kind auto looks at the images), which differs "
+                    "in:\n  ink: " + differs(mine["ink"]) + "\n  photo: " + differs(mine["photo"])
                     + ".\nOptions given override either.",
         epilog="examples:\n  python -m siamese_core train --seconds 60 --out runs/mine\n"
                "  python -m siamese_core train --dataset zip:signatures.zip --out "

@@ -35,7 +35,7 @@ import numpy as np
 
 from .archive import scan_folder, scan_zip
 from .errors import DataError, ImageError
-from .preprocess import MAX_INPUT, MIN_INPUT, Prep, prepare
+from .preprocess import MAX_INPUT, MIN_INPUT, Prep, detect_kind, load_image, prepare
 
 # Validation and test hold out images of every class, or whole classes (new people or
 # characters); "auto": whole classes for your own images with enough of them.
@@ -384,13 +384,7 @@ def _read_idx_dir(directory: Path, spec: str):
 
 def _user_images(spec: str, prep, on_progress) -> tuple[np.ndarray, np.ndarray, list[str], tuple]:
     prep = prep or Prep()
-    path = Path(spec.split(":", 1)[1]).expanduser()
-    try:
-        st = path.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = None
-    key = (spec, prep, stamp)
+    key = (spec, prep, _stamp(spec))
     with _user_lock:
         if key in _user_cache:
             return _user_cache[key]
@@ -404,6 +398,39 @@ def _user_images(spec: str, prep, on_progress) -> tuple[np.ndarray, np.ndarray, 
 
 _user_cache: dict = {}     # (spec, prep, file stamp) -> decoded images: one decode per split set
 _user_lock = threading.Lock()
+KIND_SAMPLE = 48           # images looked at to tell photos from ink
+
+
+def _stamp(spec: str):
+    try:
+        st = Path(spec.split(":", 1)[1]).expanduser().stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _kind_of(spec: str, stamp) -> tuple[str, str]:
+    path = Path(spec.split(":", 1)[1]).expanduser()
+    tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
+    entries = [e for files in tree.classes.values() for _, e in files]
+    pick = np.linspace(0, len(entries) - 1, min(KIND_SAMPLE, len(entries))).round().astype(int)
+    images = []
+    with tree.reader() as read:
+        for i in sorted(set(pick.tolist())):
+            try:
+                images.append(load_image(read(entries[i]), work_side=256))
+            except (ImageError, DataError):
+                continue          # loading the dataset says which images it skips, and why
+    return detect_kind(images)
+
+
+def dataset_kind(spec: str) -> tuple[str, str]:
+    """(kind, why): "photo" or "ink" for a ``folder:``/``zip:`` dataset, from a sample of its
+    images spread over its classes (``preprocess.detect_kind``); built-in datasets are ink."""
+    if not is_user_spec(spec):
+        return "ink", f"{spec} is handwriting in MNIST style"
+    return _kind_of(spec.strip(), _stamp(spec.strip()))
 
 
 def _decode_user_images(spec: str, prep, on_progress=None):

@@ -208,7 +208,7 @@ class Trainer:
                  out: str | os.PathLike | None = None, train_data: Dataset | None = None,
                  val_data: Dataset | None = None, strategy=None, test_data: Dataset | None = None):
         self.t_start = time.perf_counter()
-        self.cfg = cfg = config
+        self.cfg = cfg = config.resolved()      # kind "auto" decided from the images
         self.callbacks = list(callbacks)
         self.replicas: Replicas = replicas_for(strategy)
         # Workers other than the chief write nothing; the out path is checked before training.
@@ -335,7 +335,8 @@ class Trainer:
     def _embed_train(self, x, replica=None):
         if self.cfg.augment:
             from .augment import random_affine
-            x = random_affine(x, self.aug_strength, self.aug_seed, replica)
+            x = random_affine(x, self.aug_strength, self.aug_seed, replica, flip=self.cfg.flip,
+                              fill="NEAREST" if self.prep.kind == "photo" else "CONSTANT")
         return self.emb(x, training=True)
 
     # --- data -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 from . import weights
 from .calibrate import confidence
 from .errors import ImageError, WeightsError
-from .preprocess import Prep, prepare
+from .preprocess import Prep, image_kind, prepare
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,29 @@ class SiameseModel:
     def prepare(self, image) -> np.ndarray:
         """A raw image (path, bytes, PIL, array) -> this model's input [S, S] uint8."""
         return prepare(image, self.prep)
+
+    @property
+    def trained_on(self) -> str:
+        """What the training images were, in words ("handwritten digits", "photos")."""
+        spec = str(self.meta.get("dataset", "mnist-5k"))
+        if self.prep.kind == "photo":
+            return "photos"
+        return ("drawings or scans of ink" if spec.startswith(("zip:", "folder:"))
+                else "clothes, 28-px greyscale" if spec == "fashion-mnist"
+                else "handwritten digits")
+
+    def kind_warning(self, image) -> str | None:
+        """A line to show beside a verdict on ``image`` (raw) when it is clearly of another kind
+        than the model's training images (a photo given to a digit model), else None."""
+        try:
+            seen = image_kind(image)
+        except ImageError:
+            return None             # prepare() says what is wrong with it
+        if seen == self.prep.kind:
+            return None
+        return (f"This looks like {'a photograph' if seen == 'photo' else 'a drawing or scan'}, "
+                f"but the model knows only {self.trained_on}: its verdict on it means little. "
+                f"Train a model on images like it (Your data → Train).")
 
     def embed(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """[N, S, S] (uint8 0..255 or float in the same range; S = ``input_size``), MNIST

@@ -64,3 +64,53 @@ def installed(wheel, tmp_path_factory) -> Path:
     r = subprocess.run([*pip, str(wheel)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     return venv
+
+
+def photo_images(n_classes: int = 8, per_class: int = 6, seed: int = 0) -> dict[str, list]:
+    """Synthetic "face photos": per class a smooth random grey scene (its identity), per image
+    a lighting gradient, a small shift and sensor noise: grey levels everywhere, as in a
+    photograph. {class name: [uint8 H x W arrays]}."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    out = {}
+    for c in range(n_classes):
+        scene = cv2.GaussianBlur(rng.uniform(0, 255, (90, 76)).astype(np.float32), (0, 0), 6)
+        scene = (scene - scene.min()) / (np.ptp(scene) + 1e-6) * 200 + 30
+        imgs = []
+        for _ in range(per_class):
+            dy, dx = rng.integers(-3, 4, 2)
+            img = np.roll(scene, (dy, dx), (0, 1))
+            light = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0), 76)[None, :]
+            img = img * light + rng.normal(0, 4, img.shape)
+            imgs.append(np.clip(img, 0, 255).astype(np.uint8))
+        out[f"person{c:02d}"] = imgs
+    return out
+
+
+def write_zip(path: Path, classes: dict[str, list]) -> Path:
+    """{class: [uint8 arrays]} as ``<class>/<i>.png`` members of a zip."""
+    import io
+    import zipfile
+
+    from PIL import Image
+    with zipfile.ZipFile(path, "w") as z:
+        for name, imgs in classes.items():
+            for i, img in enumerate(imgs):
+                buf = io.BytesIO()
+                Image.fromarray(img).save(buf, "PNG")
+                z.writestr(f"{name}/{i}.png", buf.getvalue())
+    return path
+
+
+@pytest.fixture(scope="session")
+def photo_zip(tmp_path_factory) -> Path:
+    """8 people x 6 synthetic photos (``photo_images``)."""
+    return write_zip(tmp_path_factory.mktemp("photos") / "faces.zip", photo_images())
+
+
+@pytest.fixture(scope="session")
+def ink_zip(mnist_test, tmp_path_factory) -> Path:
+    """6 digit classes x 5 MNIST digits, black ink on white like a scan."""
+    classes = {str(d): [255 - mnist_test.images[i]
+                        for i in np.flatnonzero(mnist_test.labels == d)[:5]] for d in range(6)}
+    return write_zip(tmp_path_factory.mktemp("ink") / "digits.zip", classes)

@@ -374,3 +374,43 @@ def test_the_train_form_round_trips_a_config_without_an_epoch_limit():
     assert config_from_form("zip:x.zip", form_values(mine)) == mine
     demo = base_config("mnist-5k")                      # the page's quick demo
     assert config_from_form("mnist-5k", form_values(demo)) == demo and demo.epochs
+
+
+def _with_upload(spec: str, name: str, page: str):
+    """The app as a session that uploaded ``spec`` (the uploader itself: e2e tests)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user_datasets"] = {spec: name}
+    at.session_state["active_dataset"] = spec
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_your_data_says_the_kind_it_chose_and_shows_photos_as_photos(photo_zip, ink_zip):
+    """Issue 21: the page names the kind chosen from the images and why; the sample grid is
+    what the kind's recipe feeds the network (48-px photos, not ink masks)."""
+    at = _with_upload(f"zip:{photo_zip}", "faces.zip", "pages/your_data.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Kind: photo**" in text and "photograph" in text and "48×48 px" in text
+    at = _with_upload(f"zip:{ink_zip}", "digits.zip", "pages/your_data.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Kind: ink**" in text and "40×40 px" in text
+
+
+def test_train_page_starts_from_the_recipe_of_the_images_kind(photo_zip):
+    """The kind above the form is the detected one, and the form is its recipe's (fits of
+    photos, mirrored on, no turned copies); choosing ink starts from the ink recipe."""
+    at = _with_upload(f"zip:{photo_zip}", "faces.zip", "pages/train.py")
+    kind = next(s for s in at.selectbox if s.label == "Kind of images")
+    assert kind.value == "photo" and "photograph" in kind.help
+    fit = next(s for s in at.selectbox if s.label == "Fit")
+    assert fit.options == ["central square", "whole image"]
+    toggles = {t.label: t.value for t in at.toggle}
+    assert toggles["Mirrored"] and not toggles["Turned copies"]
+    kind.set_value("ink").run()
+    fit = next(s for s in at.selectbox if s.label == "Fit")
+    assert fit.options == ["centre the ink", "fill the frame"]
+    toggles = {t.label: t.value for t in at.toggle}
+    assert not toggles["Mirrored"] and toggles["Turned copies"]
+    assert not at.exception

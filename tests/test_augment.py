@@ -62,3 +62,26 @@ def test_seeded_draws_repeat():
     a = random_affine(tf.constant(x), 1.0, keras.random.SeedGenerator(5)).numpy()
     b = random_affine(tf.constant(x), 1.0, keras.random.SeedGenerator(5)).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_flip_mirrors_half_of_the_images_and_nothing_else_at_strength_zero():
+    """Faces mirrored are the same face (issue 21): with ``flip`` each image is either itself
+    or exactly its mirror image at strength 0, about half of each; without it, never mirrored."""
+    x = np.random.default_rng(0).uniform(0, 255, (64, 20, 20, 1)).astype(np.float32)
+    seed = keras.random.SeedGenerator(5)
+    y = random_affine(tf.constant(x), 0.0, seed, flip=True).numpy()
+    same = np.array([np.allclose(y[i], x[i], atol=1e-3) for i in range(64)])
+    mirrored = np.array([np.allclose(y[i], x[i, :, ::-1], atol=1e-3) for i in range(64)])
+    assert (same ^ mirrored).all()
+    assert 16 < mirrored.sum() < 48
+    z = random_affine(tf.constant(x), 0.0, seed).numpy()
+    np.testing.assert_array_equal(z, x)
+
+
+def test_nearest_fill_repeats_the_edge_instead_of_black():
+    """Photos have no background: a shifted photo repeats its edge (NEAREST), ink gets 0."""
+    x = np.full((4, 20, 20, 1), 200.0, np.float32)
+    seed = keras.random.SeedGenerator(2)
+    ink = random_affine(tf.constant(x), 1.0, seed).numpy()
+    photo = random_affine(tf.constant(x), 1.0, keras.random.SeedGenerator(2), fill="NEAREST").numpy()
+    assert ink.min() < 100 and photo.min() == pytest.approx(200.0)

@@ -96,22 +96,30 @@ def test_train_tiny_in_process(tmp_path, capsys):
     assert W.read_meta(out)["train"]["epochs"] == 1
 
 
-def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe():
+def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe(ink_zip, photo_zip):
     """The CLI must not carry its own copy of the training defaults (it once did, stale). Your
-    own images with no other option get the recipe measured for new classes (issue 13)."""
+    own images with no other option get the recipe measured for new classes of their kind
+    (issues 13, 21): ink for drawings, photo for photographs, decided from the images."""
     from siamese_core.cli import build_parser, config_from_args
-    from siamese_core.config import USER_RECIPE, TrainConfig, recipe
+    from siamese_core.config import PHOTO_RECIPE, USER_RECIPE, TrainConfig, recipe
 
     def cfg(*argv):
         return config_from_args(build_parser().parse_args(["train", "--out", "x", *argv]))
     assert cfg() == TrainConfig()
     assert cfg("--seconds", "30") == TrainConfig(epochs=None, seconds=30.0)
-    mine = cfg("--dataset", "zip:faces.zip")
-    assert mine == recipe("zip:faces.zip") and mine.loss == USER_RECIPE["loss"]
+    mine = cfg("--dataset", f"zip:{ink_zip}")
+    assert mine == recipe(f"zip:{ink_zip}") and mine.loss == USER_RECIPE["loss"]
     assert mine.seconds == USER_RECIPE["seconds"] and mine.holdout == "auto"
     assert mine.rotated_classes and mine.group_batches and mine.input_size == 40
-    tuned = cfg("--dataset", "folder:sig", "--loss", "triplet", "--input-size", "48", "--fit",
-                "box", "--no-augment", "--no-rotated-classes")
+    assert mine.kind == "ink" and not mine.flip
+    faces = cfg("--dataset", f"zip:{photo_zip}")
+    assert faces == TrainConfig(dataset=f"zip:{photo_zip}", **PHOTO_RECIPE)
+    assert faces.kind == "photo" and faces.flip and not faces.rotated_classes
+    assert faces.prep.fit == "crop" and faces.input_size == 48
+    # Told the kind, the recipe is that kind's, whatever the images look like.
+    assert cfg("--dataset", f"zip:{photo_zip}", "--kind", "ink").rotated_classes
+    tuned = cfg("--dataset", "folder:sig", "--kind", "ink", "--loss", "triplet", "--input-size",
+                "48", "--fit", "box", "--no-augment", "--no-rotated-classes")
     assert (tuned.loss, tuned.input_size, tuned.fit, tuned.augment, tuned.seconds) == (
         "triplet", 48, "box", False, USER_RECIPE["seconds"])
     assert not tuned.rotated_classes and tuned.group_batches
@@ -151,7 +159,12 @@ def test_readme_command_rebuilds_the_shipped_network():
     assert (tuple(cfg.filters), cfg.block, cfg.top_convs, cfg.embedding_dim) == (
         shipped.filters, shipped.block, shipped.top_convs, shipped.embedding_dim)
     assert (cfg.epochs, cfg.learning_rate, cfg.margin, cfg.batch_size) == (80, 6e-3, 1.0, 100)
-    assert W.read_meta(W.default_prefix())["train"] == cfg.to_dict()   # the command it ran
+    # The command it ran. Fields added since (kind, flip) take the values that mean what that
+    # run did (digits are ink, never mirrored); fit None is the ink kind's "centre".
+    ran, now = W.read_meta(W.default_prefix())["train"], cfg.to_dict()
+    assert {k: now[k] for k in ran if k != "fit"} == {k: v for k, v in ran.items() if k != "fit"}
+    assert cfg.prep.fit == ran["fit"] and cfg.resolved().kind == "ink" and not cfg.flip
+    assert set(now) - set(ran) == {"kind", "flip"}
 
 
 def test_train_rejects_bad_filters(capsys):
@@ -254,7 +267,7 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, digit_pngs, capsys):
         (["compare", "--weights", _weights_copy(tmp_path, "prep", lambda m: m.update(
             preprocess={"size": 40, "fit": "centre"})), a, b], "size is the model's input_size"),
         (["compare", "--weights", _weights_copy(tmp_path, "fit", lambda m: m.update(
-            preprocess={"size": 28, "fit": "stretch"})), a, b], "unknown fit 'stretch'"),
+            preprocess={"size": 28, "fit": "stretch"})), a, b], "fit 'stretch' is not for ink images"),
         (["train", "--dataset", "mnist-5k", "--input-size", "40", "--out", tmp_path / "m"],
          "input_size applies to your own images"),
         (["train", "--input-size", "200", "--dataset", "zip:x.zip", "--out", tmp_path / "m"],
@@ -342,11 +355,11 @@ def _configs():
     from siamese_core.config import TrainConfig, demo_config, recipe
     return [
         demo_config(seed=4),
-        recipe("zip:x.zip", seconds=120.0),
+        recipe("zip:x.zip", kind="photo", seconds=120.0),
         TrainConfig(dataset="fashion-mnist", loss="triplet", margin=0.7, epochs=7, batch_size=50,
                     learning_rate=1e-3, embedding_dim=32, filters=(4, 8), block="conv-bn-pool",
                     top_convs=0, augment=False, seed=9, max_train=500, pairing="fixed"),
-        recipe("folder:/data/my sigs", holdout="class", input_size=48, fit="box",
+        recipe("folder:/data/my sigs", kind="ink", holdout="class", input_size=48, fit="box",
                rotated_classes=False, seconds=90.0, learning_rate=3e-3),
     ]
 

@@ -257,3 +257,20 @@ def test_mnist_reads_keras_cache_without_tensorflow(monkeypatch, tmp_path):
 def test_fashion_mnist_from_debian():
     ds = load_dataset("fashion-mnist", "test")
     assert ds.images.shape == (10000, 28, 28) and ds.class_names[9] == "Ankle boot"
+
+
+def test_dataset_kind_looks_at_the_images(photo_zip, ink_zip, tmp_path):
+    """Issue 21: an uploaded dataset's kind is chosen from a sample of its images, with the
+    reason; the recipe follows it, and the loaded images are prepared as that kind."""
+    from siamese_core.config import recipe
+    from siamese_core.data import dataset_kind
+    kind, why = dataset_kind(f"zip:{photo_zip}")
+    assert kind == "photo" and "photograph" in why
+    assert dataset_kind(f"zip:{ink_zip}")[0] == "ink"
+    assert dataset_kind("mnist-5k")[0] == "ink"
+    cfg = recipe(f"zip:{photo_zip}")
+    assert (cfg.kind, cfg.prep.fit, cfg.flip, cfg.rotated_classes) == ("photo", "crop", True, False)
+    ds = load_dataset(f"zip:{photo_zip}", "train", prep=cfg.prep)
+    assert ds.images.shape[1:] == (48, 48) and (ds.images == 0).mean() < 0.05   # no ink cut
+    with pytest.raises(DataError, match="no such file"):
+        dataset_kind(f"zip:{tmp_path / 'gone.zip'}")

@@ -1,3 +1,4 @@
+import importlib
 import io
 
 import numpy as np
@@ -6,6 +7,9 @@ from PIL import Image
 
 from siamese_core import ImageError, preprocess
 from siamese_core.preprocess import load_image, to_gray
+
+# The module (the package exports a function of the same name).
+PP = importlib.import_module("siamese_core.preprocess")
 
 
 def centre_of_mass(img):
@@ -101,3 +105,89 @@ def test_animated_gif_uses_first_frame(tmp_path):
 def test_to_gray_rejects_odd_shapes():
     with pytest.raises(ImageError):
         to_gray(np.zeros((4, 4, 2), np.uint8))
+
+
+# --- the photo kind (issue 21) ----------------------------------------------------------------
+
+def _face(light_left: float = 1.0, light_right: float = 1.0) -> np.ndarray:
+    """A "face": a dark-haired oval with eyes on a mid-grey wall, lit from the sides."""
+    import cv2
+    img = np.full((120, 100), 150, np.float32)
+    cv2.ellipse(img, (50, 62), (32, 42), 0, 0, 360, 190, -1)       # skin
+    cv2.ellipse(img, (50, 30), (34, 16), 0, 180, 360, 40, -1)      # hair
+    for x in (38, 62):
+        cv2.circle(img, (x, 55), 5, 30, -1)                        # eyes
+    cv2.line(img, (40, 88), (60, 88), 80, 3)                       # mouth
+    img = cv2.GaussianBlur(img, (0, 0), 3)                          # soft, as a lens makes it
+    img *= np.linspace(light_left, light_right, 100)[None, :]
+    img += np.random.default_rng(1).normal(0, 6, img.shape)        # skin texture, sensor noise
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_photo_kind_keeps_the_dark_parts_that_ink_preprocessing_throws_away():
+    """The issue's finding: Otsu + TOZERO turns a face into a mask of its bright parts. The
+    photo kind keeps hair and eyes, and many grey levels."""
+    face = _face()
+    ink = PP.prepare(face, PP.Prep(48))
+    photo = PP.prepare(face, PP.Prep(48, kind="photo"))
+    assert photo.shape == (48, 48) and photo.dtype == np.uint8
+    # Ink: the hair and the eyes (darker than the threshold) are gone; photo: they are features.
+    assert (ink == 0).mean() > 0.4
+    assert (photo == 0).mean() < 0.05 and len(np.unique(photo)) > 64
+    eyes = photo[21:25, 16:32]              # the eyes' row in the central square, left side
+    assert eyes.min() < 100 < photo.mean() + 40
+
+
+def test_even_lighting_makes_two_lightings_of_one_face_alike():
+    """A face lit from the left and the same face lit from the right: far apart as grey
+    levels, close after the photo preprocessing (closer than to another face)."""
+    def z(a):
+        a = a.astype(np.float32).ravel()
+        return (a - a.mean()) / a.std()
+    left, right = _face(1.0, 0.35), _face(0.35, 1.0)
+    other = np.fliplr(_face()).copy()
+    other[50:60] = 200                                  # another face: no eyes, moved mouth
+    p = PP.Prep(48, kind="photo")
+    raw = np.linalg.norm(z(left[::2, ::2]) - z(right[::2, ::2]))
+    after = np.linalg.norm(z(PP.prepare(left, p)) - z(PP.prepare(right, p)))
+    to_other = np.linalg.norm(z(PP.prepare(left, p)) - z(PP.prepare(other, p)))
+    assert after < 0.6 * raw and after < to_other
+
+
+def test_photo_fits_crop_the_centre_or_pad_the_whole_image():
+    wide = np.zeros((100, 300), np.uint8)
+    wide[:, :100], wide[:, 100:200], wide[:, 200:] = 40, 128, 220      # three bands
+    wide += np.random.default_rng(0).integers(0, 30, wide.shape, dtype=np.uint8)
+    crop = PP.prepare(wide, PP.Prep(30, "crop", "photo"))
+    pad = PP.prepare(wide, PP.Prep(30, "pad", "photo"))
+    assert crop.shape == pad.shape == (30, 30)
+    # The crop sees the middle band only (flat after lighting is evened out: near mid-grey);
+    # the padded image shows all three bands, their edges as features.
+    assert np.abs(crop.astype(int) - 128).mean() < np.abs(pad.astype(int) - 128).mean()
+
+
+def test_prep_kinds_and_fits_are_checked_and_old_models_are_ink():
+    assert PP.Prep(40).fit == "centre" and PP.Prep(40).kind == "ink"
+    assert PP.Prep(40, kind="photo").fit == "crop"
+    with pytest.raises(ImageError, match="fit 'centre' is not for photo images: use crop or pad"):
+        PP.Prep(40, "centre", "photo")
+    with pytest.raises(ImageError, match="unknown image kind 'x-ray'"):
+        PP.Prep(40, kind="x-ray")
+    assert PP.Prep.from_dict({"size": 32, "fit": "box"}) == PP.Prep(32, "box", "ink")
+    p = PP.Prep(64, "pad", "photo")
+    assert PP.Prep.from_dict(p.to_dict()) == p
+    with pytest.raises(ImageError, match="photo is blank"):
+        PP.prepare(np.full((50, 50), 90, np.uint8), PP.Prep(32, kind="photo"))
+
+
+def test_detect_kind_tells_photos_from_ink(mnist_test):
+    from tests.conftest import photo_images
+    photos = [i for imgs in photo_images().values() for i in imgs]
+    assert PP.detect_kind(photos)[0] == "photo"
+    assert PP.detect_kind([_face(), _face(0.5, 1)])[0] == "photo"
+    assert PP.detect_kind(list(mnist_test.images[:40]))[0] == "ink"
+    assert PP.detect_kind(list(255 - mnist_test.images[:40]))[0] == "ink"   # a scan
+    kind, why = PP.detect_kind(list(mnist_test.images[:10]))
+    assert "bits" in why and "16-level" in why
+    assert PP.image_kind(_face()) == "photo" and PP.image_kind(
+        mnist_test.images[0]) == "ink"

@@ -307,7 +307,8 @@ def test_user_images_hold_out_whole_classes_and_record_preprocessing(tmp_path):
     end = train(TrainConfig(dataset=spec, epochs=2, batch_size=16, val_pairs=100,
                             input_size=32, fit="box"), out=tmp_path / "m")
     meta = end.meta
-    assert meta["holdout"] == "class" and meta["preprocess"] == {"size": 32, "fit": "box"}
+    assert meta["holdout"] == "class"
+    assert meta["preprocess"] == {"size": 32, "fit": "box", "kind": "ink"}    # seen as ink
     assert meta["splits"] == {"train": {"images": 24, "classes": 4},
                               "val": {"images": 12, "classes": 2},
                               "test": {"images": 12, "classes": 2}}
@@ -356,3 +357,26 @@ def test_a_class_with_one_image_in_a_split_is_named_with_its_split():
                                         r"split; .* at least 5 images, or hold out whole classes"):
         check_classes(train_ds, val_ds)
     check_classes(train_ds, ds([0, 0, 1, 1], "val"))
+
+
+def test_photos_train_as_photos_and_models_say_what_they_know(tmp_path, photo_zip, mnist_test):
+    """Issue 21: a dataset of photos, with no kind given, is seen as photos: its model records
+    the photo preprocessing (and applies it to raw images), trained with mirrored copies. A
+    model warns about an input of the other kind: a photo given to the digit model, a digit
+    given to the face model."""
+    from siamese_core.preprocess import Prep, prepare
+    from tests.conftest import photo_images
+    end = train(TrainConfig(dataset=f"zip:{photo_zip}", epochs=2, batch_size=16, val_pairs=50,
+                            input_size=32, flip=True), out=tmp_path / "faces")
+    assert end.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo"}
+    assert end.meta["train"]["kind"] == "photo" and end.meta["train"]["flip"] is True
+    m = SiameseModel.load(tmp_path / "faces")
+    face = photo_images(1, 1, seed=9)["person00"][0]
+    np.testing.assert_array_equal(m.prepare(face), prepare(face, Prep(32, "crop", "photo")))
+    assert m.kind_warning(face) is None
+    digit = 255 - mnist_test.images[0]
+    assert "drawing or scan" in m.kind_warning(digit) and "photos" in m.kind_warning(digit)
+    shipped = SiameseModel.load()
+    assert shipped.kind_warning(digit) is None
+    assert "a photograph" in shipped.kind_warning(face)
+    assert "handwritten digits" in shipped.kind_warning(face)

@@ -19,11 +19,14 @@ except SiameseError as e:
     st.stop()
 spec = m.meta.get("dataset", "mnist-5k")
 mine = bool(st.session_state.get(ACTIVE_MODEL))
-what = "image" if is_user_spec(spec) else "digit"
+what = ("photo" if m.prep.kind == "photo" else "image") if is_user_spec(spec) else "digit"
+# Inputs that suit the model first: photos are taken or uploaded, ink is drawn.
+MODES = (("Upload", "Camera", "Pick", "Draw") if m.prep.kind == "photo"
+         else ("Draw", "Upload", "Camera", "Pick"))
 st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** (`{m.name}`, "
            f"{m.meta.get('loss', '?')} loss), trained on **{dataset_label(spec)}**: pictures, "
            f"references and neighbours come from that dataset, and every input is prepared as "
-           f"its training images were ({m.prep.size} px, {m.prep.fit} fit).")
+           f"its training images were ({m.prep.kind}, {m.prep.size} px, {m.prep.fit} fit).")
 try:
     test_ds = model_dataset(m, "test")
 except SiameseError as e:
@@ -33,12 +36,17 @@ except SiameseError as e:
 
 def prepared(side: str):
     """An input column's network input, or None after showing why not."""
-    raw, msg = image_input(side, test_ds, what, ("Draw", "Upload", "Camera", "Pick"))
+    raw, msg = image_input(side, test_ds, what, MODES)
     if raw is None:
         st.info(msg)          # a prompt: what to give
         return None
+    odd = m.kind_warning(raw)
+    if odd:
+        st.warning(odd, icon=":material/help:")
     try:
-        x = m.prepare(raw)
+        # A picked test image is the model's input already (photo preprocessing, unlike ink's,
+        # would not leave it as it is a second time).
+        x = raw if st.session_state.get(f"mode_{side}") == "Pick" else m.prepare(raw)
     except ImageError as e:   # a problem with what was given: said apart from the prompts
         st.warning(input_problem(e), icon=":material/warning:")
         return None

@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from siamese_core import SiameseError, runs
-from siamese_core.data import MIN_CLASS_HOLDOUT, is_user_spec, summarize
+from siamese_core.config import recipe
+from siamese_core.data import MIN_CLASS_HOLDOUT, dataset_kind, is_user_spec, summarize
 from siamese_core.pairs import class_montage
 from siamese_studio.ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset,
                                       dataset_label, page, sidebar)
@@ -39,7 +40,7 @@ if f is not None:
         spec = f"zip:{path}"
         bar = st.progress(0.0, text="Reading the images…")
         try:
-            summarize(spec, on_progress=lambda done, total: bar.progress(
+            summarize(spec, prep=recipe(spec).prep, on_progress=lambda done, total: bar.progress(
                 done / total, text=f"Reading the images… {done:,}/{total:,}"))
         except SiameseError as e:
             runs.remove_dataset(path)
@@ -63,7 +64,9 @@ if not is_user_spec(spec):
     st.stop()
 
 try:
-    s = summarize(spec)
+    kind, why = dataset_kind(spec)
+    prep = recipe(spec, kind=kind).prep          # as the recipe of its kind will see it
+    s = summarize(spec, prep=prep)
 except SiameseError as e:
     st.error(str(e))
     st.stop()
@@ -80,6 +83,10 @@ for note in s.notes:
 how = ("whole classes: validation and test classes are never trained on" if s.holdout == "class"
        else "images of every class (fewer than "
             f"{MIN_CLASS_HOLDOUT} classes to hold whole ones out)")
+st.markdown(f"**Kind: {kind}** — {why}. " + (
+    "Photos keep every grey level, with the lighting evened out; mirrored copies train too."
+    if kind == "photo" else "The ink is cut from its background, cropped and centred.")
+    + " The Train page can override it.")
 st.markdown(f"**Splits** — held out by {how}.")
 st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
                             "used for": {"train": "learning", "val": "best epoch, threshold",
@@ -87,8 +94,9 @@ st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
                            for k, v in s.splits.items()]), hide_index=True)
 left, right = st.columns([3, 2])
 with left:
-    st.markdown("**A sample** (4 images of up to 12 classes, as the network sees them)")
-    ds = dataset(spec, "train")
+    st.markdown(f"**A sample** (4 images of up to 12 classes, as the network sees them: "
+                f"{prep.size}×{prep.size} px)")
+    ds = dataset(spec, "train", "auto", (prep.size, prep.fit, prep.kind))
     st.image(class_montage(ds.images, ds.labels, ds.class_names), width=360)
 with right:
     st.markdown("**Images per class**")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from siamese_core.config import LOSSES, PAIRINGS, TrainConfig, demo_config, recipe
 from siamese_core.data import HOLDOUTS, is_user_spec
-from siamese_core.preprocess import FITS
+from siamese_core.preprocess import KIND_FITS
 from siamese_core.losses import LOSSES as LOSS_SPECS
 
 DEFAULT = demo_config()
@@ -23,34 +23,48 @@ def form_values(c: TrainConfig) -> dict:
             "seconds": int(c.seconds or DEFAULT.seconds), "batch": c.batch_size,
             "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
-            "input_size": c.input_size, "fit": c.fit, "rotated": c.rotated_classes,
-            "grouped": c.group_batches}
+            "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
+            "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip}
 
 
-def base_config(spec: str) -> TrainConfig:
+def base_config(spec: str, kind: str | None = None) -> TrainConfig:
     """What a run on ``spec`` starts from: the page's quick demo on the built-in datasets, the
-    measured recipe for new classes on the user's own images."""
-    return recipe(spec) if is_user_spec(spec) else replace(DEFAULT, dataset=spec)
+    measured recipe for new classes of the images' kind on the user's own (``kind`` None: the
+    kind ``data.dataset_kind`` sees in them)."""
+    return recipe(spec, kind=kind) if is_user_spec(spec) else replace(DEFAULT, dataset=spec)
 
 
 def config_from_form(spec: str, v: dict) -> TrainConfig:
     """The run the submitted fields ask for (``DataError`` on values out of range)."""
-    return replace(base_config(spec), loss=v["loss"], margin=float(v["margin"]) or None,
+    base = base_config(spec, v.get("kind"))
+    return replace(base, loss=v["loss"], margin=float(v["margin"]) or None,
                    embedding_dim=int(v["dim"]), epochs=int(v["epochs"]) or None,
                    seconds=float(v["seconds"]), batch_size=int(v["batch"]),
                    learning_rate=float(v["lr"]), pairing=v["pairing"],
                    augment=bool(v["augment"]), seed=int(v["seed"]),
                    max_train=int(v["max_train"]) or None, holdout=v["holdout"],
-                   input_size=int(v.get("input_size", 28)), fit=v.get("fit", "centre"),
+                   input_size=int(v.get("input_size", base.input_size)),
+                   # the kind's default stays "default" (None), as the recipe has it
+                   fit=base.fit if v.get("fit", base.prep.fit) == base.prep.fit else v["fit"],
                    rotated_classes=bool(v.get("rotated", False)),
-                   group_batches=bool(v.get("grouped", False)))
+                   group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)))
+
+
+FIT_LABELS = {"centre": "centre the ink", "box": "fill the frame",
+              "crop": "central square", "pad": "whole image"}
+FIT_HELP = {"ink": "Both crop to the ink. Centre: scaled into the middle, centred on its mass (as "
+                   "MNIST was made). Fill: the whole box, aspect kept (wide images, e.g. "
+                   "signatures).",
+            "photo": "Nothing is squeezed. Central square: the middle of the photo (a face in a "
+                     "portrait). Whole image: all of it, the sides padded with its own edge."}
 
 
 def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
-    """Draw the form with the values ``d``; returns (submitted, the fields' values)."""
+    """Draw the form with the values ``d`` (``d["kind"]``: the kind of images, chosen above the
+    form); returns (submitted, the fields' values)."""
     with st.form("train_form"):
         c1, c2, c3, c4 = st.columns(4)
-        v = {"dataset": spec}
+        v = {"dataset": spec, "kind": d.get("kind", "ink")}
         v["holdout"] = c1.selectbox(
             "Hold out", HOLDOUTS, index=HOLDOUTS.index(d["holdout"]),
             format_func={"auto": f"auto ({'classes if ≥ 6' if is_user_spec(spec) else 'images'})",
@@ -89,15 +103,17 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                                       f"first {DEFAULT.augment_warmup * 100:.0f} % of the run")
         v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
         if is_user_spec(spec):
-            c1, c2, c3, c4 = st.columns(4)
+            c1, c2, c3, c4, c5 = st.columns(5)
             v["input_size"] = c1.select_slider("Input size (px)", [28, 32, 40, 48, 64],
-                                               d["input_size"], help="Larger keeps finer strokes, "
+                                               d["input_size"], help="Larger keeps finer detail, "
                                                "and costs time per step.")
-            v["fit"] = c2.selectbox("Fit", FITS, index=FITS.index(d["fit"]), format_func={
-                "centre": "centre the ink", "box": "fill the frame"}.get,
-                help="Both crop to the ink. Centre: scaled into the middle, centred on its mass "
-                     "(as MNIST was made). Fill: the whole box, aspect kept (wide images, e.g. "
-                     "signatures).")
+            fits = KIND_FITS[v["kind"]]
+            v["fit"] = c2.selectbox("Fit", fits, index=fits.index(d["fit"]) if d["fit"] in fits
+                                    else 0, format_func=FIT_LABELS.get, help=FIT_HELP[v["kind"]])
+            v["flip"] = c5.toggle("Mirrored", d.get("flip", False),
+                                  help="Training images mirrored left-right at random: a face "
+                                       "mirrored is the same face; a character mirrored may be "
+                                       "another.")
             v["rotated"] = c3.toggle("Turned copies", d["rotated"],
                                      help="Each training image turned by 90°, 180° and 270° counts "
                                           "as three more classes (turned copies as new classes): "
