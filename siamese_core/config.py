@@ -6,9 +6,9 @@ from typing import Any
 
 from . import validate as V
 from .data import HOLDOUTS, dataset_kind, is_user_spec
-from .errors import DataError
+from .errors import DataError, ImageError
 from .losses import LOSSES as LOSS_REGISTRY
-from .preprocess import KIND_FITS, KINDS, MAX_INPUT, MIN_INPUT, Prep
+from .preprocess import FITS, KINDS, MAX_INPUT, MIN_INPUT, Prep
 
 LOSSES = tuple(LOSS_REGISTRY)        # choices, in the registry's order (default first)
 DEFAULT_MARGIN = {n: s.default_margin or 0.0 for n, s in LOSS_REGISTRY.items()}
@@ -97,12 +97,10 @@ class TrainConfig:
         V.number("input_size", self.input_size, MIN_INPUT, MAX_INPUT, integer=True)
         if self.kind not in ("auto",) + KINDS:
             raise DataError(f"unknown kind {self.kind!r}: use auto, {' or '.join(KINDS)}")
-        if self.fit is not None:
-            fits = (KIND_FITS[self.kind] if self.kind != "auto"
-                    else tuple(f for fs in KIND_FITS.values() for f in fs))
-            if self.fit not in fits:
-                raise DataError(f"fit {self.fit!r} is not for {self.kind} images: use "
-                                f"{' or '.join(fits)}")
+        if self.kind != "auto":
+            self._prep_of(self.kind)          # Prep's own check of the fit for the kind
+        elif self.fit is not None and self.fit not in FITS:
+            raise DataError(f"unknown fit {self.fit!r}: use {', '.join(FITS)}")
         if self.margin is not None:
             # Unit-length embeddings: distances lie in [0, 2], so a larger margin is never met.
             V.number("margin", self.margin, 0, MAX_DISTANCE, lo_open=True)
@@ -129,13 +127,17 @@ class TrainConfig:
             raise DataError("jit_compile needs augment=False: XLA has no CPU kernel for the "
                             "augmentation's image transforms")
 
+    def _prep_of(self, kind: str) -> Prep:
+        try:
+            return Prep(int(self.input_size), self.fit, kind)
+        except ImageError as e:
+            raise DataError(str(e)) from None
+
     @property
     def prep(self):
-        """The preprocessing of user images (``preprocess.Prep``); kind "auto" before it is
-        resolved (``resolved``) is the ink kind of the built-in datasets."""
-        kind = "ink" if self.kind == "auto" else self.kind
-        fit = self.fit if self.fit in KIND_FITS[kind] else None
-        return Prep(int(self.input_size), fit, kind)
+        """The preprocessing of user images (``preprocess.Prep``), of the kind ``resolved``
+        decides where it is "auto"; a fit that is not for that kind: ``DataError``."""
+        return self._prep_of(self.resolved().kind)
 
     def resolved(self) -> "TrainConfig":
         """This config with kind "auto" decided: from the images of a ``folder:``/``zip:``
