@@ -275,8 +275,11 @@ def side_by_side(prefixes: list[str | os.PathLike]) -> SideBySide:
     keys = sorted({k for m in metas for k in (m.get("train") or {})})
     for key in keys:
         values = [_text(_get(m, ("train", key))) for m in metas]
-        if key in _SETTINGS_SHOWN or len(set(values)) > 1:
-            rows.append((key.replace("_", " "), values))
+        what = key.replace("_", " ")
+        # A setting already shown as a result (the dataset) would give the table two rows
+        # of one name: the results row stands for it.
+        if what not in {w for w, _ in rows} and (key in _SETTINGS_SHOWN or len(set(values)) > 1):
+            rows.append((what, values))
     curves = [{"run": name, "epoch": h.get("epoch"), "seconds": h.get("elapsed"),
                "pair accuracy": h.get("pair_accuracy"), "ROC AUC": h.get("roc_auc")}
               for name, m in zip(names, metas) for h in (m.get("history") or [])]

@@ -222,6 +222,24 @@ def test_two_runs_side_by_side_on_the_train_page():
     assert any(i.value == "Choose two runs." for i in at.info)
 
 
+def test_side_by_side_of_runs_on_two_datasets_draws_the_table():
+    """Issue 24, 1: runs trained on different datasets once crashed the section (a dataset row
+    twice in the table); now one dataset row names both."""
+    from siamese_core import runs
+    from tests.test_runs import saved_run
+    root = runs.default_root()
+    a = saved_run(root, "c" * 32, "mnist-5k-bce")
+    b = saved_run(root, "d" * 32, "faces", **{"dataset": "zip:faces.zip",
+                                             "train.dataset": "zip:faces.zip"})
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["my_runs"] = [str(a), str(b)]
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert list(table.loc["dataset"]) == ["mnist-5k", "zip:faces.zip"]
+
+
 def test_a_deleted_trained_model_falls_back_to_the_shipped_one(tmp_path):
     at = app()
     at.session_state["active_model"] = str(tmp_path / "gone" / "mnist-5k-contrastive")
@@ -414,3 +432,22 @@ def test_train_page_starts_from_the_recipe_of_the_images_kind(photo_zip):
     toggles = {t.label: t.value for t in at.toggle}
     assert not toggles["Mirrored"] and toggles["Turned copies"]
     assert not at.exception
+
+
+def test_a_defect_in_one_section_is_one_line_and_the_page_goes_on():
+    """Issue 24 (the class of item 1): a section that raises shows one line naming the section,
+    not Streamlit's error box, and what comes after it is still drawn."""
+    def script():
+        import streamlit as st
+
+        from siamese_studio.ui.common import section
+        with section("Side by side"):
+            st.write("before")
+            raise KeyError("boom /srv/private/path")
+        st.write("after")
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Side by side could not be drawn (KeyError); the rest of the page is unaffected."]
+    assert "after" in [m.value for m in at.markdown]

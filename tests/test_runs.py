@@ -199,6 +199,12 @@ def test_side_by_side_shows_results_main_settings_and_what_differs(tmp_path):
     assert len(sbs.curves) == len(history) + 1
     assert sbs.curves[-1] == {"run": sbs.names[1], "epoch": 1, "seconds": 2.0,
                               "pair accuracy": 0.75, "ROC AUC": 0.8}
+    # Runs on two datasets (issue 24, 1): the dataset is one row, never a results row and a
+    # settings row of the same name (the page's table needs unique row names).
+    c = saved_run(tmp_path, rid(3), **{"dataset": "zip:faces.zip", "train.dataset": "zip:faces.zip"})
+    whats = [w for w, _ in runs.side_by_side([a, c]).rows]
+    assert len(whats) == len(set(whats)) and whats.count("dataset") == 1
+    assert dict(runs.side_by_side([a, c]).rows)["dataset"] == ["mnist-5k", "zip:faces.zip"]
     runs.rename(b, "fast")
     assert runs.side_by_side([a, b]).names == ["mnist-5k-contrastive", "fast"]
     W.paths(b)["json"].unlink()

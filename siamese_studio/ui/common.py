@@ -1,7 +1,9 @@
 """Session state and caches shared by the pages (the app process never imports TensorFlow)."""
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import re
 from pathlib import Path
 
@@ -21,6 +23,19 @@ ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's 
 ACTIVE_DATASET = "active_dataset"
 USER_DATASETS = "user_datasets"     # session key: {spec: the uploaded archive's file name}
 JOB = "train_job"                   # session key: the session's TrainingJob
+
+
+@contextlib.contextmanager
+def section(what: str):
+    """Draw one section of a page; a defect inside it becomes one line in its place (the full
+    traceback goes to the server log) and the rest of the page is still drawn. Streamlit's own
+    rerun/stop signals are BaseExceptions and pass through."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - the page must outlive a defect in one section
+        logging.getLogger("siamese_studio").exception("section %r failed", what)
+        st.error(f"{what} could not be drawn ({type(e).__name__}); the rest of the page is "
+                 "unaffected.")
 
 
 def dataset_options() -> list[str]:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from siamese_core import SiameseError, runs
 from siamese_studio.ui.charts import run_curves
-from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller
+from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller, section
 
 MY_RUNS = "my_runs"        # session key: model prefixes of the runs this session started
 MAX_KEPT = 5               # runs one session may keep beyond runs.RETENTION_S
@@ -63,7 +63,8 @@ def render_runs() -> None:
     except (SiameseError, OSError) as e:
         st.error(f"{run.name}: {e}")
     if len(infos) >= 2:
-        render_side_by_side(names)
+        with section("Side by side"):
+            render_side_by_side(names)
 
 
 def render_side_by_side(names: dict) -> None:
