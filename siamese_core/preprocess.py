@@ -136,11 +136,35 @@ def _decode(im, work_side: int) -> np.ndarray:
     if im.format == "JPEG":
         im.draft(im.mode, (work_side, work_side))   # DCT scaling: 1/2, 1/4, 1/8 while decoding
     im.load()
+    # Image.reduce takes neither 1-bit, palette nor 16-bit images: bring those to a mode it
+    # takes first, keeping transparency and the full 16-bit range ("I").
+    if im.mode == "1":
+        im = im.convert("L")
+    elif im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode.startswith("I;16"):
+        im = im.convert("I")
     factor = -(-max(im.size) // work_side)           # ceil
     if factor > 1:
         im = im.reduce(factor)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    return _pil_gray(im)
+
+
+def _pil_gray(im) -> np.ndarray:
+    """A PIL image of any mode -> uint8 grey. Transparency counts (``to_gray``); an image of
+    more than 8 bits (16-bit, 32-bit, float) is scaled by its own brightest value when that
+    exceeds 255, where ``convert("L")`` would clip a background of 1000 and ink of 30000 both
+    to white and call the image blank."""
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
         return to_gray(np.asarray(im.convert("RGBA")))
+    if im.mode.startswith("I") or im.mode == "F":
+        a = np.nan_to_num(np.asarray(im.convert("F") if im.mode != "F" else im, dtype=np.float32))
+        top = float(a.max()) if a.size else 0.0
+        if top > 255.0:
+            a = a * (255.0 / top)
+        elif im.mode == "F" and 0.0 < top <= 1.0:
+            a = a * 255.0                            # a float image in 0..1
+        return np.clip(a, 0, 255).astype(np.uint8)
     return np.asarray(im.convert("L"))
 
 
@@ -223,7 +247,7 @@ def _work_gray(image) -> np.ndarray:
     if isinstance(image, (str, Path, bytes, bytearray, io.IOBase)):
         gray = load_image(image)
     elif hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
-        gray = to_gray(np.asarray(image.convert("RGBA") if "A" in image.mode else image.convert("L")))
+        gray = _pil_gray(image)
     else:
         gray = to_gray(image)
     if max(gray.shape, default=0) > WORK_SIDE:

@@ -191,3 +191,40 @@ def test_detect_kind_tells_photos_from_ink(mnist_test):
     assert "bits" in why and "16-level" in why
     assert PP.image_kind(_face()) == "photo" and PP.image_kind(
         mnist_test.images[0]) == "ink"
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "I;16"])
+def test_large_1bit_palette_and_16bit_pngs_are_read(mode):
+    """Issue 24, 11: a 2000-px 1-bit, palette or 16-bit PNG was refused ("image has wrong
+    mode": Image.reduce takes none of them); each reads as the same stroke."""
+    ink = np.zeros((2000, 2000), bool)
+    ink[500:1500, 900:1100] = True
+    im = {"1": lambda: Image.fromarray(ink),
+          "P": lambda: Image.fromarray(ink.astype(np.uint8) * 255).convert("RGB").quantize(4),
+          "I;16": lambda: Image.fromarray(ink.astype(np.uint16) * 60000)}[mode]()
+    assert im.mode == mode
+    gray = load_image(_png(im))
+    assert gray.dtype == np.uint8 and gray.shape == (1000, 1000)   # reduced to the work side
+    assert gray[500, 500] >= 250 and gray[100, 100] == 0            # stroke white, ground black
+    assert PP.prepare(_png(im)).max() == 255
+
+
+def test_16bit_image_is_scaled_by_its_range_not_clipped():
+    """Issue 24, 11: background 1000 and ink 30000 in 16 bits were both clipped to 255 and the
+    image called blank; scaled by its brightest value, the stroke stands out, from a file and
+    from a PIL image alike. A flat 16-bit image is still blank."""
+    a = np.full((300, 300), 1000, np.uint16)
+    a[100:200, 140:160] = 30000
+    for source in (_png(Image.fromarray(a)), Image.fromarray(a)):
+        out = PP.prepare(source)
+        assert out.max() == 255 and (out > 0).mean() < 0.5
+    gray = load_image(_png(Image.fromarray(a)))
+    assert gray[150, 150] == 255 and gray[10, 10] == round(1000 * 255 / 30000)
+    with pytest.raises(ImageError, match="blank"):
+        PP.prepare(_png(Image.fromarray(np.full((50, 50), 1000, np.uint16))))
