@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -451,3 +452,31 @@ def test_a_defect_in_one_section_is_one_line_and_the_page_goes_on():
     assert [e.value for e in at.error] == [
         "Side by side could not be drawn (KeyError); the rest of the page is unaffected."]
     assert "after" in [m.value for m in at.markdown]
+
+
+def test_names_from_an_upload_reach_the_page_as_text_not_markdown(mnist_test, tmp_path):
+    """Issue 24, 10: class, member and file names are shown as themselves: no bold, formula or
+    image (a class named like a Markdown image made the browser fetch an address of the
+    uploader's choosing), on Your data and in the Pair explorer."""
+    import zipfile
+
+    from tests.conftest import write_zip
+    hostile = ["**bold**", "$x^2$", "![im](http:x.png)", ":red[c]", "_u_", "# h"]
+    classes = {n: [255 - mnist_test.images[i] for i in np.flatnonzero(mnist_test.labels == d)[:5]]
+               for d, n in enumerate(hostile)}
+    path = write_zip(tmp_path / "names.zip", classes)
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("**bold**/![x](http:y.png).png", b"not an image")
+    spec = f"zip:{path}"
+    shown = []
+    for page in ("pages/your_data.py", "pages/explorer.py"):
+        at = _with_upload(spec, "**up**.zip", page)
+        shown += [e.value for e in (*at.markdown, *at.warning, *at.caption, *at.subheader)]
+        shown += [c for i in at.get("image") for c in i.captions if c]
+    text = "\n".join(shown)
+    assert "7×7 pairs" in text and r"\*\*bold\*\*" in text   # the montage caption, a class
+    outside_code = re.sub(r"(`+).*?\1", "", text)               # code spans render nothing
+    assert r"\*\*up\*\*\.zip" in text                     # the file name, escaped
+    assert r"\!\[x\]\(http\:y.png\)" in text or r"\!\[x\]\(http\:y\.png\)" in text  # the note
+    for raw in ["**bold**", "$x^2$", "![im]", "![x]", ":red[", "**up**"]:
+        assert raw not in outside_code, raw

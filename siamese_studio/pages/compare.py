@@ -8,6 +8,7 @@ from siamese_core.verdict import judge_pairs, one_shot_guess
 from siamese_studio.ui.charts import SCALE_HEIGHT, distance_scale
 from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
 from siamese_studio.ui.inputs import image_input, input_problem
+from siamese_studio.ui.text import code, plain
 from siamese_studio.ui.verify import verify_panel
 
 sidebar(__file__)
@@ -15,7 +16,7 @@ st.title("Compare")
 try:
     m = model()
 except SiameseError as e:
-    st.error(str(e))
+    st.error(plain(e))
     st.stop()
 spec = m.meta.get("dataset", "mnist-5k")
 mine = bool(st.session_state.get(ACTIVE_MODEL))
@@ -23,15 +24,15 @@ what = ("photo" if m.prep.kind == "photo" else "image") if is_user_spec(spec) el
 # Inputs that suit the model first: photos are taken or uploaded, ink is drawn.
 MODES = (("Upload", "Camera", "Pick", "Draw") if m.prep.kind == "photo"
          else ("Draw", "Upload", "Camera", "Pick"))
-st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** (`{m.name}`, "
-           f"{m.meta.get('loss', '?')} loss), trained on **{dataset_label(spec)}**: pictures, "
+st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** ({code(m.name)}, "
+           f"{m.meta.get('loss', '?')} loss), trained on **{plain(dataset_label(spec))}**: pictures, "
            f"references and neighbours come from that dataset, and every input is prepared as "
            f"its training images were ({m.prep.kind}, {m.prep.size} px, {m.prep.fit} fit).")
 try:
     test_ds = model_dataset(m, "test")
 except SiameseError as e:
     test_ds = None
-    st.warning(f"The model's dataset is not available ({e}); two-image comparison still works.")
+    st.warning(f"The model's dataset is not available ({plain(e)}); two-image comparison still works.")
 
 
 def prepared(side: str):
@@ -78,12 +79,12 @@ with pair_tab:
             for name, e in zip(("A", "B"), emb):
                 guess, idx, dist = one_shot_guess(e, gemb, gds.labels)
                 cs = st.columns(6)
-                cs[0].markdown(f"**{name}** looks like **{gds.class_names[guess]}**")
+                cs[0].markdown(f"**{name}** looks like **{plain(gds.class_names[guess])}**")
                 for c, i, d in zip(cs[1:], idx, dist):
                     c.image(gds.images[i], width=70,
-                            caption=f"{gds.class_names[gds.labels[i]]} · {d:.2f}")
+                            caption=f"{plain(gds.class_names[gds.labels[i]])} · {d:.2f}")
         except SiameseError as e:
-            st.warning(str(e))
+            st.warning(plain(e))
     else:
         st.info("The verdict appears when both images are ready.")
 

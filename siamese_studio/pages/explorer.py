@@ -18,6 +18,7 @@ from siamese_studio.ui.common import (
     png_bytes,
     sidebar,
 )
+from siamese_studio.ui.text import plain
 
 sidebar(__file__)
 st.title("Pair explorer")
@@ -63,7 +64,7 @@ png = png_bytes(montage)
 st.session_state.explorer_montage_sha = hashlib.sha256(png).hexdigest()[:16]
 
 caption, fname = montage_labels(dataset_label(spec), int(seed), chosen)
-st.image(montage, caption=caption, width=min(900, montage.shape[1]))
+st.image(montage, caption=plain(caption), width=min(900, montage.shape[1]))
 st.download_button("Download montage (PNG)", png, file_name=fname,
                    mime="image/png", key="download_montage", icon=":material/download:")
 
@@ -85,7 +86,7 @@ with right:
     i = st.number_input("Pair number (1–49, row by row)", 1, len(pairs.a), 1, key="pair_index") - 1
     a, b = pairs.a[i], pairs.b[i]
     pa, pb = st.columns(2)
-    pa.image(ds.images[a], caption=f"{names[ds.labels[a]]} (#{a})", width=140)
-    pb.image(ds.images[b], caption=f"{names[ds.labels[b]]} (#{b})", width=140)
+    pa.image(ds.images[a], caption=f"{plain(names[ds.labels[a]])} (#{a})", width=140)
+    pb.image(ds.images[b], caption=f"{plain(names[ds.labels[b]])} (#{b})", width=140)
     verdict = "positive: same class" if pairs.label[i] == SAME else "negative: different classes"
     (st.success if pairs.label[i] == SAME else st.error)(verdict)

@@ -10,6 +10,7 @@ from siamese_core.data import MIN_CLASS_HOLDOUT, dataset_kind, is_user_spec, sum
 from siamese_core.pairs import class_montage
 from siamese_studio.ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset,
                                       dataset_label, page, sidebar)
+from siamese_studio.ui.text import plain
 from siamese_studio.ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
 
 UPLOADED = "_your_data_uploaded"     # session key: {sha256 of an archive: its spec}
@@ -45,7 +46,7 @@ if f is not None:
         except SiameseError as e:
             runs.remove_dataset(path)
             bar.empty()
-            st.error(f"{f.name}: {e}")
+            st.error(f"{plain(f.name)}: {plain(e)}")
             st.stop()
         bar.empty()
         known[digest] = spec
@@ -58,7 +59,7 @@ if not is_user_spec(spec):
     st.info("Upload a zip to use your own images. The active dataset is the built-in "
             f"`{spec}`.")
     for mine, name in st.session_state.get(USER_DATASETS, {}).items():
-        if st.button(f"Use {name} again", key=f"use_{mine}", icon=":material/upload_file:"):
+        if st.button(f"Use {plain(name)} again", key=f"use_{mine}", icon=":material/upload_file:"):
             st.session_state[ACTIVE_DATASET] = mine
             st.rerun()
     st.stop()
@@ -68,10 +69,10 @@ try:
     prep = recipe(spec, kind=kind).prep          # as the recipe of its kind will see it
     s = summarize(spec, prep=prep)
 except SiameseError as e:
-    st.error(str(e))
+    st.error(plain(e))
     st.stop()
 
-st.subheader(dataset_label(spec))
+st.subheader(plain(dataset_label(spec)))
 c = st.columns(4)
 c[0].metric("Classes", f"{len(s.class_names):,}")
 c[1].metric("Images", f"{sum(s.counts):,}")
@@ -79,7 +80,7 @@ c[2].metric("Held out for test", f"{s.splits['test'][1]} classes" if s.holdout =
             else f"{s.splits['test'][0]:,} images")
 c[3].metric("Images per class", f"{min(s.counts)}–{max(s.counts)}")
 for note in s.notes:
-    st.warning(note, icon=":material/warning:")
+    st.warning(plain(note), icon=":material/warning:")
 how = ("whole classes: validation and test classes are never trained on" if s.holdout == "class"
        else "images of every class (fewer than "
             f"{MIN_CLASS_HOLDOUT} classes to hold whole ones out)")

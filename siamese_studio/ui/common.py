@@ -17,6 +17,7 @@ from siamese_core.data import DEFAULT_DATASET, is_user_spec
 from siamese_core.preprocess import Prep
 from siamese_core.runs import headline_accuracy
 from siamese_studio.ui.uploads import cap_session_uploads, release_large_buffers
+from siamese_studio.ui.text import code, plain
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None
@@ -131,8 +132,9 @@ def active_dataset() -> str:
 
 
 def montage_labels(spec: str, seed: int, classes: list[str]) -> tuple[str, str]:
-    """The pair montage's caption and download file name: both say which classes it shows, so a
-    filtered montage is labelled as one and does not overwrite the full one's file."""
+    """The pair montage's caption (plain text: the page escapes it) and download file name: both
+    say which classes it shows, so a filtered montage is labelled as one and does not overwrite
+    the full one's file."""
     which = f" (classes {', '.join(classes)})" if classes else ""
     tag = "-classes-" + "-".join(classes) if classes else ""
     name = re.sub(r"[^\w.-]+", "_", f"pairs-{spec}{tag}-{seed}") + ".png"
@@ -202,16 +204,16 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
             m = model()
             mine = st.session_state.get(ACTIVE_MODEL)
             st.markdown(f"**{'your trained model' if mine else 'shipped default'}** "
-                        f"(`{Path(m.prefix).name}`)")
+                        f"({code(Path(m.prefix).name)})")
             acc, on_test = headline_accuracy(m.meta)
             score = f"{'test' if on_test else 'val.'} pair accuracy {acc:.1%}"
             st.caption(f"{m.meta.get('loss', '?')} loss · trained on "
-                       f"{dataset_label(m.meta.get('dataset', '?'))} · {score} · "
+                       f"{plain(dataset_label(m.meta.get('dataset', '?')))} · {score} · "
                        f"threshold {m.threshold:.3f}")
             if mine and st.button("Back to the shipped model", key="reset_model"):
                 st.session_state[ACTIVE_MODEL] = None
                 st.rerun()
         except SiameseError as e:
-            st.error(str(e))
+            st.error(plain(e))
         st.markdown("### Active dataset")
-        st.markdown(f"`{dataset_label(active_dataset())}`")
+        st.markdown(code(dataset_label(active_dataset())))

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_IMAGE_MB, file_uploader
+from siamese_studio.ui.text import plain
 
 IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]
 
@@ -83,14 +84,14 @@ def image_input(side: str, pick_from=None, what: str = "digit",
         st.session_state[key] = int(np.random.default_rng().integers(0, len(ds)))
     i = st.session_state[key] % len(ds)
     st.image(ds.images[i], width=140,
-             caption=f"{ds.class_names[ds.labels[i]]} (#{i} of the test split)")
+             caption=f"{plain(ds.class_names[ds.labels[i]])} (#{i} of the test split)")
     return ds.images[i], None
 
 
 def input_problem(error: Exception) -> str:
     """An ``ImageError`` as the app words it: the uploaders take PNG and JPEG only, so the
     library's list of every format it can decode would mislead here."""
-    text = str(error)
+    text = plain(error)
     if "not a supported image" in text:
         return text.split("not a supported image")[0] + "not a PNG or JPEG image."
     return text

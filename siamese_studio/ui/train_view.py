@@ -13,6 +13,7 @@ from siamese_core.config import demo_config
 from siamese_core.jobs import TrainingJob, smoothed
 from siamese_studio.ui.charts import class_legend
 from siamese_studio.ui.common import ACTIVE_MODEL, versus_shipped
+from siamese_studio.ui.text import plain
 
 DEFAULT = demo_config()
 LOSS_POINTS = 150    # per redraw of the loss chart
@@ -205,6 +206,6 @@ def render_done(job: TrainingJob, s) -> None:
                            file_name=f"{job.out.name}-{job.out.parent.name[:8]}.zip",
                            mime="application/zip", key="download_model", on_click="ignore")
     except OSError as err:
-        c2.error(f"model files are gone: {err}")
+        c2.error(f"model files are gone: {plain(err)}")
     st.markdown("**The same run from the command line** (copy button at the right)")
     st.code(command_for(job.config, f"runs/{job.out.name}"), language="bash")

@@ -7,6 +7,7 @@ from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import class_references
 from siamese_studio.ui.charts import RATES_HEIGHT, operating_point
 from siamese_studio.ui.common import model_dataset
+from siamese_studio.ui.text import plain
 
 MAX_REFERENCES = 50
 SHOWN = 8
@@ -17,7 +18,7 @@ def verify_panel(m, prepared, what: str) -> None:
     try:
         splits = {s: model_dataset(m, s) for s in ("train", "val", "test")}
     except SiameseError as e:
-        st.warning(f"Verification needs the model's dataset: {e}")
+        st.warning(f"Verification needs the model's dataset: {plain(e)}")
         return
     refs = class_references(splits)
     left, right = st.columns(2)
@@ -43,7 +44,7 @@ def verify_panel(m, prepared, what: str) -> None:
     try:
         r = m.verify(x, ref_images, t)
     except ImageError as e:
-        result.warning(str(e))
+        result.warning(plain(e))
         return
     shown.image([ref_images[i] for i in r.order[:SHOWN]], width=64,
                 caption=[f"{d:.2f}" for d in r.distances[:SHOWN]])
@@ -54,7 +55,7 @@ def verify_panel(m, prepared, what: str) -> None:
     c[1].metric("Median distance", f"{v.distance:.3f}",
                 help=f"to the {len(r.distances)} reference images; nearest first on the left")
     c[2].metric("Confidence", f"{v.confidence:.0%}")
-    result.caption(f"The questioned image {'is' if v.same else 'is not'} taken for **{name}**: "
+    result.caption(f"The questioned image {'is' if v.same else 'is not'} taken for **{plain(name)}**: "
                    f"its median distance to the references is {v.distance:.3f}, "
                    f"{'at or under' if v.same else 'over'} the threshold {t:.3f}.")
 
