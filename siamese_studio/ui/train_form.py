@@ -62,7 +62,8 @@ FIT_HELP = {"ink": "Both crop to the ink. Centre: scaled into the middle, centre
 def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
     """Draw the form with the values ``d`` (``d["kind"]``: the kind of images, chosen above the
     form); returns (submitted, the fields' values)."""
-    with st.form("train_form"):
+    # Enter in a number field must not start a run: only the Train button does (issue 24, 4).
+    with st.form("train_form", enter_to_submit=False):
         c1, c2, c3, c4 = st.columns(4)
         v = {"dataset": spec, "kind": d.get("kind", "ink")}
         v["holdout"] = c1.selectbox(

@@ -176,6 +176,23 @@ def start_training(page, server, epochs: int = 3, images: int = 800):
     page.get_by_role("button", name="Train", exact=True).click()
 
 
+def test_enter_in_a_form_field_does_not_start_training(page, server, shots):
+    """Issue 24, 4: pressing Enter in the time-budget field once submitted the form and started
+    a run; only the Train button starts one."""
+    go(page, server, "Train", "Set the hyperparameters")
+    box = page.get_by_role("spinbutton", name="Time budget (s)")
+    box.fill("7")
+    box.press("Enter")
+    box.press("Tab")                             # the value is committed, still nothing runs
+    page.get_by_role("spinbutton", name="Seed").press("Enter")
+    main(page).get_by_text("Set the hyperparameters").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.locator('[data-testid="stProgress"]').count() == 0
+    assert page.get_by_role("button", name="Stop").count() == 0
+    assert box.input_value() == "7"
+    no_exceptions(page)
+
+
 def progress_text(page) -> str:
     """The progress bar's text, or "" once it is gone (training over)."""
     texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
