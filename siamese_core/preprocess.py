@@ -136,18 +136,23 @@ def _decode(im, work_side: int) -> np.ndarray:
     if im.format == "JPEG":
         im.draft(im.mode, (work_side, work_side))   # DCT scaling: 1/2, 1/4, 1/8 while decoding
     im.load()
-    # Image.reduce takes neither 1-bit, palette nor 16-bit images: bring those to a mode it
-    # takes first, keeping transparency and the full 16-bit range ("I").
-    if im.mode == "1":
-        im = im.convert("L")
-    elif im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode.startswith("I;16"):
-        im = im.convert("I")
+    im = _reducible(im)
     factor = -(-max(im.size) // work_side)           # ceil
     if factor > 1:
         im = im.reduce(factor)
     return _pil_gray(im)
+
+
+def _reducible(im):
+    """1-bit, palette and 16-bit images in a mode ``Image.reduce`` takes (it takes none of
+    those), keeping transparency and the full 16-bit range ("I")."""
+    if im.mode == "1":
+        return im.convert("L")
+    if im.mode == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode.startswith("I;16"):
+        return im.convert("I")
+    return im
 
 
 def _pil_gray(im) -> np.ndarray:
@@ -155,7 +160,8 @@ def _pil_gray(im) -> np.ndarray:
     more than 8 bits (16-bit, 32-bit, float) is scaled by its own brightest value when that
     exceeds 255, where ``convert("L")`` would clip a background of 1000 and ink of 30000 both
     to white and call the image blank."""
-    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+    im = _reducible(im)
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         return to_gray(np.asarray(im.convert("RGBA")))
     if im.mode.startswith("I") or im.mode == "F":
         a = np.nan_to_num(np.asarray(im.convert("F") if im.mode != "F" else im, dtype=np.float32))

@@ -272,13 +272,14 @@ def side_by_side(prefixes: list[str | os.PathLike]) -> SideBySide:
         # Two runs may share a name: the run id tells them apart in the table and the chart.
         names.append(name if name not in names else f"{name} ({Path(p).parent.name[:6]})")
     rows = [(what, [_text(_get(m, where), fmt) for m in metas]) for what, where, fmt in _RESULTS]
+    # A setting already shown as a result (the dataset) would give the table two rows of one
+    # name: the results row stands for it.
+    results = {what for what, _, _ in _RESULTS}
     keys = sorted({k for m in metas for k in (m.get("train") or {})})
     for key in keys:
         values = [_text(_get(m, ("train", key))) for m in metas]
         what = key.replace("_", " ")
-        # A setting already shown as a result (the dataset) would give the table two rows
-        # of one name: the results row stands for it.
-        if what not in {w for w, _ in rows} and (key in _SETTINGS_SHOWN or len(set(values)) > 1):
+        if what not in results and (key in _SETTINGS_SHOWN or len(set(values)) > 1):
             rows.append((what, values))
     curves = [{"run": name, "epoch": h.get("epoch"), "seconds": h.get("elapsed"),
                "pair accuracy": h.get("pair_accuracy"), "ROC AUC": h.get("roc_auc")}

@@ -16,8 +16,8 @@ from siamese_core import weights as W
 from siamese_core.data import DEFAULT_DATASET, is_user_spec
 from siamese_core.preprocess import Prep
 from siamese_core.runs import headline_accuracy
-from siamese_studio.ui.uploads import cap_session_uploads, release_large_buffers
 from siamese_studio.ui.text import code, plain
+from siamese_studio.ui.uploads import cap_session_uploads, release_large_buffers
 
 DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None

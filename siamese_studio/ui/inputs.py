@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_IMAGE_MB, file_uploader
 from siamese_studio.ui.text import plain
+from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_IMAGE_MB, file_uploader
 
 IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]
 

@@ -23,5 +23,6 @@ def code(text: object) -> str:
     backticks than it holds."""
     s = _CONTROL.sub(" ", str(text))
     fence = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
-    pad = " " if s.startswith("`") or s.endswith("`") else ""   # else the fence would grow
+    # A backtick at either end would join the fence; CommonMark strips one space each side.
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
