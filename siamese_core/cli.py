@@ -252,16 +252,18 @@ def config_from_args(args) -> TrainConfig:
     return recipe(args.dataset, **overrides)
 
 
-def command_for(cfg: TrainConfig, out: str) -> str:
+def command_for(cfg: TrainConfig, out: str, dataset: str | None = None) -> str:
     """The ``train`` command line that reproduces ``cfg`` (options the dataset's starting point
-    already has are left out), writing to ``out``. The validation cadence is the command's own
-    (the Train page validates by the clock, the command every epoch or every 10 s)."""
+    already has are left out), writing to ``out``; ``dataset`` is what the user calls the
+    dataset when that is not its spec (an upload: the file they uploaded, not the server's
+    copy). The validation cadence is the command's own (the Train page validates by the
+    clock, the command every epoch or every 10 s)."""
     import shlex
 
     # The kind is always written for your data: the command means the same run even where
     # another look at the images would decide otherwise.
     base = recipe(cfg.dataset, kind=cfg.kind)
-    parts = ["python", "-m", "siamese_core", "train", "--dataset", cfg.dataset]
+    parts = ["python", "-m", "siamese_core", "train", "--dataset", dataset or cfg.dataset]
     for o in TRAIN_OPTIONS:
         value = getattr(cfg, o.field)
         if value == getattr(base, o.field) and not (

@@ -4,8 +4,9 @@ Each worker runs the same command with ``--distributed`` and a ``TF_CONFIG`` nam
 and its own place in it (the standard variable, as Kubernetes' TFJob and other launchers set
 it). ``strategy_from_env`` creates the ``MultiWorkerMirroredStrategy``; it must run before
 TensorFlow executes anything (collectives are configured at program start). ``launch_local``
-starts N such workers on 127.0.0.1 (free ports) for a one-machine demo and the tests, and ends
-all of them as soon as one fails.
+starts N such workers on 127.0.0.1 (free ports) for a one-machine demo and the tests, in a
+network namespace of their own where Linux allows it (TensorFlow's servers bind every
+interface), and ends all of them as soon as one fails.
 
 ``Replicas`` is what the ``Trainer`` sees of distribution (pytorch-metric-learning's
 ``DistributedLossWrapper`` idea: the loop and the losses never ask how many replicas there are):
@@ -394,19 +395,121 @@ def local_tf_configs(n: int) -> list[dict]:
     return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(n)]
 
 
-def launch_local(n: int, argv: list[str], poll_s: float = 0.2) -> int:
-    """Run ``python -m siamese_core <argv> --distributed`` as ``n`` local workers. Worker 0's
-    output is shown; the others' is kept and shown if they fail. When one worker fails, the
-    others are ended and the first failure is reported in one line. Returns an exit code."""
-    logs, procs = [], []
+# Linux namespaces (sched.h, net/if.h, linux/sockios.h): the local workers' private network.
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x8914, 0x1, 0x8, 0x40
+
+
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _fail(what: str) -> None:
+    import ctypes
+    err = ctypes.get_errno()
+    raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _new_network() -> None:
+    """In a just-forked worker: enter a new network namespace (as root, or inside a new user
+    namespace that maps this user to itself) holding only a loopback interface, and bring it
+    up. TensorFlow's gRPC server binds 0.0.0.0 whatever the cluster names
+    (grpc_server_lib.cc): in here "every interface" is this loopback, which no other machine,
+    and no process outside the namespace, can reach."""
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNET) != 0:
+        uid, gid = os.getuid(), os.getgid()
+        if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+            _fail("unshare")
+        for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    import fcntl
+    import struct
+    with socket.socket() as s:
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo",
+                                                 IFF_UP | IFF_LOOPBACK | IFF_RUNNING))
+
+
+def _join_network(pid: int) -> Callable[[], None]:
+    """A pre-exec hook: enter worker ``pid``'s namespaces (its user namespace first when it
+    has its own: joining it is what allows joining the network one)."""
+    def join() -> None:
+        libc = _libc()
+        for ns in ("user", "net"):
+            if os.readlink(f"/proc/{pid}/ns/{ns}") == os.readlink(f"/proc/self/ns/{ns}"):
+                continue
+            fd = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, 0) != 0:
+                    _fail(f"setns {ns}")
+            finally:
+                os.close(fd)
+    return join
+
+
+@dataclass
+class LocalWorkers:
+    """``n`` worker processes started by ``start_local``; ``private`` says whether they share
+    a network of their own (their servers unreachable from outside it)."""
+
+    procs: list[subprocess.Popen]
+    logs: list
+    tf_configs: list[dict]
+    private: bool
+
+
+def start_local(n: int, argv: list[str], isolate: bool = True) -> LocalWorkers:
+    """Start ``python -m siamese_core <argv> --distributed`` as ``n`` local workers on
+    loopback ports; with ``isolate`` (where Linux allows it) inside one network namespace of
+    their own, so their unauthenticated gRPC servers are reachable by no one else. Worker 0's
+    output is shown; the others' is kept (see ``supervise``)."""
+    workers = LocalWorkers([], [], local_tf_configs(n), isolate)
     try:
-        for i, tf_config in enumerate(local_tf_configs(n)):
+        for i, tf_config in enumerate(workers.tf_configs):
             env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
             log = tempfile.TemporaryFile(mode="w+")
-            logs.append(log)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "siamese_core", *argv, "--distributed"], env=env,
-                stdout=None if i == 0 else log, stderr=None if i == 0 else log))
+            workers.logs.append(log)
+            cmd = [sys.executable, "-m", "siamese_core", *argv, "--distributed"]
+            out = None if i == 0 else log
+            hook = None
+            if workers.private:
+                hook = _new_network if i == 0 else _join_network(workers.procs[0].pid)
+            try:
+                p = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, preexec_fn=hook)
+            except subprocess.SubprocessError as e:
+                if i > 0 or hook is None:
+                    raise
+                # No namespaces here (a container without CAP_SYS_ADMIN, user namespaces
+                # turned off): run in the open, and say so.
+                print(f"note: could not give the local workers a private network ({e}); "
+                      "their TensorFlow gRPC servers listen on every interface of this "
+                      "machine during the run (see the README's multi-host section)",
+                      file=sys.stderr)
+                workers.private = False
+                p = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+            workers.procs.append(p)
+    except BaseException:
+        _end(workers.procs)
+        for log in workers.logs:
+            log.close()
+        raise
+    return workers
+
+
+def launch_local(n: int, argv: list[str], poll_s: float = 0.2) -> int:
+    """Run ``python -m siamese_core <argv> --distributed`` as ``n`` local workers
+    (``start_local``) until they end (``supervise``). Returns an exit code."""
+    return supervise(start_local(n, argv), poll_s)
+
+
+def supervise(workers: LocalWorkers, poll_s: float = 0.2) -> int:
+    """Wait for the workers. When one fails, the others are ended and the first failure is
+    reported in one line (``DistributedError``); Ctrl-C ends them all."""
+    procs, logs, n = workers.procs, workers.logs, len(workers.procs)
+    try:
         while True:
             codes = [p.poll() for p in procs]
             failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]

@@ -189,19 +189,21 @@ def nearest(query: np.ndarray, gallery: np.ndarray, k: int = 5) -> tuple[np.ndar
     return idx, d[idx]
 
 
-def class_references(splits: dict) -> dict[str, tuple[np.ndarray, bool]]:
-    """Per class name: its reference images and whether the model never trained on that class.
-    A class seen in training takes its references from the training split (so a test image
-    picked as the questioned one is not among them); a held-out class from the split that holds
-    it."""
-    out: dict[str, tuple[np.ndarray, bool]] = {}
+def class_references(splits: dict) -> dict[str, tuple[np.ndarray, str]]:
+    """Per class name: its reference images and the split that holds it ("train", or "val" /
+    "test" for a class the model never trained on). A class seen in training takes its
+    references from the training split (so a test image picked as the questioned one is not
+    among them); a held-out class from the split that holds it. Test classes first, then
+    validation ones (they chose the threshold), then the trained ones."""
+    out: dict[str, tuple[np.ndarray, str]] = {}
     for split in ("train", "val", "test"):
         ds = splits[split]
         for c in np.unique(ds.labels):
             name = ds.class_names[c]
             if name not in out:
-                out[name] = (ds.images[ds.labels == c], split != "train")
-    return dict(sorted(out.items(), key=lambda kv: (not kv[1][1], kv[0])))
+                out[name] = (ds.images[ds.labels == c], split)
+    order = {"test": 0, "val": 1, "train": 2}
+    return dict(sorted(out.items(), key=lambda kv: (order[kv[1][1]], kv[0])))
 
 
 def one_shot_guess(query: np.ndarray, gallery: np.ndarray, labels: np.ndarray, k: int = 5

@@ -172,6 +172,16 @@ def test_train_tiny_run_to_completion_and_use_it():
     versus = [m.value for m in at.markdown if "Against the shipped model" in m.value]
     assert versus and "499,500 pairs of the 1,000 test images" in versus[0]
     assert versus[0].endswith("**significantly worse**.")
+    # Issue 24, 5: back on Train after choosing another dataset elsewhere, the form trains that
+    # one (it reopened the finished run's); the finished run names its own.
+    assert any("on mnist\\-5k after" in s.value for s in at.success)
+    at.switch_page("pages/explorer.py").run()
+    at.selectbox(key="explorer_dataset").set_value("fashion-mnist").run()
+    at.switch_page("pages/train.py").run()
+    assert at.selectbox(key="train_dataset").value == "fashion-mnist"
+    assert any("on mnist\\-5k after" in s.value for s in at.success)
+    at.selectbox(key="train_dataset").set_value("mnist-5k").run()
+    assert any(m.value == "`mnist-5k`" for m in at.sidebar.markdown)
     at.button(key="use_model").click().run()
     from siamese_core import runs
     mine = Path(at.session_state["active_model"])
@@ -380,7 +390,8 @@ def test_train_page_says_busy_and_shows_a_failed_run(monkeypatch):
     at.session_state["train_job"] = Failed()
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["cannot read dataset.zip (bad CRC)"]
+    from siamese_studio.ui.text import plain
+    assert [e.value for e in at.error] == [plain("cannot read dataset.zip (bad CRC)")]
     assert not [m for m in at.metric if m.label == "Pair accuracy"]
 
 
@@ -454,6 +465,40 @@ def test_a_defect_in_one_section_is_one_line_and_the_page_goes_on():
     assert "after" in [m.value for m in at.markdown]
 
 
+def test_a_live_fragment_that_outlives_its_run_reruns_the_page_instead_of_drawing():
+    """Issue 24, 2: a timer of the live page could fire once the finished page was drawn; its
+    fragment then drew the charts where the finished page has its Test heading (lost until a
+    reload). Given a finished run, each live fragment asks for a full rerun and draws nothing."""
+    def script():
+        from types import SimpleNamespace
+
+        import streamlit as st
+
+        from siamese_core.jobs import JobState
+        from siamese_studio.ui import train_view
+
+        class Finished:          # a run that has just ended (its last batch still in the state)
+            finished = True
+
+            def poll(self):
+                return JobState(status="running", steps=[1, 2], losses=[0.5, 0.4],
+                                last_batch=SimpleNamespace(epoch=1, step=2, steps_per_epoch=2,
+                                                           progress=1.0, elapsed=1.0, eta=None))
+
+        n = st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+        if n == 1:
+            getattr(train_view, st.session_state.get("which", "live_charts"))(Finished())
+        st.markdown(f"run {n}")
+
+    for which in ("live_charts", "live_progress"):
+        at = AppTest.from_function(script, default_timeout=30)
+        at.session_state["which"] = which
+        at.run()
+        assert not at.exception, which
+        assert [m.value for m in at.markdown] == ["run 2"], which   # rerun; nothing drawn
+        assert not at.get("vega_lite_chart") and not at.get("progress"), which
+
+
 def test_names_from_an_upload_reach_the_page_as_text_not_markdown(mnist_test, tmp_path):
     """Issue 24, 10: class, member and file names are shown as themselves: no bold, formula or
     image (a class named like a Markdown image made the browser fetch an address of the
@@ -480,3 +525,91 @@ def test_names_from_an_upload_reach_the_page_as_text_not_markdown(mnist_test, tm
     assert r"\!\[x\]\(http\:y.png\)" in text or r"\!\[x\]\(http\:y\.png\)" in text  # the note
     for raw in ["**bold**", "$x^2$", "![im]", "![x]", ":red[", "**up**"]:
         assert raw not in outside_code, raw
+
+
+@pytest.fixture(scope="module")
+def held_out_model(mnist_test, tmp_path_factory):
+    """A one-epoch model on an upload of 8 digit classes (whole classes held out: 2 for
+    validation, 2 for test), its spec and the upload's file name."""
+    from siamese_core.config import recipe
+    from siamese_core.train import train
+    from tests.conftest import write_zip
+    folder = tmp_path_factory.mktemp("held_out")
+    classes = {f"c{d}": [255 - mnist_test.images[i] for i in np.flatnonzero(mnist_test.labels == d)[:6]]
+               for d in range(8)}
+    spec = f"zip:{write_zip(folder / 'dataset.zip', classes)}"
+    out = folder / "run" / "model"
+    train(recipe(spec, kind="ink", epochs=1, seconds=None), [], out=out)
+    return spec, out
+
+
+def test_verification_says_each_classs_split_and_picks_from_it(held_out_model):
+    """Issue 24, 7: validation classes were marked "new: not trained on" like test classes,
+    though they chose the threshold; Pick offered test images only, so a validation class's
+    own image could never be questioned. Each held-out class now says its split, and Pick
+    offers that split's images (never the picked image as its own reference)."""
+    spec, out = held_out_model
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["user_datasets"] = {spec: "digits.zip"}
+    at.session_state["active_model"] = str(out)
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="verify_class")
+    marks = box.options                  # as the page shows them
+    assert sum(m.endswith("  (new: test split)") for m in marks) == 2, marks
+    assert sum(m.endswith("  (new: validation split)") for m in marks) == 2, marks
+    val_class = next(m for m in marks if m.endswith("validation split)")).split("  (")[0]
+    box.set_value(val_class).run()
+    at.radio(key="mode_verify").set_value("Pick").run()
+    assert not at.exception, at.exception
+    captions = [c for im in at.get("image") for c in im.captions]
+    assert any("of the validation split)" in c for c in captions), captions
+    assert any(m.label == "Verdict" for m in at.metric), [m.label for m in at.metric]
+
+
+def test_server_paths_and_private_ids_never_reach_the_page(held_out_model, tmp_path):
+    """Issue 24, 6 and 12: the command line named the server's private copy of an upload; a
+    dataset removed from the session, a failed load and a deleted run showed paths under the
+    runs folder. Every message names the file the user uploaded instead."""
+    from siamese_core import runs
+    spec, out = held_out_model
+    root = str(runs.default_root())
+    hidden = f"zip:{root}/{'a' * 32}/dataset.zip"
+
+    def script(spec, hidden, root):
+        import streamlit as st
+
+        from siamese_core.config import recipe
+        from siamese_studio.ui import common
+        from siamese_studio.ui.train_view import command_block
+        common.register_upload(hidden, "faces.zip")
+        st.markdown(common.say(f"cannot read {hidden}: not a zip archive"))
+        st.markdown(common.say(f"[Errno 2] No such file or directory: '{root}/{'b' * 32}/m.json'"))
+        st.markdown(common.dataset_label(hidden))               # removed: still its name
+        st.markdown(common.dataset_label(spec))                 # another session's
+        where, line = command_block(recipe(hidden, kind="ink"), "runs/m")
+        st.markdown(where)
+        st.code(line)
+
+    at = AppTest.from_function(script, args=(spec, hidden, root), default_timeout=30).run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown] + [c.value for c in at.code]
+    assert not any(root in t or "a" * 32 in t for t in shown), shown
+    from siamese_studio.ui.text import plain
+    assert shown[0] == plain("cannot read faces.zip: not a zip archive")
+    assert shown[1] == plain("[Errno 2] No such file or directory: 'a file on the server'")
+    assert shown[2] == "your data: faces.zip (removed)"
+    assert shown[3] == "your data (an earlier upload)"
+    assert "faces.zip" in shown[4]
+    assert "--dataset zip:faces.zip" in shown[5]
+    # And on a page: Compare after the upload was removed from the session.
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["upload_names"] = {spec: "digits.zip"}
+    at.session_state["active_model"] = str(out)
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    page = [e.value for e in (*at.markdown, *at.caption, *at.warning, *at.error, *at.info)]
+    assert any(plain("your data: digits.zip (removed)") in t for t in page), page
+    assert not any(spec.split(":", 1)[1] in t for t in page), page

@@ -275,6 +275,72 @@ def test_the_launcher_runs_local_workers_and_reports_a_failure(tmp_path):
     assert r.returncode == 2 and "not both" in r.stderr
 
 
+def _listening(pid: int | str, port: int) -> bool:
+    """Whether ``port`` is listening in the network namespace of process ``pid``."""
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]
+        except OSError:
+            continue
+        if any(f.split()[1].endswith(f":{port:04X}") and f.split()[3] == "0A"
+               for f in map(str, lines)):
+            return True
+    return False
+
+
+def _namespaces_allowed() -> bool:
+    """Whether this machine lets a process make its own network namespace."""
+    import os
+
+    from siamese_core.distributed import _new_network
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _new_network()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def test_local_workers_are_reachable_from_no_other_network(tmp_path):
+    """Issue 24, 17: ``--workers 2`` opened TensorFlow's unauthenticated gRPC servers on every
+    interface (TensorFlow binds 0.0.0.0 whatever the cluster says). The local workers now share
+    a network namespace of their own: their ports listen there, and nothing outside it, this
+    process included, can connect to them."""
+    import os
+    import socket
+    import time
+
+    from siamese_core import distributed
+    if not _namespaces_allowed():
+        pytest.skip("this machine allows no network namespaces (the launcher says so and "
+                    "runs the workers in the open)")
+    w = distributed.start_local(2, ["train", "--epochs", "2", "--max-train", "200",
+                                    "--max-val", "100", "--batch-size", "20",
+                                    "--out", str(tmp_path / "m")])
+    try:
+        assert w.private
+        ports = [int(c["cluster"]["worker"][i].rsplit(":", 1)[1])
+                 for i, c in enumerate(w.tf_configs)]
+        pids = [p.pid for p in w.procs]
+        assert len({os.readlink(f"/proc/{p}/ns/net") for p in pids}) == 1   # one shared network
+        assert os.readlink(f"/proc/{pids[0]}/ns/net") != os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 120
+        while not all(_listening(pids[0], p) for p in ports):   # both servers up, in there
+            assert time.monotonic() < deadline and all(p.poll() is None for p in w.procs)
+            time.sleep(0.2)
+        for port in ports:
+            assert not _listening("self", port)
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except BaseException:
+        distributed._end(w.procs)
+        raise
+    assert distributed.supervise(w) == 0
+    assert (tmp_path / "m.json").is_file()
+
+
 @pytest.mark.parametrize("raw, says", [
     ('{"cluster": ["127.0.0.1:1"], "task": {"type": "worker", "index": 0}}', "a \"cluster\""),
     ('{"cluster": {"worker": "127.0.0.1:1"}, "task": {"type": "worker", "index": 0}}',

@@ -163,11 +163,15 @@ def test_class_references_and_judged_pairs(model, mnist_test):
     from dataclasses import replace
 
     from siamese_core.verdict import class_references, judge_pairs
-    train = replace(mnist_test, labels=np.where(mnist_test.labels < 8, mnist_test.labels, 0))
+    train = replace(mnist_test, labels=np.where(mnist_test.labels < 7, mnist_test.labels, 0))
+    val = mnist_test.subset(np.flatnonzero(mnist_test.labels == 7))
     test = mnist_test.subset(np.flatnonzero(mnist_test.labels >= 8))
-    refs = class_references({"train": train, "val": test.subset(np.arange(0)), "test": test})
-    assert list(refs)[:2] == ["8", "9"] and refs["8"][1] and not refs["3"][1]   # new first
-    assert len(refs["8"][0]) == 100 and len(refs["3"][0]) == 100
+    refs = class_references({"train": train, "val": val, "test": test})
+    # Held-out classes first, each with the split that holds it: test, then validation.
+    assert list(refs)[:4] == ["8", "9", "7", "0"]
+    assert [refs[c][1] for c in ("8", "9", "7", "0", "3")] == ["test", "test", "val", "train",
+                                                               "train"]
+    assert len(refs["8"][0]) == 100 and len(refs["7"][0]) == 100 and len(refs["3"][0]) == 100
     emb = model.embed(mnist_test.images)
     montage, right = judge_pairs(mnist_test, emb, model.threshold, seed=1)
     assert montage.ndim == 3 and montage.shape[2] == 3 and 45 <= right <= 49

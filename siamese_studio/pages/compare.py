@@ -6,7 +6,15 @@ from siamese_core import ImageError, SiameseError
 from siamese_core.data import is_user_spec
 from siamese_core.verdict import judge_pairs, one_shot_guess
 from siamese_studio.ui.charts import SCALE_HEIGHT, distance_scale
-from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, model, model_dataset, model_gallery, sidebar
+from siamese_studio.ui.common import (
+    ACTIVE_MODEL,
+    dataset_label,
+    model,
+    model_dataset,
+    model_gallery,
+    say,
+    sidebar,
+)
 from siamese_studio.ui.inputs import image_input, input_problem
 from siamese_studio.ui.text import code, plain
 from siamese_studio.ui.verify import verify_panel
@@ -16,7 +24,7 @@ st.title("Compare")
 try:
     m = model()
 except SiameseError as e:
-    st.error(plain(e))
+    st.error(say(e))
     st.stop()
 spec = m.meta.get("dataset", "mnist-5k")
 mine = bool(st.session_state.get(ACTIVE_MODEL))
@@ -32,12 +40,14 @@ try:
     test_ds = model_dataset(m, "test")
 except SiameseError as e:
     test_ds = None
-    st.warning(f"The model's dataset is not available ({plain(e)}); two-image comparison still works.")
+    st.warning(f"The model's dataset is not available ({say(e)}); two-image comparison "
+               "still works.")
 
 
-def prepared(side: str):
-    """An input column's network input, or None after showing why not."""
-    raw, msg = image_input(side, test_ds, what, MODES)
+def prepared(side: str, pick_from=None):
+    """An input column's network input, or None after showing why not; Pick offers the
+    images of ``pick_from`` (by default the test split)."""
+    raw, msg = image_input(side, test_ds if pick_from is None else pick_from, what, MODES)
     if raw is None:
         st.info(msg)          # a prompt: what to give
         return None
@@ -84,7 +94,7 @@ with pair_tab:
                     c.image(gds.images[i], width=70,
                             caption=f"{plain(gds.class_names[gds.labels[i]])} · {d:.2f}")
         except SiameseError as e:
-            st.warning(plain(e))
+            st.warning(say(e))
     else:
         st.info("The verdict appears when both images are ready.")
 

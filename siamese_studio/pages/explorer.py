@@ -16,6 +16,7 @@ from siamese_studio.ui.common import (
     dataset_options,
     montage_labels,
     png_bytes,
+    say,
     sidebar,
 )
 from siamese_studio.ui.text import plain
@@ -46,7 +47,7 @@ seed = c2.number_input("Seed", 0, 1_000_000, key="explorer_seed")
 try:
     ds = dataset(spec, "train")
 except SiameseError as e:
-    st.error(str(e))
+    st.error(say(e))
     st.stop()
 
 chosen = c3.multiselect("Only these classes (optional, at least 2)", ds.class_names,
@@ -57,7 +58,7 @@ if chosen and len(chosen) < 2:
 try:
     pairs = pairs_among(ds.labels, [ds.class_names.index(c) for c in chosen], int(seed), 49)
 except SiameseError as e:
-    st.error(str(e))
+    st.error(say(e))
     st.stop()
 montage = pair_montage(ds.images, pairs)
 png = png_bytes(montage)

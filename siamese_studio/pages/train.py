@@ -4,8 +4,8 @@ import streamlit as st
 from siamese_core import SiameseError, jobs, runs
 from siamese_core.config import RECIPE_SECONDS
 from siamese_core.data import dataset_kind, is_user_spec
-from siamese_core.preprocess import KINDS
 from siamese_core.jobs import BusyError, TrainingJob, prewarm
+from siamese_core.preprocess import KINDS
 from siamese_studio.ui.common import (
     ACTIVE_DATASET,
     ACTIVE_MODEL,
@@ -15,14 +15,19 @@ from siamese_studio.ui.common import (
     dataset_label,
     dataset_labeller,
     dataset_options,
+    say,
     sidebar,
 )
 from siamese_studio.ui.runs_view import remember, render_runs
 from siamese_studio.ui.train_form import FORM, base_config, config_from_form, form_values, train_form
-from siamese_studio.ui.train_view import (DEFAULT, render_done, render_loss, render_progress,
-                           render_validation)
-
-CHARTS_EVERY = 3.0   # seconds between redraws of the charts while training
+from siamese_studio.ui.train_view import (
+    DEFAULT,
+    live_charts,
+    live_progress,
+    render_done,
+    render_loss,
+    render_validation,
+)
 
 sidebar(__file__, watch_training=False)
 st.title("Train a siamese network")
@@ -41,6 +46,7 @@ if asked and (job is None or job.id != asked):
         remember(found.out)
         # A reloaded page shows the run's own settings in the form, not the defaults.
         st.session_state.setdefault(FORM, form_values(found.config))
+        st.session_state.setdefault(ACTIVE_DATASET, found.config.dataset)
     else:
         st.warning("That training run is no longer on this server (runs are kept for an hour "
                    "after they end).", icon=":material/history:")
@@ -59,19 +65,24 @@ if not running:
 
 options = dataset_options()
 saved = st.session_state.get(FORM, {})
-start = saved.get("dataset", active_dataset())
+# The form trains the sidebar's active dataset (chosen on any page), not the last run's: the
+# finished run below names its own. Choosing here makes it the active one, at once.
+start = active_dataset()
 spec = st.selectbox("Dataset", options, index=options.index(start) if start in options else 0,
                     format_func=dataset_labeller(), disabled=running, key="train_dataset",
+                    on_change=lambda: st.session_state.update(
+                        {ACTIVE_DATASET: st.session_state["train_dataset"]}),
                     help="Upload your own images on **Your data**. On them, training starts "
                          "from the recipe measured for new classes of their kind: ink (turned "
                          "copies as new classes, batches within a folder, 40 px) or photo "
                          "(mirrored faces, 48 px); 5 minutes.")
+st.session_state[ACTIVE_DATASET] = spec
 kind = None
 if is_user_spec(spec):
     try:
         seen, why = dataset_kind(spec)
     except SiameseError as e:
-        st.error(str(e))
+        st.error(say(e))
         st.stop()
     start_kind = saved.get("kind", seen) if saved.get("dataset") == spec else seen
     kind = st.selectbox(
@@ -101,36 +112,23 @@ if submitted and not running:
         st.session_state[ACTIVE_DATASET] = spec
         running = True
     except BusyError as e:
-        st.warning(str(e), icon=":material/hourglass_top:")
+        st.warning(say(e), icon=":material/hourglass_top:")
     except SiameseError as e:
-        st.error(str(e))
+        st.error(say(e))
 
 
 if job is not None:
     if job.finished:
         s = job.poll()
         if s.status == "failed":
-            st.error(s.error, icon=":material/error:")
+            st.error(say(s.error), icon=":material/error:")
         else:   # the result first, then how it got there (render_progress: nothing to draw)
             render_done(job, s)
             render_loss(s)
             render_validation(s)
     else:
-        @st.fragment(run_every=1.0)
-        def live():
-            s = job.poll()
-            if job.finished:
-                st.rerun()   # full rerun: the final page, and the form enabled again
-            render_progress(job, s)
-
-        # The charts are the costly part to draw (in the browser above all): every few seconds.
-        @st.fragment(run_every=CHARTS_EVERY)
-        def live_charts():
-            s = job.poll()
-            render_loss(s)
-            render_validation(s)
-        live()
-        live_charts()
+        live_progress(job)
+        live_charts(job)
 else:
     st.info("Set the hyperparameters and press **Train**.")
 

@@ -8,8 +8,17 @@ from siamese_core import SiameseError, runs
 from siamese_core.config import recipe
 from siamese_core.data import MIN_CLASS_HOLDOUT, dataset_kind, is_user_spec, summarize
 from siamese_core.pairs import class_montage
-from siamese_studio.ui.common import (ACTIVE_DATASET, USER_DATASETS, active_dataset, dataset,
-                                      dataset_label, page, sidebar)
+from siamese_studio.ui.common import (
+    ACTIVE_DATASET,
+    USER_DATASETS,
+    active_dataset,
+    dataset,
+    dataset_label,
+    page,
+    register_upload,
+    say,
+    sidebar,
+)
 from siamese_studio.ui.text import plain
 from siamese_studio.ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
 
@@ -39,6 +48,7 @@ if f is not None:
     if digest not in known:
         path = runs.save_dataset(runs.default_root(), data)
         spec = f"zip:{path}"
+        register_upload(spec, f.name)     # every message about it names the file, not the copy
         bar = st.progress(0.0, text="Reading the images…")
         try:
             summarize(spec, prep=recipe(spec).prep, on_progress=lambda done, total: bar.progress(
@@ -46,7 +56,7 @@ if f is not None:
         except SiameseError as e:
             runs.remove_dataset(path)
             bar.empty()
-            st.error(f"{plain(f.name)}: {plain(e)}")
+            st.error(f"{plain(f.name)}: {say(e)}")
             st.stop()
         bar.empty()
         known[digest] = spec
@@ -69,7 +79,7 @@ try:
     prep = recipe(spec, kind=kind).prep          # as the recipe of its kind will see it
     s = summarize(spec, prep=prep)
 except SiameseError as e:
-    st.error(plain(e))
+    st.error(say(e))
     st.stop()
 
 st.subheader(plain(dataset_label(spec)))
@@ -80,7 +90,7 @@ c[2].metric("Held out for test", f"{s.splits['test'][1]} classes" if s.holdout =
             else f"{s.splits['test'][0]:,} images")
 c[3].metric("Images per class", f"{min(s.counts)}–{max(s.counts)}")
 for note in s.notes:
-    st.warning(plain(note), icon=":material/warning:")
+    st.warning(say(note), icon=":material/warning:")
 how = ("whole classes: validation and test classes are never trained on" if s.holdout == "class"
        else "images of every class (fewer than "
             f"{MIN_CLASS_HOLDOUT} classes to hold whole ones out)")

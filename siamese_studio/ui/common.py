@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from siamese_core import SiameseError, SiameseModel, load_dataset
+from siamese_core import SiameseError, SiameseModel, load_dataset, runs
 from siamese_core import weights as W
 from siamese_core.data import DEFAULT_DATASET, is_user_spec
 from siamese_core.preprocess import Prep
@@ -23,6 +23,8 @@ DATASETS = ["mnist-5k", "fashion-mnist", "mnist"]
 ACTIVE_MODEL = "active_model"       # session key: path prefix of the session's model, or None
 ACTIVE_DATASET = "active_dataset"
 USER_DATASETS = "user_datasets"     # session key: {spec: the uploaded archive's file name}
+UPLOAD_NAMES = "upload_names"       # session key: the same for every upload of the session,
+                                    # removed ones too (their models still name them)
 JOB = "train_job"                   # session key: the session's TrainingJob
 
 
@@ -39,6 +41,37 @@ def section(what: str):
                  "unaffected.")
 
 
+def register_upload(spec: str, name: str) -> None:
+    """Remember what the user called an upload (its file name), for every message about it."""
+    st.session_state.setdefault(UPLOAD_NAMES, {})[spec] = name
+
+
+def _upload_names() -> dict[str, str]:
+    return {**st.session_state.get(UPLOAD_NAMES, {}), **st.session_state.get(USER_DATASETS, {})}
+
+
+def upload_name(spec: str) -> str | None:
+    """The file name this session uploaded ``spec`` as, or None (another session's upload)."""
+    return _upload_names().get(spec)
+
+
+def public(text: object) -> str:
+    """``text`` as a user may see it: the server's copy of an upload (``zip:<runs dir>/<id>/
+    dataset.zip``, private and useless to the user) is named by the file the user uploaded,
+    and any other path under the runs folder is said as "a file on the server"."""
+    text = str(text)
+    for spec, name in _upload_names().items():
+        path = spec.split(":", 1)[1]
+        text = text.replace(spec, name).replace(path, name)
+    root = str(runs.default_root())
+    return re.sub(re.escape(root) + r"[^\s'\"]*", "a file on the server", text)
+
+
+def say(error: object) -> str:
+    """An error (or any message) for the page: server paths hidden (``public``), no Markdown."""
+    return plain(public(error))
+
+
 def dataset_options() -> list[str]:
     """The built-in datasets and this session's own uploads (no other session sees those)."""
     return DATASETS + [s for s in st.session_state.get(USER_DATASETS, {}) if s not in DATASETS]
@@ -52,13 +85,15 @@ def dataset_label(spec: str) -> str:
 def dataset_labeller():
     """``dataset_label`` as a function of the spec alone (a selectbox's ``format_func``, which
     may be called where the session state is out of reach)."""
-    names = dict(st.session_state.get(USER_DATASETS, {}))
+    names = _upload_names()
+    active = st.session_state.get(USER_DATASETS, {})
 
     def label(spec: str) -> str:
         if is_user_spec(spec):
             name = names.get(spec)
-            return (f"your data: {name}" if name
-                    else f"your data ({Path(spec.split(':', 1)[1]).parent.name[:8]})")
+            if name is None:    # an earlier session's (a reloaded page): its id is private
+                return "your data (an earlier upload)"
+            return f"your data: {name}" + ("" if spec in active else " (removed)")
         return spec
     return label
 
@@ -214,6 +249,6 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
                 st.session_state[ACTIVE_MODEL] = None
                 st.rerun()
         except SiameseError as e:
-            st.error(plain(e))
+            st.error(say(e))
         st.markdown("### Active dataset")
         st.markdown(code(dataset_label(active_dataset())))

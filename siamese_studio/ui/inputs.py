@@ -51,10 +51,13 @@ def canvas(side: str):
     return d["image"]
 
 
+SPLIT_NAMES = {"val": "validation", "train": "training", "test": "test"}
+
+
 def image_input(side: str, pick_from=None, what: str = "digit",
                 modes: tuple[str, ...] = ("Draw", "Upload", "Pick")):
     """One input: returns (raw image or None, a message to show instead). ``pick_from``: a
-    ``Dataset`` to pick from (its test split); "Camera" takes a webcam photo."""
+    ``Dataset`` split to pick from; "Camera" takes a webcam photo."""
     mode = st.radio("Input", modes, horizontal=True, key=f"mode_{side}")
     if mode == "Draw":
         img = canvas(side)
@@ -84,7 +87,8 @@ def image_input(side: str, pick_from=None, what: str = "digit",
         st.session_state[key] = int(np.random.default_rng().integers(0, len(ds)))
     i = st.session_state[key] % len(ds)
     st.image(ds.images[i], width=140,
-             caption=f"{plain(ds.class_names[ds.labels[i]])} (#{i} of the test split)")
+             caption=f"{plain(ds.class_names[ds.labels[i]])} (#{i} of the "
+                     f"{SPLIT_NAMES.get(ds.split, ds.split)} split)")
     return ds.images[i], None
 
 

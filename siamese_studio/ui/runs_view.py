@@ -7,7 +7,7 @@ import streamlit as st
 
 from siamese_core import SiameseError, runs
 from siamese_studio.ui.charts import run_curves
-from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller, section
+from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller, say, section
 from siamese_studio.ui.text import plain
 
 MY_RUNS = "my_runs"        # session key: model prefixes of the runs this session started
@@ -62,7 +62,7 @@ def render_runs() -> None:
                 st.session_state[ACTIVE_MODEL] = None
             st.rerun()
     except (SiameseError, OSError) as e:
-        st.error(f"{plain(run.name)}: {plain(e)}")
+        st.error(f"{plain(run.name)}: {say(e)}")
     if len(infos) >= 2:
         with section("Side by side"):
             render_side_by_side(names)
@@ -80,7 +80,7 @@ def render_side_by_side(names: dict) -> None:
     try:
         sbs = runs.side_by_side(pair)
     except SiameseError as e:
-        st.error(plain(e))
+        st.error(say(e))
         return
     table = pd.DataFrame({n: [v[i] for _, v in sbs.rows] for i, n in enumerate(sbs.names)},
                          index=pd.Index([w for w, _ in sbs.rows], name=""))

@@ -10,12 +10,15 @@ from siamese_core import SiameseError, jobs
 from siamese_core import weights as W
 from siamese_core.cli import command_for
 from siamese_core.config import demo_config
+from siamese_core.data import is_user_spec
 from siamese_core.jobs import TrainingJob, smoothed
 from siamese_studio.ui.charts import class_legend
-from siamese_studio.ui.common import ACTIVE_MODEL, versus_shipped
-from siamese_studio.ui.text import plain
+from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, say, upload_name, versus_shipped
+from siamese_studio.ui.text import code, plain
 
 DEFAULT = demo_config()
+PROGRESS_EVERY = 1.0   # seconds between redraws of the progress bar while training
+CHARTS_EVERY = 3.0     # ... and of the charts (the costly part to draw, in the browser above all)
 LOSS_POINTS = 150    # per redraw of the loss chart
 LOSS_SPEC = {
     "mark": {"type": "line"},
@@ -26,6 +29,31 @@ LOSS_SPEC = {
                   "legend": {"orient": "bottom", "title": None}},
     },
 }
+
+
+def _rerun_if_over(job: TrainingJob) -> None:
+    """A live fragment whose run has ended asks for a full rerun instead of drawing: a timer of
+    the live page can still fire once the finished page is drawn, and its fragment's place
+    there now holds the result (a chart redrawn at that place replaced the Test heading)."""
+    if job.finished:
+        st.rerun()
+
+
+@st.fragment(run_every=PROGRESS_EVERY)
+def live_progress(job: TrainingJob) -> None:
+    """Progress and Stop while the run lasts; the finished page once it is over."""
+    s = job.poll()
+    _rerun_if_over(job)
+    render_progress(job, s)
+
+
+@st.fragment(run_every=CHARTS_EVERY)
+def live_charts(job: TrainingJob) -> None:
+    """The loss and validation charts while the run lasts."""
+    s = job.poll()
+    _rerun_if_over(job)
+    render_loss(s)
+    render_validation(s)
 
 
 def render_progress(job: TrainingJob, s) -> None:
@@ -161,8 +189,8 @@ def render_done(job: TrainingJob, s) -> None:
     if s.stopped_unwatched:
         how = (f"Training stopped because no page showed it for "
                f"{jobs.UNWATCHED_GRACE_S:.0f} s (closed tab?)")
-    st.success(f"{how} after {end.epochs_done} epoch(s), {end.elapsed:.0f} s; the best epoch "
-               f"({end.best_epoch}) is kept.")
+    st.success(f"{how} on {plain(dataset_label(job.config.dataset))} after {end.epochs_done} "
+               f"epoch(s), {end.elapsed:.0f} s; the best epoch ({end.best_epoch}) is kept.")
     try:   # the worker's message leaves the metadata out: the saved JSON has it
         meta = W.read_meta(job.out, verify=())
     except (SiameseError, OSError):
@@ -206,6 +234,20 @@ def render_done(job: TrainingJob, s) -> None:
                            file_name=f"{job.out.name}-{job.out.parent.name[:8]}.zip",
                            mime="application/zip", key="download_model", on_click="ignore")
     except OSError as err:
-        c2.error(f"model files are gone: {plain(err)}")
-    st.markdown("**The same run from the command line** (copy button at the right)")
-    st.code(command_for(job.config, f"runs/{job.out.name}"), language="bash")
+        c2.error(f"model files are gone: {say(err)}")
+    where, line = command_block(job.config, f"runs/{job.out.name}")
+    st.markdown(where)
+    st.code(line, language="bash")
+
+
+def command_block(cfg, out: str) -> tuple[str, str]:
+    """The heading and the ``train`` command line of a run, as the user can run it: an upload
+    by the name of the file they uploaded (the server's copy is private and goes after a
+    day)."""
+    spec, where = cfg.dataset, ""
+    if is_user_spec(spec):
+        name = upload_name(spec) or "your-images.zip"
+        spec = f"zip:{name}"
+        where = f" — in the folder that holds {code(name)}, the zip you uploaded"
+    return (f"**The same run from the command line**{where} (copy button at the right)",
+            command_for(cfg, out, dataset=spec))

@@ -6,11 +6,12 @@ import streamlit as st
 from siamese_core import ImageError, SiameseError
 from siamese_core.verdict import class_references
 from siamese_studio.ui.charts import RATES_HEIGHT, operating_point
-from siamese_studio.ui.common import model_dataset
+from siamese_studio.ui.common import model_dataset, say
 from siamese_studio.ui.text import plain
 
 MAX_REFERENCES = 50
 SHOWN = 8
+MARKS = {"test": "  (new: test split)", "val": "  (new: validation split)", "train": ""}
 
 
 def verify_panel(m, prepared, what: str) -> None:
@@ -18,28 +19,37 @@ def verify_panel(m, prepared, what: str) -> None:
     try:
         splits = {s: model_dataset(m, s) for s in ("train", "val", "test")}
     except SiameseError as e:
-        st.warning(f"Verification needs the model's dataset: {plain(e)}")
+        st.warning(f"Verification needs the model's dataset: {say(e)}")
         return
     refs = class_references(splits)
     left, right = st.columns(2)
     with left:
         st.subheader("References")
         name = st.selectbox(
-            "Class", list(refs), key="verify_class",
-            format_func=lambda c: c + ("  (new: not trained on)" if refs[c][1] else ""),
+            "Class", list(refs), key="verify_class", format_func=lambda c: c + MARKS[refs[c][1]],
             help="Classes the model never trained on are marked new: verifying them is what a "
-                 "siamese network is for.")
-        ref_images, _ = refs[name]
+                 "siamese network is for. Test classes played no part in training; validation "
+                 "classes chose the kept epoch and the threshold, so they flatter it a little.")
+        ref_images, split = refs[name]
         ref_images = ref_images[:MAX_REFERENCES]
     with right:
         st.subheader("Questioned image")
-        x = prepared("verify")
+        # Pick offers the images of the chosen class's split (a trained class: the test split),
+        # so a genuine image of a held-out class can be questioned too.
+        x = prepared("verify", splits["test" if split == "train" else split])
+    if x is not None and x.shape == ref_images.shape[1:]:
+        # A picked reference is not its own reference (distance 0).
+        ref_images = ref_images[~(ref_images == x).all(axis=(1, 2))]
     with left:
         shown = st.empty()
     result = st.container()      # the verdict right under the images, the threshold after it
     t = threshold_control(m)
     if x is None:
         shown.image(list(ref_images[:SHOWN]), width=64)
+        return
+    if not len(ref_images):
+        result.info(f"{plain(name)} has no other image to compare the picked one with: press "
+                    "Another.")
         return
     try:
         r = m.verify(x, ref_images, t)

@@ -71,6 +71,12 @@ def trained_model_and_references(name: str):
     return m, class_references(splits)[name][0][:MAX_REFERENCES]
 
 
+def no_server_paths(page) -> None:
+    """Nothing on the page names the server's runs folder (where uploads are kept)."""
+    import os
+    assert os.environ["SIAMESE_RUNS_DIR"] not in page.locator("body").inner_text()
+
+
 def upload(page, data: bytes, name: str) -> None:
     page.locator('input[type="file"]').first.set_input_files(
         files=[{"name": name, "mimeType": "application/zip", "buffer": data}])
@@ -86,6 +92,7 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     upload(page, bad.getvalue(), "evil.zip")
     page.get_by_text(re.compile(r"evil\.zip: .*outside the archive")).wait_for()
     no_exceptions(page)
+    no_server_paths(page)
     shots(page, "refused")
 
     upload(page, glyph_zip(), "glyphs.zip")
@@ -108,6 +115,10 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     page.get_by_text("Training finished").first.wait_for(timeout=150_000)
     page.get_by_text(re.compile(r"2 classes never seen in training")).first.wait_for()
     assert metric(page, "2-way one-shot").endswith("%")
+    # The command line names the file the user uploaded, not the server's private copy.
+    page.get_by_text("in the folder that holds").first.wait_for()
+    assert "--dataset zip:glyphs.zip" in page.locator('[data-testid="stCode"]').first.inner_text()
+    no_server_paths(page)
     shots(page, "trained")
     page.get_by_role("button", name="Use this model").first.click()
     page.get_by_text("your trained model").first.wait_for()
@@ -116,7 +127,7 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     page.get_by_text("trained on your data: glyphs.zip").first.wait_for()
     page.get_by_role("tab", name="Verify against a class").click()
     select = page.get_by_role("combobox", name="Class")
-    expect(select).to_have_value(re.compile(r"\(new: not trained on\)"))   # held-out first
+    expect(select).to_have_value(re.compile(r"\(new: test split\)"))   # held-out first
     chosen = select.input_value()
     shape = re.search(r"(\w+)\s+\(new", chosen)[1]
     page.locator('[data-testid="stRadio"]:visible').first.get_by_text("Upload").click()
@@ -137,3 +148,13 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     assert metric(page, "False rejects").endswith("%")
     no_exceptions(page)
     shots(page, "verified", "verify.png")
+
+    # Removed from the session, the dataset is still named by its file, never its server copy.
+    go(page, server, "Your data", "zip of class folders")
+    page.get_by_role("button", name="Remove this dataset").click()
+    page.get_by_text("Upload a zip to use your own images").wait_for()
+    go(page, server, "Compare", "trained on your data: glyphs.zip (removed)")
+    page.get_by_text("Random test pairs").first.wait_for()
+    no_server_paths(page)
+    no_exceptions(page)
+    shots(page, "removed")
