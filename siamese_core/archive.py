@@ -21,6 +21,9 @@ from typing import Any, Callable, Iterator
 from .errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# What each suffix should hold (PIL's names; a phone's JPEG may open as MPO). Other formats the
+# decoder accepts (GIF, WebP, TIFF, BMP) under these names are read, and the notes say so.
+SUFFIX_FORMATS = {".png": ("PNG",), ".jpg": ("JPEG", "MPO"), ".jpeg": ("JPEG", "MPO")}
 MAX_IMAGES = 50_000
 MAX_MEMBERS = 60_000                 # entries of an archive, folders and other files included
 MAX_MEMBER_BYTES = 16 << 20          # one image, uncompressed
@@ -170,9 +173,15 @@ def scan_zip(path: Path, source: str) -> ImageTree:
             top_level: list[str] = []
             other: list[str] = []
             total = 0
+            seen: set[str] = set()
+            repeated: list[str] = []
             for info in infos:
                 if info.is_dir():
                     continue
+                if info.filename in seen:   # a zip may list one name twice: the first counts
+                    repeated.append(info.filename[:120])
+                    continue
+                seen.add(info.filename)
                 why = _unsafe(info)
                 if why:
                     raise DataError(f"{source}: {info.filename[:120]} {why}; refusing the archive")
@@ -193,6 +202,8 @@ def scan_zip(path: Path, source: str) -> ImageTree:
                         raise DataError(f"{source}: images total more than {MAX_TOTAL_BYTES:,} "
                                         f"bytes uncompressed; use a smaller archive")
                 _add(tree.classes, rel, info, top_level, other)
+        _note_skipped(tree.notes, repeated, "repeated entries (a name listed twice; the first "
+                                            "is used)")
         return _finish(tree, top_level, other)
 
 

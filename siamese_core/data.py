@@ -33,9 +33,9 @@ from typing import Callable
 
 import numpy as np
 
-from .archive import scan_folder, scan_zip
+from .archive import SUFFIX_FORMATS, scan_folder, scan_zip
 from .errors import DataError, ImageError
-from .preprocess import MAX_INPUT, MIN_INPUT, Prep, detect_kind, load_image, prepare
+from .preprocess import MAX_INPUT, MIN_INPUT, Prep, detect_kind, image_header, load_image, prepare
 
 # Validation and test hold out images of every class, or whole classes (new people or
 # characters); "auto": whole classes for your own images with enough of them.
@@ -47,6 +47,13 @@ TEST_FRACTION = 0.2  # of the images (or classes) held out for test when a sourc
 VAL_FRACTION = 0.1   # of the images held out for validation (image hold-out)
 VAL_CLASS_FRACTION = 0.15   # of the classes held out for validation (class hold-out)
 MIN_CLASS_HOLDOUT = 6       # classes: each split needs 2 to make different pairs
+# Hold-out by image: the fewest images of a class that leave 2 of them in validation (its
+# VAL_FRACTION share of what test leaves, rounded; tests/test_data.py checks 14 does not).
+MIN_IMAGES_IMAGE_HOLDOUT = 15
+# Pixels decoded for one dataset of your own images, all images together (their declared sizes):
+# decoding time follows pixels, not bytes. 4e9 is ~10-40 s of one core here (PNG at 100-500
+# megapixels/s), and 30,000 Omniglot characters or 5,000 phone-camera 640x480 photos are far below.
+MAX_DATASET_PIXELS = 4_000_000_000
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
@@ -443,14 +450,34 @@ def _decode_user_images(spec: str, prep, on_progress=None):
     names: list[str] = []
     bad: list[str] = []
     single: list[str] = []
-    done = 0
+    renamed: list[str] = []
+    done = pixels = 0
     with tree.reader() as read:
         for cls, files in tree.classes.items():
             got = []
             for fname, entry in files:
                 try:
-                    got.append(prepare(read(entry), prep))
-                except (ImageError, DataError) as e:
+                    data = read(entry)
+                    head = image_header(data)
+                    if head is not None:
+                        # Decoding time follows the pixels, not the bytes: a small archive of
+                        # large flat images kept a core busy for an hour.
+                        pixels += head[1] * head[2]
+                        if pixels > MAX_DATASET_PIXELS:
+                            raise DataError(
+                                f"{spec}: its images hold more than "
+                                f"{MAX_DATASET_PIXELS / 1e9:g} billion pixels; at most that many "
+                                f"are decoded for one dataset (the network sees at most "
+                                f"{MAX_INPUT} px a side: shrink the images to 1024 px a side "
+                                f"or less)")
+                        if head[0] not in SUFFIX_FORMATS[Path(fname).suffix.lower()]:
+                            renamed.append(f"{cls}/{fname} ({head[0]})")
+                    got.append(prepare(data, prep))
+                except ImageError as e:
+                    bad.append(f"{cls}/{fname} ({e})")
+                except DataError as e:
+                    if str(e).startswith(spec):
+                        raise
                     bad.append(f"{cls}/{fname} ({e})")
                 done += 1
                 if on_progress is not None and (done % 50 == 0 or done == total):
@@ -461,6 +488,10 @@ def _decode_user_images(spec: str, prep, on_progress=None):
             images += got
             labels += [len(names)] * len(got)
             names.append(cls)
+    if renamed:
+        notes.append(f"{len(renamed)} image(s) in another format than their name says, read as "
+                     f"what they are: {'; '.join(renamed[:3])}"
+                     + (f" and {len(renamed) - 3} more" if len(renamed) > 3 else ""))
     if bad:
         notes.append(f"{len(bad)} unreadable or blank image(s) skipped: {'; '.join(bad[:3])}"
                      + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
@@ -477,6 +508,36 @@ def _decode_user_images(spec: str, prep, on_progress=None):
     return x, np.asarray(labels, dtype=np.int64), names, tuple(notes)
 
 
+def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = None) -> None:
+    """``DataError`` unless every split holds at least 2 classes and sizes the network takes."""
+    for name, ds in (("training", train_ds), ("validation", val_ds), ("test", test_ds)):
+        if ds is None:
+            continue
+        values, counts = np.unique(ds.labels, return_counts=True)
+        if len(values) == 0:
+            raise DataError(f"the {name} split is empty: "
+                            + (f"hold-out by image gives validation and test a share of each "
+                               f"class's images, so give every class at least "
+                               f"{MIN_IMAGES_IMAGE_HOLDOUT} images, or hold out whole classes"
+                               if ds.holdout == "image" else "add more classes"))
+        if len(values) < 2:
+            raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
+                            f"needs at least 2 to tell same from different")
+        if counts.min() < 2:
+            c = int(values[counts.argmin()])
+            label = ds.class_names[c] if 0 <= c < len(ds.class_names) else str(c)
+            hint = (f": hold-out by image shares each class's images among training, "
+                    f"validation and test, so give every class at least "
+                    f"{MIN_IMAGES_IMAGE_HOLDOUT} images, or hold out whole classes"
+                    if ds.holdout == "image" else "")
+            raise DataError(f"class {label!r} has a single image in the {name} split; pairs "
+                            f"need at least 2 of each class{hint}")
+    for name, ds in (("validation", val_ds), ("test", test_ds)):
+        if ds is not None and train_ds.images.shape[1:] != ds.images.shape[1:]:
+            raise DataError(f"training images are {train_ds.images.shape[1:]} but {name} images "
+                            f"{ds.images.shape[1:]}")
+
+
 @dataclass(frozen=True)
 class Summary:
     """What a dataset holds, as a user checking an upload wants to see it."""
@@ -487,6 +548,7 @@ class Summary:
     holdout: str
     splits: dict[str, tuple[int, int]]   # split -> (images, classes)
     notes: tuple[str, ...]
+    refused: str | None = None        # why training would refuse it (check_classes), if it would
 
 
 def summarize(spec: str, holdout: str = "auto", prep=None,
@@ -494,9 +556,14 @@ def summarize(spec: str, holdout: str = "auto", prep=None,
     """Load every split of a dataset (``DataError`` if it cannot be used) and describe it."""
     parts = {s: load_dataset(spec, s, holdout, prep, on_progress) for s in SPLITS}
     first = parts["train"]
+    try:   # what training would say, said now: an empty validation split was accepted silently
+        check_classes(parts["train"], parts["val"], parts["test"])
+        refused = None
+    except DataError as e:
+        refused = str(e)
     counts = np.zeros(len(first.class_names), np.int64)
     for ds in parts.values():
         counts += np.bincount(ds.labels, minlength=len(counts))
     return Summary(spec, first.class_names, counts.tolist(), first.holdout,
                    {s: (len(ds), int(len(np.unique(ds.labels)))) for s, ds in parts.items()},
-                   first.notes)
+                   first.notes, refused)

@@ -231,6 +231,18 @@ def preprocess(image, size: int = OUT) -> np.ndarray:
     return prepare(image, Prep(size))
 
 
+def image_header(data: bytes) -> tuple[str, int, int] | None:
+    """(format, width, height) of an encoded image from its header alone (nothing decoded),
+    or None when it is not an image of ``ALLOWED_FORMATS`` (decoding then says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+            return str(im.format), int(im.size[0]), int(im.size[1])
+    except Exception:  # noqa: BLE001 - any failure here is reported by the decoding itself
+        return None
+
+
 def prepare(image, prep: Prep = Prep()) -> np.ndarray:
     """Any drawn, photographed or uploaded image -> uint8 [size, size] as ``prep`` says (ink:
     white ink on black).

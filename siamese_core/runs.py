@@ -3,7 +3,10 @@
 The root is created 0700 and must be a real directory owned by this user (never a symbolic
 link), so nobody else can read the models, plant files or redirect writes and deletions. Workers
 write with umask 077 (files 0600). Pruning deletes only folders this module could have made: a
-run-id name, a real directory, and nothing inside but model files.
+run-id name, a real directory, and nothing inside but model files. Disk use is bounded: runs and
+uploads go a day after their last change (kept runs after 30 days, at most 20 of them on a
+server), and all of them together may take ``store_limit()`` bytes: past it, new ones are
+refused until pruning makes room.
 """
 from __future__ import annotations
 
@@ -22,7 +25,13 @@ from .errors import SiameseError
 from .weights import atomic_write_text, paths, read_meta
 
 RETENTION_S = 24 * 3600           # runs older than this are deleted when a new run starts
-KEPT = ".kept.json"               # in a run folder: pruning leaves the run alone
+KEPT = ".kept.json"               # in a run folder: pruning leaves the run alone for longer:
+KEPT_RETENTION_S = 30 * 24 * 3600  # a kept run goes this long after its last change
+MAX_KEPT_TOTAL = 20               # kept runs on one server (all sessions together)
+# All runs and uploads of one root together: past this, new uploads and runs are refused until
+# pruning makes room ($SIAMESE_RUNS_MAX_MB overrides it).
+MAX_STORE_BYTES = 2 << 30
+PRUNE_EVERY_S = 600.0             # ``prune_now_and_then``: at most this often per process
 MAX_NAME = 80
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 # What a run folder may hold: NAME.json / NAME.onnx / NAME.weights.h5, an uploaded dataset
@@ -128,16 +137,74 @@ def prune(root: str | os.PathLike, max_age_s: float = RETENTION_S,
     kept = {paths(k)["json"].parent.name for k in keep if k}
     removed = 0
     for run in root.iterdir():
-        if run.name in kept or not is_run_dir(run) or (run / KEPT).is_file():
+        if run.name in kept or not is_run_dir(run):
             continue
         try:
+            age = KEPT_RETENTION_S if (run / KEPT).is_file() else max_age_s
             newest = max([f.lstat().st_mtime for f in run.iterdir()] + [run.lstat().st_mtime])
-            if now - newest > max_age_s:
+            if now - newest > age:
                 shutil.rmtree(run)     # fd-based on Linux: never follows a link inside
                 removed += 1
         except OSError:      # another process pruned or wrote it meanwhile: skip it
             continue
     return removed
+
+
+_last_prune: dict[str, float] = {}
+
+
+def prune_now_and_then(root: str | os.PathLike, keep: Iterable[str | os.PathLike | None] = (),
+                       every_s: float = PRUNE_EVERY_S) -> int:
+    """``prune``, at most every ``every_s`` seconds per root in this process: cheap enough for
+    every page run, so expired runs and uploads go even when nobody trains."""
+    now = time.monotonic()
+    if now - _last_prune.get(str(root), -every_s) < every_s:
+        return 0
+    _last_prune[str(root)] = now
+    return prune(root, keep=keep)
+
+
+def store_limit() -> int:
+    """The bytes all runs and uploads of a root may take (``MAX_STORE_BYTES``, or
+    ``$SIAMESE_RUNS_MAX_MB``)."""
+    env = os.environ.get("SIAMESE_RUNS_MAX_MB", "").strip()
+    return int(float(env) * (1 << 20)) if env else MAX_STORE_BYTES
+
+
+def usage(root: str | os.PathLike) -> int:
+    """Bytes held by the run folders under ``root`` (nothing else is counted or followed)."""
+    total = 0
+    try:
+        folders = [r for r in Path(root).iterdir() if is_run_dir(r)]
+    except OSError:
+        return 0
+    for run in folders:
+        try:
+            total += sum(f.lstat().st_size for f in run.iterdir())
+        except OSError:
+            continue
+    return total
+
+
+def make_room(root: str | os.PathLike, need: int,
+              keep: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Before storing ``need`` more bytes: prune what has expired, then ``StorageError`` if the
+    root would still pass ``store_limit`` (nobody's recent data is deleted to make room)."""
+    prune(root, keep=keep)
+    limit, used = store_limit(), usage(root)
+    if used + need > limit:
+        raise StorageError(f"the server's space for trained models and uploads is full "
+                           f"({used / 2**20:,.0f} of {limit / 2**20:,.0f} MB in use); remove "
+                           f"datasets and runs you no longer need, or try again later (they are "
+                           f"deleted a day after their last use)")
+
+
+def kept_count(root: str | os.PathLike) -> int:
+    """How many runs under ``root`` are kept (all sessions)."""
+    try:
+        return sum(1 for r in Path(root).iterdir() if is_run_dir(r) and (r / KEPT).is_file())
+    except OSError:
+        return 0
 
 
 # --- one session's runs: describe, rename, keep, delete ------------------------------------------
@@ -192,9 +259,13 @@ def rename(prefix: str | os.PathLike, name: str) -> None:
 
 
 def keep(prefix: str | os.PathLike, on: bool = True) -> None:
-    """Keep a run beyond ``RETENTION_S`` (or let pruning have it again)."""
+    """Keep a run for ``KEPT_RETENTION_S`` instead of ``RETENTION_S`` (or let pruning have it
+    after a day again). ``StorageError`` when the server keeps ``MAX_KEPT_TOTAL`` already."""
     marker = paths(prefix)["json"].parent / KEPT
     if on:
+        if not marker.is_file() and kept_count(marker.parent.parent) >= MAX_KEPT_TOTAL:
+            raise StorageError(f"this server keeps at most {MAX_KEPT_TOTAL} runs beyond a day, "
+                               f"and has that many: download this one's weights instead")
         atomic_write_text(marker, "{}\n")
     else:
         marker.unlink(missing_ok=True)

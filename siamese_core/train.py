@@ -19,7 +19,7 @@ from . import weights
 from .calibrate import (Calibration, calibrate, evaluate_embeddings, operating_points,
                         pca_2d)
 from .config import TrainConfig
-from .data import (Dataset, class_groups, is_user_spec, load_dataset, stratified_split,
+from .data import (Dataset, check_classes, class_groups, is_user_spec, load_dataset, stratified_split,
                    with_rotated_classes)
 from .distributed import Replicas, replicas_for
 from .errors import DataError
@@ -98,29 +98,6 @@ def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
         return ds
     idx = stratified_split(ds.labels, "test", test_fraction=n / len(ds), seed=seed)
     return ds.subset(idx)
-
-
-def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = None) -> None:
-    """``DataError`` unless every split holds at least 2 classes and sizes the network takes."""
-    for name, ds in (("training", train_ds), ("validation", val_ds), ("test", test_ds)):
-        if ds is None:
-            continue
-        values, counts = np.unique(ds.labels, return_counts=True)
-        if len(values) < 2:
-            raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
-                            f"needs at least 2 to tell same from different")
-        if counts.min() < 2:
-            c = int(values[counts.argmin()])
-            label = ds.class_names[c] if 0 <= c < len(ds.class_names) else str(c)
-            hint = (": hold-out by image shares each class's images among training, validation "
-                    "and test, so give every class at least 5 images, or hold out whole classes"
-                    if ds.holdout == "image" else "")
-            raise DataError(f"class {label!r} has a single image in the {name} split; pairs "
-                            f"need at least 2 of each class{hint}")
-    for name, ds in (("validation", val_ds), ("test", test_ds)):
-        if ds is not None and train_ds.images.shape[1:] != ds.images.shape[1:]:
-            raise DataError(f"training images are {train_ds.images.shape[1:]} but {name} images "
-                            f"{ds.images.shape[1:]}")
 
 
 def load_splits(cfg: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:

@@ -421,6 +421,8 @@ def test_your_data_says_the_kind_it_chose_and_shows_photos_as_photos(photo_zip, 
     """Issue 21: the page names the kind chosen from the images and why; the sample grid is
     what the kind's recipe feeds the network (48-px photos, not ink masks)."""
     at = _with_upload(f"zip:{photo_zip}", "faces.zip", "pages/your_data.py")
+    intro = at.caption[0].value                     # its limits, filled in (not "{...}")
+    assert "50 MB and 4 billion pixels in all" in intro and "With 6 or more classes" in intro
     text = " ".join(m.value for m in at.markdown)
     assert "**Kind: photo**" in text and "photograph" in text and "48×48 px" in text
     at = _with_upload(f"zip:{ink_zip}", "digits.zip", "pages/your_data.py")
@@ -613,3 +615,14 @@ def test_server_paths_and_private_ids_never_reach_the_page(held_out_model, tmp_p
     page = [e.value for e in (*at.markdown, *at.caption, *at.warning, *at.error, *at.info)]
     assert any(plain("your data: digits.zip (removed)") in t for t in page), page
     assert not any(spec.split(":", 1)[1] in t for t in page), page
+
+
+def test_the_pair_explorers_class_filter_offers_only_classes_with_training_images(held_out_model):
+    """Issue 24, 20: with whole classes held out, the filter listed every class, though the
+    held-out ones have no image in the training split the pairs come from."""
+    spec, _ = held_out_model
+    at = _with_upload(spec, "digits.zip", "pages/explorer.py")
+    box = at.multiselect(key="explorer_classes")
+    assert len(box.options) == 4 and set(box.options) < {f"c{d}" for d in range(8)}, box.options
+    box.set_value(box.options[:2]).run()
+    assert not at.exception and not at.error

@@ -274,3 +274,94 @@ def test_dataset_kind_looks_at_the_images(photo_zip, ink_zip, tmp_path):
     assert ds.images.shape[1:] == (48, 48) and (ds.images == 0).mean() < 0.05   # no ink cut
     with pytest.raises(DataError, match="no such file"):
         dataset_kind(f"zip:{tmp_path / 'gone.zip'}")
+
+
+def _glyphs(n: int, side: int = 64) -> list[np.ndarray]:
+    rng = np.random.default_rng(n)
+    out = []
+    for i in range(n):
+        a = np.zeros((side, side), np.uint8)
+        x, y = rng.integers(5, side // 2, 2)
+        a[y:y + side // 3, x:x + 4] = 255
+        out.append(a)
+    return out
+
+
+def test_the_pixels_one_dataset_decodes_are_bounded(tmp_path, monkeypatch):
+    """Issue 24, 9: decoding time follows pixels, not bytes: 16,000 copies of one flat 4096 x
+    4096 PNG (8 MB zipped) kept a core busy for an hour. The images' declared sizes are added
+    up from their headers and the load stops, in one line, once they pass the bound."""
+    from siamese_core import data
+    from tests.conftest import write_zip
+    assert data.MAX_DATASET_PIXELS == 4_000_000_000
+    spec = f"zip:{write_zip(tmp_path / 'd.zip', {c: _glyphs(5) for c in 'abcd'})}"
+    decoded = []
+    real = data.prepare
+    monkeypatch.setattr(data, "prepare", lambda *a: decoded.append(1) or real(*a))
+    monkeypatch.setattr(data, "MAX_DATASET_PIXELS", 10 * 64 * 64)
+    with pytest.raises(DataError, match=r"d\.zip: its images hold more than 4\.096e-05 billion "
+                                        r"pixels; .*shrink the images to 1024 px"):
+        load_dataset(spec, "train")
+    assert len(decoded) == 10                     # the 11th image's header stopped it
+    monkeypatch.setattr(data, "MAX_DATASET_PIXELS", 20 * 64 * 64)
+    assert len(load_dataset(spec, "train", "image").class_names) == 4
+
+
+def test_other_formats_under_png_names_are_read_and_said(tmp_path):
+    """Issue 24, 20: GIF, WebP and TIFF files named .png were read without a word."""
+    import io
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "d.zip", "w") as z:
+        for c in "ab":
+            for i, im in enumerate(_glyphs(4)):
+                buf = io.BytesIO()
+                fmt = {0: "GIF", 1: "WEBP", 2: "TIFF"}.get(i, "PNG") if c == "a" else "PNG"
+                Image.fromarray(im).save(buf, fmt)
+                z.writestr(f"{c}/{i}.png", buf.getvalue())
+    ds = load_dataset(f"zip:{tmp_path / 'd.zip'}", "train", "image")
+    assert len(ds.class_names) == 2
+    (note,) = [n for n in ds.notes if "another format" in n]
+    assert note.startswith("3 image(s) in another format than their name says, read as what "
+                           "they are: a/0.png (GIF); a/1.png (WEBP); a/2.png (TIFF)"), note
+
+
+def test_a_name_listed_twice_in_a_zip_counts_once_and_is_said(tmp_path):
+    """Issue 24, 20: an archive listing one member name twice counted it as two images."""
+    import io
+    import warnings
+    import zipfile
+
+    from siamese_core.data import summarize
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)     # zipfile: "Duplicate name"
+        with zipfile.ZipFile(tmp_path / "d.zip", "w") as z:
+            for c in "ab":
+                for i, im in enumerate(_glyphs(4)):
+                    buf = io.BytesIO()
+                    Image.fromarray(im).save(buf, "PNG")
+                    z.writestr(f"{c}/{i}.png", buf.getvalue())
+                    if c == "a" and i == 0:
+                        z.writestr(f"{c}/{i}.png", buf.getvalue())
+    s = summarize(f"zip:{tmp_path / 'd.zip'}", "image")
+    assert s.counts == [4, 4]
+    assert any(n.startswith("1 repeated entries (a name listed twice; the first is used) "
+                            "ignored: a/0.png") for n in s.notes), s.notes
+
+
+def test_a_dataset_training_would_refuse_says_so_when_summarised(tmp_path):
+    """Issue 24, 20: three classes of two images each left the validation split empty; the
+    upload was accepted without a word and only training refused it. The hint's image count is
+    the real one: 14 images a class leave one in validation, 15 leave two."""
+    from siamese_core.data import MIN_IMAGES_IMAGE_HOLDOUT, summarize
+    from tests.conftest import write_zip
+    s = summarize(f"zip:{write_zip(tmp_path / 'd.zip', {c: _glyphs(2) for c in 'abc'})}")
+    assert s.splits["val"] == (0, 0)
+    assert s.refused == ("the validation split is empty: hold-out by image gives validation and "
+                         "test a share of each class's images, so give every class at least 15 "
+                         "images, or hold out whole classes")
+    n = MIN_IMAGES_IMAGE_HOLDOUT
+    short = summarize(f"zip:{write_zip(tmp_path / 'e.zip', {c: _glyphs(n - 1) for c in 'abc'})}")
+    assert short.refused.startswith("class 'a' has a single image in the validation split")
+    assert f"at least {n} images" in short.refused
+    assert summarize(f"zip:{write_zip(tmp_path / 'f.zip', {c: _glyphs(n) for c in 'abc'})}") \
+        .refused is None

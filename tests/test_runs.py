@@ -210,3 +210,44 @@ def test_side_by_side_shows_results_main_settings_and_what_differs(tmp_path):
     W.paths(b)["json"].unlink()
     with pytest.raises(runs.SiameseError):
         runs.side_by_side([a, b])
+
+
+def test_disk_use_is_bounded_in_time_count_and_bytes(tmp_path, monkeypatch):
+    """Issue 24, 13: kept runs were never pruned, any number could be kept, uploads and runs
+    had no byte bound, and pruning ran only when someone pressed Train. Kept runs go after 30
+    days; a server keeps at most 20; past the store's limit new data is refused (nobody's
+    recent data deleted for it); the app prunes on any page run, at most every 10 minutes."""
+    kept = make_run(tmp_path, rid(1), 31 * DAY)
+    (kept.parent / runs.KEPT).write_text("{}\n")
+    recent_kept = make_run(tmp_path, rid(2), 29 * DAY)
+    (recent_kept.parent / runs.KEPT).write_text("{}\n")
+    assert runs.prune(tmp_path, now=NOW) == 1
+    assert not kept.parent.exists() and recent_kept.parent.exists()
+
+    monkeypatch.setattr(runs, "MAX_KEPT_TOTAL", 2)
+    a, b = make_run(tmp_path, rid(3), 0), make_run(tmp_path, rid(4), 0)
+    assert runs.kept_count(tmp_path) == 1
+    runs.keep(a)
+    with pytest.raises(runs.StorageError, match="keeps at most 2 runs"):
+        runs.keep(b)
+    runs.keep(a)                                       # keeping a kept run again is fine
+    runs.keep(a, False)
+    runs.keep(b)
+
+    used = runs.usage(tmp_path)
+    assert used == sum(f.stat().st_size for r in (recent_kept, a, b) for f in r.parent.iterdir())
+    monkeypatch.setenv("SIAMESE_RUNS_MAX_MB", str((used + 1000) / 2**20))
+    runs.make_room(tmp_path, 1000)
+    with pytest.raises(runs.StorageError, match=r"space for trained models and uploads is full"):
+        runs.make_room(tmp_path, 1001)
+    assert all(r.parent.exists() for r in (recent_kept, a, b))   # refused, nothing deleted
+    monkeypatch.delenv("SIAMESE_RUNS_MAX_MB")
+    assert runs.store_limit() == runs.MAX_STORE_BYTES == 2 << 30
+
+    import time
+    old = make_run(tmp_path, rid(5), 2 * DAY, now=time.time())      # prune's clock: the real one
+    runs._last_prune.clear()
+    assert runs.prune_now_and_then(tmp_path) == 1 and not old.parent.exists()
+    old = make_run(tmp_path, rid(6), 2 * DAY, now=time.time())
+    assert runs.prune_now_and_then(tmp_path) == 0 and old.parent.exists()   # not yet again
+    assert runs.prune_now_and_then(tmp_path, every_s=0) == 1

@@ -354,7 +354,7 @@ def test_a_class_with_one_image_in_a_split_is_named_with_its_split():
     train_ds = ds(np.repeat(np.arange(8), 4), "train")
     val_ds = ds([0, 1, 1, 2, 2, 3, 3], "val")
     with pytest.raises(DataError, match=r"class 'person0' has a single image in the validation "
-                                        r"split; .* at least 5 images, or hold out whole classes"):
+                                        r"split; .* at least 15 images, or hold out whole classes"):
         check_classes(train_ds, val_ds)
     check_classes(train_ds, ds([0, 0, 1, 1], "val"))
 

@@ -63,3 +63,19 @@ def test_an_image_over_5_mb_is_refused_before_storing(mgr):
     assert e.value.status_code == 413 and mgr.get_files("s1", ["f1"]) == []
     mgr.add_file("s1", rec(2, name="data.zip", size=5 * MB + 1))   # archives may be larger
     assert len(mgr.get_files("s1", ["f2"])) == 1
+
+
+def test_a_camera_frame_reaches_the_page_to_be_judged_by_its_own_limit(mgr):
+    """Issue 24, 20: a camera photo over 5 MB was refused with an HTTP 413 the camera widget
+    never shows: the page showed only its prompt. The manager takes camera frames up to the
+    archive limit; the page takes them up to 20 MB and says why it refuses a larger one."""
+    from siamese_studio.ui.inputs import Refusal, sized
+    mgr.add_file("s1", rec(1, name="camera-input-2026-12-02T16_00_00.000Z.jpg", size=6 * MB))
+    assert len(mgr.get_files("s1", ["f1"])) == 1
+    with pytest.raises(HTTPException):
+        mgr.add_file("s1", rec(2, name="camera-input-x.jpg", size=50 * MB + 1))
+    assert sized(b"\0" * (6 * MB), 20) == (b"\0" * (6 * MB), None)
+    data, why = sized(b"\0" * (21 * MB), 20)
+    assert data is None and isinstance(why, Refusal)
+    assert why == "That photo is 21.0 MB; the limit is 20 MB."
+    assert sized(b"\0" * (6 * MB), 5)[1] == "That file is 6.0 MB; the limit is 5 MB."

@@ -15,7 +15,7 @@ from siamese_studio.ui.common import (
     say,
     sidebar,
 )
-from siamese_studio.ui.inputs import image_input, input_problem
+from siamese_studio.ui.inputs import Refusal, image_input, input_problem
 from siamese_studio.ui.text import code, plain
 from siamese_studio.ui.verify import verify_panel
 
@@ -48,8 +48,11 @@ def prepared(side: str, pick_from=None):
     """An input column's network input, or None after showing why not; Pick offers the
     images of ``pick_from`` (by default the test split)."""
     raw, msg = image_input(side, test_ds if pick_from is None else pick_from, what, MODES)
-    if raw is None:
-        st.info(msg)          # a prompt: what to give
+    if raw is None:           # a prompt (what to give) or why what was given is refused
+        if isinstance(msg, Refusal):
+            st.warning(msg, icon=":material/warning:")
+        else:
+            st.info(msg)
         return None
     odd = m.kind_warning(raw)
     if odd:

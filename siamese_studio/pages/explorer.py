@@ -50,8 +50,14 @@ except SiameseError as e:
     st.error(say(e))
     st.stop()
 
-chosen = c3.multiselect("Only these classes (optional, at least 2)", ds.class_names,
-                        key="explorer_classes")
+# The pairs come from the training split: with whole classes held out, only its own classes
+# can be chosen (the others have no image here).
+present = [ds.class_names[c] for c in np.unique(ds.labels)]
+chosen = c3.multiselect("Only these classes (optional, at least 2)", present,
+                        key="explorer_classes",
+                        help=None if len(present) == len(ds.class_names) else
+                        f"The training split's {len(present)} classes; the other "
+                        f"{len(ds.class_names) - len(present)} are held out for validation and test.")
 if chosen and len(chosen) < 2:
     st.warning("Pick at least two classes: negative pairs need two.")
     st.stop()

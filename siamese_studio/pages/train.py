@@ -8,13 +8,12 @@ from siamese_core.jobs import BusyError, TrainingJob, prewarm
 from siamese_core.preprocess import KINDS
 from siamese_studio.ui.common import (
     ACTIVE_DATASET,
-    ACTIVE_MODEL,
     JOB,
-    USER_DATASETS,
     active_dataset,
     dataset_label,
     dataset_labeller,
     dataset_options,
+    protected,
     say,
     sidebar,
 )
@@ -102,9 +101,7 @@ if submitted and not running:
     try:
         cfg = config_from_form(spec, v)
         root = runs.default_root()
-        runs.prune(root, keep=[st.session_state.get(ACTIVE_MODEL),
-                               *[s.split(":", 1)[1] for s in st.session_state.get(
-                                   USER_DATASETS, {})]])
+        runs.make_room(root, 0, keep=protected())
         out = runs.new_run(root, f"{dataset_label(spec).replace('your data: ', '')}-{v['loss']}")
         st.session_state[JOB] = job = TrainingJob.start(cfg, out)
         remember(out)

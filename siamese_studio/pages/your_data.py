@@ -6,8 +6,10 @@ import streamlit as st
 
 from siamese_core import SiameseError, runs
 from siamese_core.config import recipe
-from siamese_core.data import MIN_CLASS_HOLDOUT, dataset_kind, is_user_spec, summarize
+from siamese_core.data import (MAX_DATASET_PIXELS, MIN_CLASS_HOLDOUT, dataset_kind, is_user_spec,
+                               summarize)
 from siamese_core.pairs import class_montage
+from siamese_core.preprocess import MAX_INPUT
 from siamese_studio.ui.common import (
     ACTIVE_DATASET,
     USER_DATASETS,
@@ -15,14 +17,30 @@ from siamese_studio.ui.common import (
     dataset,
     dataset_label,
     page,
+    protected,
     register_upload,
     say,
+    upload_name,
     sidebar,
 )
 from siamese_studio.ui.text import plain
-from siamese_studio.ui.uploads import MAX_ARCHIVE_MB, file_uploader, reset_uploader
+from siamese_studio.ui.uploads import (MAX_ARCHIVE_MB, MAX_UPLOADS_PER_SESSION, file_uploader,
+                                       reset_uploader)
 
 UPLOADED = "_your_data_uploaded"     # session key: {sha256 of an archive: its spec}
+DROPPED = "_your_data_dropped"       # session key: a message about an upload removed for room
+
+
+def forget_upload(spec: str) -> None:
+    """Delete an upload from the server and from this session's datasets (its name stays
+    known: models trained on it still name it)."""
+    st.session_state.get(USER_DATASETS, {}).pop(spec, None)
+    st.session_state[UPLOADED] = {k: v for k, v in st.session_state.get(UPLOADED, {}).items()
+                                  if v != spec}
+    if st.session_state.get(ACTIVE_DATASET) == spec:
+        st.session_state[ACTIVE_DATASET] = "mnist-5k"
+    runs.remove_dataset(spec.split(":", 1)[1])
+
 
 sidebar(__file__)
 st.title("Your data")
@@ -30,10 +48,12 @@ st.caption(
     "Siamese networks verify things they never saw in training: a new person's signature, a "
     "new character. Upload a **zip of class folders** — one folder of PNG/JPEG images per "
     "class, at any depth (`alice/1.png`, `Greek/alpha/3.png`), at least 2 images per class, "
-    f"at most {MAX_ARCHIVE_MB} MB. With {MIN_CLASS_HOLDOUT} or more classes, validation and "
-    "test hold out **whole classes**, so the numbers say how the model does on new ones. "
-    "The data stays on this server, visible to this browser session only, and is deleted a "
-    "day after its last use.")
+    f"at most {MAX_ARCHIVE_MB} MB and {MAX_DATASET_PIXELS / 1e9:g} billion pixels in all "
+    f"(the network sees at most {MAX_INPUT} px a side: large photos only cost time). With "
+    f"{MIN_CLASS_HOLDOUT} or more classes, validation and test hold out **whole classes**, so "
+    "the numbers say how the model does on new ones. The data stays on this server, visible to "
+    f"this browser session only; it keeps your newest {MAX_UPLOADS_PER_SESSION} uploads and "
+    "deletes each a day after its last use.")
 st.caption("To try it: Omniglot's handwritten characters, `images_background_small1.zip` in "
            "the GitHub repository brendenlake/omniglot (folder `python`).")
 
@@ -46,7 +66,13 @@ if f is not None:
     digest = hashlib.sha256(data).hexdigest()
     known = st.session_state.setdefault(UPLOADED, {})
     if digest not in known:
-        path = runs.save_dataset(runs.default_root(), data)
+        root = runs.default_root()
+        try:
+            runs.make_room(root, len(data), keep=protected())
+        except SiameseError as e:
+            st.error(f"{plain(f.name)}: {say(e)}")
+            st.stop()
+        path = runs.save_dataset(root, data)
         spec = f"zip:{path}"
         register_upload(spec, f.name)     # every message about it names the file, not the copy
         bar = st.progress(0.0, text="Reading the images…")
@@ -60,9 +86,18 @@ if f is not None:
             st.stop()
         bar.empty()
         known[digest] = spec
-        st.session_state.setdefault(USER_DATASETS, {})[spec] = f.name
+        mine = st.session_state.setdefault(USER_DATASETS, {})
+        mine[spec] = f.name
         st.session_state[ACTIVE_DATASET] = spec
+        # A session keeps its newest few uploads on the server's disk, not every one it made.
+        for old in list(mine)[:-MAX_UPLOADS_PER_SESSION]:
+            forget_upload(old)
+            st.session_state[DROPPED] = (f"Your oldest upload, {plain(upload_name(old))}, was "
+                                         f"removed: a session keeps its newest "
+                                         f"{MAX_UPLOADS_PER_SESSION} on the server.")
         st.rerun()            # the sidebar, drawn above, then names the new dataset too
+if DROPPED in st.session_state:
+    st.info(st.session_state.pop(DROPPED), icon=":material/delete:")
 
 spec = active_dataset()
 if not is_user_spec(spec):
@@ -89,6 +124,8 @@ c[1].metric("Images", f"{sum(s.counts):,}")
 c[2].metric("Held out for test", f"{s.splits['test'][1]} classes" if s.holdout == "class"
             else f"{s.splits['test'][0]:,} images")
 c[3].metric("Images per class", f"{min(s.counts)}–{max(s.counts)}")
+if s.refused:
+    st.error(f"Training would refuse this dataset: {say(s.refused)}", icon=":material/block:")
 for note in s.notes:
     st.warning(say(note), icon=":material/warning:")
 how = ("whole classes: validation and test classes are never trained on" if s.holdout == "class"
@@ -117,10 +154,7 @@ c1, c2, c3 = st.columns(3)
 c1.page_link(page("explorer"), label="See its pairs", icon=":material/grid_view:")
 c2.page_link(page("train"), label="Train on it", icon=":material/model_training:")
 if c3.button("Remove this dataset", icon=":material/delete:", key="remove_user_dataset"):
-    st.session_state[USER_DATASETS].pop(spec, None)
-    st.session_state[UPLOADED] = {k: v for k, v in st.session_state.get(UPLOADED, {}).items()
-                                  if v != spec}
+    forget_upload(spec)
     st.session_state[ACTIVE_DATASET] = "mnist-5k"
-    runs.remove_dataset(spec.split(":", 1)[1])
     reset_uploader("your_data_zip")
     st.rerun()

@@ -41,6 +41,13 @@ def section(what: str):
                  "unaffected.")
 
 
+def protected() -> list[str]:
+    """What pruning must leave alone for this session: its model and its uploads."""
+    return [p for p in (st.session_state.get(ACTIVE_MODEL),
+                        *[s.split(":", 1)[1] for s in st.session_state.get(USER_DATASETS, {})])
+            if p]
+
+
 def register_upload(spec: str, name: str) -> None:
     """Remember what the user called an upload (its file name), for every message about it."""
     st.session_state.setdefault(UPLOAD_NAMES, {})[spec] = name
@@ -229,6 +236,7 @@ def sidebar(page_file: str | None = None, watch_training: bool = True) -> None:
     through_entry(page_file)
     cap_session_uploads()
     release_large_buffers()
+    runs.prune_now_and_then(runs.default_root(), keep=protected())   # expired runs go anyway
     job = st.session_state.get(JOB)
     if watch_training and job is not None and not job.finished:
         with st.sidebar:

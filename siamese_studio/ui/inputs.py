@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from siamese_studio.ui.text import plain
-from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_IMAGE_MB, file_uploader
+from siamese_studio.ui.uploads import IMAGE_SUFFIXES, MAX_CAMERA_MB, MAX_IMAGE_MB, file_uploader
 
 IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]
 
@@ -74,11 +74,8 @@ def image_input(side: str, pick_from=None, what: str = "digit",
         else:
             f, refused = st.camera_input(f"A photo of a {what}", key=f"camera_{side}"), None
         if f is None:
-            return None, refused or f"Upload a picture of a single {what}."
-        data = f.getvalue()
-        if len(data) > MAX_IMAGE_MB * 1024 * 1024:
-            return None, f"That file is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMAGE_MB} MB."
-        return data, None
+            return None, Refusal(refused) if refused else f"Upload a picture of a single {what}."
+        return sized(f.getvalue(), MAX_IMAGE_MB if mode == "Upload" else MAX_CAMERA_MB)
     if pick_from is None:
         return None, "The model's dataset is not available to pick from."
     ds, key = pick_from, f"pick_{side}"
@@ -90,6 +87,18 @@ def image_input(side: str, pick_from=None, what: str = "digit",
              caption=f"{plain(ds.class_names[ds.labels[i]])} (#{i} of the "
                      f"{SPLIT_NAMES.get(ds.split, ds.split)} split)")
     return ds.images[i], None
+
+
+class Refusal(str):
+    """A message of ``image_input`` that refuses what was given (a prompt is a plain str)."""
+
+
+def sized(data: bytes, max_mb: int) -> tuple[bytes | None, str | None]:
+    """``image_input``'s answer for an uploaded or photographed file: the bytes, or why not."""
+    if len(data) > max_mb * 1024 * 1024:
+        return None, Refusal(f"That {'photo' if max_mb == MAX_CAMERA_MB else 'file'} is "
+                             f"{len(data) / 2**20:.1f} MB; the limit is {max_mb} MB.")
+    return data, None
 
 
 def input_problem(error: Exception) -> str:

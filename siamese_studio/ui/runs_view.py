@@ -11,7 +11,7 @@ from siamese_studio.ui.common import ACTIVE_MODEL, dataset_labeller, say, sectio
 from siamese_studio.ui.text import plain
 
 MY_RUNS = "my_runs"        # session key: model prefixes of the runs this session started
-MAX_KEPT = 5               # runs one session may keep beyond runs.RETENTION_S
+MAX_KEPT = 5               # runs one session may keep (runs.KEPT_RETENTION_S instead of a day)
 
 
 def remember(prefix) -> None:
@@ -51,7 +51,9 @@ def render_runs() -> None:
         kept = sum(i.kept for i in infos)
         want = c3.toggle("Keep", run.kept, key=f"keep_{chosen}",
                          disabled=not run.kept and kept >= MAX_KEPT,
-                         help=f"Kept runs stay beyond a day (at most {MAX_KEPT} per session).")
+                         help=f"Kept runs stay {runs.KEPT_RETENTION_S // 86400} days after "
+                              f"their last change instead of one (at most {MAX_KEPT} per "
+                              f"session, {runs.MAX_KEPT_TOTAL} on this server).")
         if want != run.kept:
             runs.keep(chosen, want)
             st.rerun()

@@ -11,12 +11,18 @@ ARCHIVE_SUFFIXES = (".zip",)
 UPLOAD_SUFFIXES = IMAGE_SUFFIXES + ARCHIVE_SUFFIXES
 # Images: 5 MB each; an archive of the user's dataset: 50 MB (server.maxUploadSize, the largest).
 MAX_IMAGE_MB, MAX_ARCHIVE_MB = 5, 50
+# A camera frame (Streamlit names it camera-input-<time>.jpg): a phone's can pass 5 MB. It may be
+# 20 MB; the upload manager takes it up to MAX_ARCHIVE_MB so that the page, not a silent HTTP
+# 413 the camera widget never shows, says why a larger one is refused.
+CAMERA_PREFIX, MAX_CAMERA_MB = "camera-input-", 20
 # Per browser session, files held by Streamlit's upload manager (Compare's two sides need two;
 # direct upload requests that no widget ever claims would otherwise stay until the session ends).
 # Archives are counted apart: at most one, the newest.
 MAX_FILES_PER_SESSION = 4
 MAX_BYTES_PER_SESSION = 12 * 1024 * 1024
 MAX_ARCHIVES_PER_SESSION = 1
+# Datasets one session keeps on the server's disk (a newer upload deletes the oldest).
+MAX_UPLOADS_PER_SESSION = 3
 
 
 M_MMAP_THRESHOLD = -3      # glibc's mallopt parameter
@@ -75,7 +81,8 @@ def guard_upload_manager(mgr, max_files: int = MAX_FILES_PER_SESSION,
         if "\0" in name or not name.endswith(suffixes):
             raise HTTPException(status_code=400, detail="file type not accepted")
         archive = name.endswith(ARCHIVE_SUFFIXES)
-        if not archive and len(file.data) > MAX_IMAGE_MB * 1024 * 1024:
+        limit = MAX_ARCHIVE_MB if name.startswith(CAMERA_PREFIX) else MAX_IMAGE_MB
+        if not archive and len(file.data) > limit * 1024 * 1024:
             raise HTTPException(status_code=413, detail="image too large")
         add(session_id=session_id, file=file)
         with mgr._lock:

@@ -158,3 +158,27 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     no_server_paths(page)
     no_exceptions(page)
     shots(page, "removed")
+
+
+def test_a_session_keeps_its_newest_uploads_only(page, server, shots):
+    """Issue 24, 13: one tab uploaded six zips and all stayed on the server's disk. A session
+    keeps its newest 3: a fourth upload deletes the oldest (its server copy too) and says so."""
+    import os
+    from pathlib import Path
+
+    from siamese_studio.ui.uploads import MAX_UPLOADS_PER_SESSION
+    root = Path(os.environ["SIAMESE_RUNS_DIR"])
+    go(page, server, "Your data", "zip of class folders")
+    data = glyph_zip()
+    copies = []
+    for i in range(MAX_UPLOADS_PER_SESSION + 1):
+        before = set(root.glob("*/dataset.zip"))
+        # A different archive each time (a repeated one is recognised and not stored again).
+        upload(page, data + b"\0" * i if i else data, f"upload{i}.zip")
+        page.get_by_text(f"your data: upload{i}.zip").first.wait_for(timeout=60_000)
+        (new,) = set(root.glob("*/dataset.zip")) - before
+        copies.append(new)
+    page.get_by_text("Your oldest upload, upload0.zip, was removed").wait_for()
+    assert not copies[0].exists() and all(c.exists() for c in copies[1:])
+    no_exceptions(page)
+    shots(page, "oldest-removed")
