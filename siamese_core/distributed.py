@@ -142,17 +142,28 @@ def strategy_from_env(cluster_timeout_s: float = CLUSTER_TIMEOUT_S):
           f"for the other workers of its cluster of {len(members)} "
           f"({', '.join(a for a in members if a != address) or 'none'}); then it gives up "
           "(exit code 1)", file=sys.stderr, flush=True)
-    with open(os.devnull, "w") as null:
-        faulthandler.dump_traceback_later(cluster_timeout_s, exit=True, file=null)
-        try:
-            # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls.
-            return tf.distribute.MultiWorkerMirroredStrategy()
-        except (tf.errors.OpError, ValueError, RuntimeError) as e:
-            detail = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
-            raise DistributedError(f"cannot start this worker ({task['type']} {task['index']}) "
-                                   f"at {address}: {detail}; is the port in use?") from None
-        finally:
-            faulthandler.cancel_dump_traceback_later()
+    # faulthandler writes its report into a pipe, then ends this process: the process at the
+    # other end then says, in one line, why this worker gave up (the report itself is noise).
+    gave_up = (f"error: {task['type']} {task['index']} at {address}: the other workers of its "
+               f"cluster did not all come within {cluster_timeout_s:.0f} s; check that they run, "
+               f"that TF_CONFIG names them alike, and that their ports are reachable "
+               f"(--cluster-timeout SECONDS waits longer)")
+    teller = subprocess.Popen(
+        [sys.executable, "-c", "import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)"
+         "\nif sys.stdin.buffer.read(1): print(sys.argv[1], file=sys.stderr, flush=True)",
+         gave_up], stdin=subprocess.PIPE)
+    faulthandler.dump_traceback_later(cluster_timeout_s, exit=True, file=teller.stdin)
+    try:
+        # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.OpError, ValueError, RuntimeError) as e:
+        detail = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
+        raise DistributedError(f"cannot start this worker ({task['type']} {task['index']}) "
+                               f"at {address}: {detail}; is the port in use?") from None
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        teller.stdin.close()            # nothing written: it ends quietly
+        teller.wait()
 
 
 class StallWatchdog:

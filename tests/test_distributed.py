@@ -405,6 +405,9 @@ def test_a_worker_without_its_cluster_says_so_and_gives_up(tmp_path):
     assert any("worker 0 at 127.0.0.1:" in line and "waiting up to 3 s for the other workers "
                "of its cluster of 2 (127.0.0.1:" in line and "gives up (exit code 1)" in line
                for line in err.splitlines()), err[-2000:]
+    # ... and the last line says why it ended (faulthandler's own report is not shown).
+    assert err.strip().splitlines()[-1].startswith("error: worker 0 at 127.0.0.1:") and \
+        "did not all come within 3 s" in err and "Timeout" not in err, err[-2000:]
 
 
 def test_ctrl_c_ends_a_waiting_worker(tmp_path):
@@ -417,4 +420,5 @@ def test_ctrl_c_ends_a_waiting_worker(tmp_path):
         p.send_signal(signal.SIGINT)
         assert p.wait(timeout=30) == -signal.SIGINT
     finally:
-        _finish([p], timeout=5)
+        _, err = _finish([p], timeout=5)[0]
+    assert "Traceback" not in err and "error:" not in err, err[-2000:]   # nothing after it
