@@ -329,8 +329,10 @@ def _cmd_train(args) -> int:
         if not trainer.is_chief:
             return 0
     m = end.metrics
+    on = (", genuine pairs against skilled forgeries" if end.meta.get("calibrated_on") ==
+          "skilled forgeries" else "")
     print(f"{end.reason} after {end.epochs_done} epoch(s), {end.elapsed:.1f} s; best epoch "
-          f"{end.best_epoch} (validation: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC "
+          f"{end.best_epoch} (validation{on}: pair accuracy {m['pair_accuracy']:.4f}, ROC AUC "
           f"{m['roc_auc']:.4f}, threshold {m['threshold']:.4f})")
     t = end.meta.get("test")
     if t:
@@ -338,6 +340,11 @@ def _cmd_train(args) -> int:
                 else "every class, images never seen in training")
         print(f"test ({t['n_images']} images of {held}): pair accuracy {t['pair_accuracy']:.4f}, "
               f"ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
+        if "far_skilled" in t:
+            print(f"test signatures ({t['n_forgeries']} skilled forgeries), at the threshold: "
+                  f"false rejects {t['frr']:.2%}, false accepts of skilled forgeries "
+                  f"{t['far_skilled']:.2%} and of random ones {t['far_random']:.2%}; equal "
+                  f"error rates: skilled {t['eer_skilled']:.2%}, random {t['eer_random']:.2%}")
     print(f"saved {printable(str(out))}.weights.h5, .onnx, .json")
     return 0
 

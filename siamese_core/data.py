@@ -33,6 +33,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import forgery
 from .archive import SUFFIX_FORMATS, scan_folder, scan_zip
 from .errors import DataError, ImageError
 from .preprocess import MAX_INPUT, MIN_INPUT, Prep, detect_kind, image_header, load_image, prepare
@@ -71,6 +72,10 @@ class Dataset:
     split: str
     holdout: str = "image"
     notes: tuple[str, ...] = ()       # what loading skipped, one line each
+    # Skilled forgeries (``forgery``): images [M, H, W] imitating the person ``forgery_of`` [M]
+    # (a label of ``labels``). Never among ``images``: every use of those stays genuine.
+    forgeries: np.ndarray | None = None
+    forgery_of: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -79,9 +84,17 @@ class Dataset:
     def user_data(self) -> bool:
         return is_user_spec(self.spec)
 
+    @property
+    def n_forgeries(self) -> int:
+        return 0 if self.forgery_of is None else len(self.forgery_of)
+
     def subset(self, index: np.ndarray) -> "Dataset":
-        """The same dataset restricted to ``index``."""
-        return replace(self, images=self.images[index], labels=self.labels[index])
+        """The same dataset restricted to ``index`` (and the forgeries of its people)."""
+        out = replace(self, images=self.images[index], labels=self.labels[index])
+        if self.n_forgeries:
+            keep = np.isin(self.forgery_of, out.labels)
+            out = replace(out, forgeries=self.forgeries[keep], forgery_of=self.forgery_of[keep])
+        return out
 
 
 ROTATION_TWIN = 0.97   # correlation of class-mean images above which a turn is no new class
@@ -207,7 +220,7 @@ def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train", holdout: str
         n = int(max(y.max(initial=-1), test[1].max(initial=-1) if test else -1)) + 1
         names = [str(i) for i in range(n)]
     elif is_user_spec(spec):
-        x, y, names, notes = _user_images(spec, prep, on_progress)
+        x, y, names, notes, fx, fy = _user_images(spec, prep, on_progress)
         test = None
     else:
         raise DataError(f"unknown dataset {spec!r}: use mnist-5k, mnist, fashion-mnist, idx:DIR, "
@@ -220,7 +233,15 @@ def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train", holdout: str
     else:
         idx = split_indices(y, split, how, has_test=test is not None)
         x, y = x[idx], y[idx]
-    return Dataset(x, y, list(names), spec, split, how, notes)
+    forgeries = None
+    if is_user_spec(spec) and len(fy):
+        # Whole people held out: their forgeries go with them. By image: each person's
+        # forgeries are shared among the splits as the genuine images are.
+        keep = (np.isin(fy, np.unique(y)) if how == "class"
+                else split_indices(fy, split, "image"))
+        forgeries = (fx[keep], fy[keep])
+    return Dataset(x, y, list(names), spec, split, how, notes,
+                   *(forgeries if forgeries is not None else (None, None)))
 
 
 # --- mnist-5k ---------------------------------------------------------------------------------
@@ -389,7 +410,7 @@ def _read_idx_dir(directory: Path, spec: str):
 
 # --- the user's own images --------------------------------------------------------------------
 
-def _user_images(spec: str, prep, on_progress) -> tuple[np.ndarray, np.ndarray, list[str], tuple]:
+def _user_images(spec: str, prep, on_progress) -> tuple:
     prep = prep or Prep()
     key = (spec, prep, _stamp(spec))
     with _user_lock:
@@ -452,9 +473,13 @@ def _decode_user_images(spec: str, prep, on_progress=None):
     single: list[str] = []
     renamed: list[str] = []
     done = pixels = 0
+    owner = forgery.layout(list(tree.classes))      # class folder -> (person, forged)
+    genuine: dict[str, list[np.ndarray]] = {}
+    forged: dict[str, list[np.ndarray]] = {}
     with tree.reader() as read:
         for cls, files in tree.classes.items():
-            got = []
+            person, is_forged = owner[cls]
+            got = (forged if is_forged else genuine).setdefault(person, [])
             for fname, entry in files:
                 try:
                     data = read(entry)
@@ -482,12 +507,24 @@ def _decode_user_images(spec: str, prep, on_progress=None):
                 done += 1
                 if on_progress is not None and (done % 50 == 0 or done == total):
                     on_progress(done, total)
-            if len(got) < 2:
-                single.append(cls)
-                continue
-            images += got
-            labels += [len(names)] * len(got)
-            names.append(cls)
+    for person, got in genuine.items():
+        if len(got) < 2:
+            single.append(person)
+            continue
+        images += got
+        labels += [len(names)] * len(got)
+        names.append(person)
+    index = {n: i for i, n in enumerate(names)}
+    fakes = [(index[p], im) for p, got in forged.items() if p in index for im in got]
+    orphans = [p for p, got in forged.items() if p not in index and got]
+    if fakes:
+        notes.append(f"{len(fakes)} skilled forgeries of {len({i for i, _ in fakes})} people "
+                     f"(folders named forged, forg …): kept as negatives of the person they "
+                     f"imitate, never as a class")
+    if orphans:
+        notes.append(f"forgeries of {len(orphans)} people ignored: they have no genuine images "
+                     f"to be negatives of ({', '.join(orphans[:3])}"
+                     + (" …)" if len(orphans) > 3 else ")"))
     if renamed:
         notes.append(f"{len(renamed)} image(s) in another format than their name says, read as "
                      f"what they are: {'; '.join(renamed[:3])}"
@@ -505,7 +542,11 @@ def _decode_user_images(spec: str, prep, on_progress=None):
                         + (f" — {notes[-1]}" if notes else ""))
     x = np.stack(images)
     x.flags.writeable = False
-    return x, np.asarray(labels, dtype=np.int64), names, tuple(notes)
+    fx = (np.stack([im for _, im in fakes]) if fakes
+          else np.zeros((0, *x.shape[1:]), np.uint8))
+    fx.flags.writeable = False
+    return (x, np.asarray(labels, dtype=np.int64), names, tuple(notes), fx,
+            np.asarray([i for i, _ in fakes], dtype=np.int64))
 
 
 def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = None) -> None:
@@ -549,6 +590,7 @@ class Summary:
     splits: dict[str, tuple[int, int]]   # split -> (images, classes)
     notes: tuple[str, ...]
     refused: str | None = None        # why training would refuse it (check_classes), if it would
+    forged: list[int] | None = None   # skilled forgeries per class (``forgery``), if any
 
 
 def summarize(spec: str, holdout: str = "auto", prep=None,
@@ -562,8 +604,11 @@ def summarize(spec: str, holdout: str = "auto", prep=None,
     except DataError as e:
         refused = str(e)
     counts = np.zeros(len(first.class_names), np.int64)
+    forged = np.zeros(len(first.class_names), np.int64)
     for ds in parts.values():
         counts += np.bincount(ds.labels, minlength=len(counts))
+        if ds.n_forgeries:
+            forged += np.bincount(ds.forgery_of, minlength=len(forged))
     return Summary(spec, first.class_names, counts.tolist(), first.holdout,
                    {s: (len(ds), int(len(np.unique(ds.labels)))) for s, ds in parts.items()},
-                   first.notes, refused)
+                   first.notes, refused, forged.tolist() if forged.any() else None)

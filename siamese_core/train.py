@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import weights
+from . import forgery, weights
 from .calibrate import (Calibration, calibrate, evaluate_embeddings, operating_points,
                         pca_2d)
 from .config import TrainConfig
@@ -31,6 +31,7 @@ from .validate import writable_prefix
 VAL_PAIR_SEED = 1234      # validation pairs are fixed so epochs are comparable
 MAP_POINTS = 600          # embeddings sent for the 2-D map
 WARMUP = 10               # steps of linear learning-rate warm-up (30 was slower to 95 %)
+FORGED_SHARE = 5          # with skilled forgeries: one forged row per this many genuine ones
 
 
 # --- events (plain, picklable: they cross a process boundary to the app) ------------------------
@@ -219,8 +220,20 @@ class Trainer:
             self.groups = class_groups(self.train_ds.class_names)
         self.x_train = self.train_ds.images[..., None].astype(np.float32)
         self.y_train = self.train_ds.labels.astype(np.int32)
+        # Skilled forgeries (``forgery``) are hard negatives of the person they imitate: rows
+        # after each in-batch pairing batch's genuine ones, each with a label no other row has.
+        self.forgery_of = self.train_ds.forgery_of if self.train_ds.n_forgeries else None
+        if self.forgery_of is not None:
+            self.x_train = np.concatenate(
+                [self.x_train, self.train_ds.forgeries[..., None].astype(np.float32)])
         self.x_val = self.val_ds.images[..., None].astype(np.float32)
         self.val_pairs = make_pairs(self.val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
+        # With forgeries, the threshold is calibrated on genuine pairs against skilled ones.
+        self.x_val_forged = self.val_skilled = None
+        if self.val_ds.n_forgeries:
+            self.x_val_forged = self.val_ds.forgeries[..., None].astype(np.float32)
+            self.val_skilled = forgery.sample_skilled_pairs(
+                self.val_ds.labels, self.val_ds.forgery_of, cfg.val_pairs // 2, VAL_PAIR_SEED)
         self.map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(self.val_ds))[:MAP_POINTS]
         self.steps_per_epoch = len(self.epoch_plan())
         self.total_steps = self.steps_per_epoch * cfg.epochs if cfg.epochs else None
@@ -323,8 +336,8 @@ class Trainer:
         so an epoch of 60k fixed pairs never sits in memory as copies."""
         cfg, y_train, rng = self.cfg, self.y_train, self.rng
         if cfg.pairing == "batch":
-            return [(i, y_train[i]) for i in pk_batches(y_train, cfg.batch_size, rng,
-                                                         groups=self.groups)]
+            return [self._with_forgeries(i) for i in pk_batches(y_train, cfg.batch_size, rng,
+                                                                groups=self.groups)]
         if self.loss.items == 3:
             idx = np.stack(make_triplets(y_train, rng))             # [3, N]
             y = np.zeros(idx.shape[1], np.int32)
@@ -333,6 +346,21 @@ class Trainer:
             idx, y = np.stack([p.a, p.b]), p.label.astype(np.int32)
         bs = cfg.batch_size
         return [(idx[:, i:i + bs], y[i:i + bs]) for i in range(0, idx.shape[1], bs)]
+
+    def _with_forgeries(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A batch's image indices and labels, plus (with forgeries) one forged row per
+        ``FORGED_SHARE`` genuine ones, forgeries of the batch's own people where there are any:
+        each labelled ``-1 - its index``, the negative of every other row, its person's too."""
+        y = self.y_train[i]
+        if self.forgery_of is None:
+            return i, y
+        n = max(1, len(i) // FORGED_SHARE)
+        pool = np.flatnonzero(np.isin(self.forgery_of, y))
+        if not len(pool):
+            pool = np.arange(len(self.forgery_of))
+        f = self.rng.choice(pool, n, replace=len(pool) < n)
+        return (np.concatenate([i, len(self.y_train) + f]),
+                np.concatenate([y, -1 - f]).astype(np.int32))
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -421,11 +449,19 @@ class Trainer:
         return np.concatenate([self.forward(x[i:i + 1000]).numpy()
                                for i in range(0, len(x), 1000)])
 
-    def validate(self) -> tuple[Calibration, np.ndarray, np.ndarray]:
-        """Calibration on the fixed validation pairs, their distances, and the embeddings."""
+    def validate(self) -> tuple[Calibration, np.ndarray, np.ndarray, np.ndarray]:
+        """Calibration on the fixed validation pairs, their distances and labels, and the
+        embeddings. With skilled forgeries the pairs are the genuine ones against genuine-
+        forged pairs of one person: the threshold that matters for signatures."""
         e = self.embed(self.x_val)
         d = np.linalg.norm(e[self.val_pairs.a] - e[self.val_pairs.b], axis=1)
-        return calibrate(d, self.val_pairs.label), d, e
+        y = self.val_pairs.label
+        if self.val_skilled is not None:
+            g, f = self.val_skilled
+            skilled = np.linalg.norm(e[g] - self.embed(self.x_val_forged)[f], axis=1)
+            d = np.concatenate([d[y == SAME], skilled])
+            y = np.concatenate([y[y == SAME], np.full(len(skilled), 1 - SAME, y.dtype)])
+        return calibrate(d, y), d, y, e
 
     def _validate_now(self) -> None:
         self.end_epoch(self.window)
@@ -437,7 +473,7 @@ class Trainer:
         # Keras keeps BatchNorm's moving statistics per replica: validation and the saved
         # model see their average.
         self.replicas.average(self.emb.non_trainable_variables)
-        cal, d, e = self.validate()
+        cal, d, y, e = self.validate()
         self.val_seconds += time.perf_counter() - tv
         m = cal.to_dict()
         elapsed = self.elapsed()
@@ -451,10 +487,9 @@ class Trainer:
         is_best = score > self.best["score"]
         if is_best:
             self.best.update(score=score, epoch=self.epoch, weights=self.siamese.get_weights(),
-                             cal=cal, metrics=m, d=d, y=self.val_pairs.label)
-        labels = self.val_pairs.label
+                             cal=cal, metrics=m, d=d, y=y)
         self._emit("on_epoch_end", EpochEnd(
-            self.epoch, m, d[labels == SAME], d[labels != SAME], pca_2d(e[self.map_idx]),
+            self.epoch, m, d[y == SAME], d[y != SAME], pca_2d(e[self.map_idx]),
             self.val_ds.labels[self.map_idx], self.elapsed(), is_best))
 
     # --- the end ----------------------------------------------------------------------------
@@ -475,6 +510,14 @@ class Trainer:
             # validation.
             emb = self.embed(self.test_ds.images[..., None].astype(np.float32))
             test = evaluate_embeddings(emb, self.test_ds.labels, cal.threshold, seed=cfg.seed)
+            test.update(self._forgery_rates(self.test_ds, emb, cal.threshold))
+        e_val = self.embed(self.x_val)
+        val_rates = self._forgery_rates(self.val_ds, e_val, cal.threshold)
+        random_points = None
+        if val_rates:   # the threshold control also says how often another person passes
+            a, b = self.val_pairs.a, self.val_pairs.b
+            random_points = operating_points(np.linalg.norm(e_val[a] - e_val[b], axis=1),
+                                             self.val_pairs.label)
         meta = {
             "model": self.model_cfg.to_dict(),
             "preprocess": self.prep.to_dict(),
@@ -483,7 +526,12 @@ class Trainer:
                        for name, ds in (("train", self.train_ds), ("val", self.val_ds),
                                         ("test", self.test_ds)) if ds is not None},
             "test": test,
+            # What the threshold was chosen on; with forgeries the false accepts of the
+            # operating points are of skilled forgeries, and validation says both kinds.
+            "calibrated_on": "skilled forgeries" if self.val_skilled is not None else "pairs",
+            "validation_rates": val_rates or None,
             "operating_points": operating_points(best["d"], best["y"]),
+            "operating_points_random": random_points,
             "train": cfg.to_dict(),
             "loss": cfg.loss,
             "margin": cfg.effective_margin,
@@ -507,6 +555,14 @@ class Trainer:
                        str(self.out) if self.out is not None else None, meta)
         self._emit("on_train_end", end)
         return end
+
+    def _forgery_rates(self, ds: Dataset, emb: np.ndarray, threshold: float) -> dict:
+        """``forgery.verification_rates`` of a split with forgeries ({} without)."""
+        if not ds.n_forgeries:
+            return {}
+        f_emb = self.embed(ds.forgeries[..., None].astype(np.float32))
+        return forgery.verification_rates(emb, ds.labels, f_emb, ds.forgery_of, threshold,
+                                          seed=self.cfg.seed)
 
     def _emit(self, hook: str, event) -> None:
         for cb in self.callbacks:

@@ -159,6 +159,18 @@ class SiameseModel:
         points = self.meta.get("operating_points")
         return rates_at(points, threshold) if points else None
 
+    @property
+    def skilled(self) -> bool:
+        """Calibrated on skilled forgeries: ``rates_at``'s false accepts are forgeries'."""
+        return self.meta.get("calibrated_on") == "skilled forgeries"
+
+    def random_far_at(self, threshold: float) -> float | None:
+        """A forgery model's validation false-accept rate of random forgeries (another person's
+        genuine image) at ``threshold``; None for other models."""
+        from .calibrate import rates_at
+        points = self.meta.get("operating_points_random")
+        return rates_at(points, threshold)[0] if points else None
+
     def compare(self, img_a, img_b) -> Verdict:
         """Preprocess two images (any size/format/polarity) and say whether they match."""
         a, b = self.prepare(img_a), self.prepare(img_b)
@@ -279,7 +291,20 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
         "best_threshold_here": e["best_threshold_here"],
         "best_accuracy_here": e["best_accuracy_here"],
         f"one_shot_{e['n_way']}way": e["one_shot"], "one_shot_episodes": episodes,
+        **_forgery_rates(model, dataset, emb, seed),
     }
+
+
+def _forgery_rates(model: SiameseModel, dataset, emb: np.ndarray, seed: int) -> dict:
+    """A split with skilled forgeries: false rejects, both false-accept rates and both equal
+    error rates at the model's threshold (``forgery.verification_rates``)."""
+    if not getattr(dataset, "n_forgeries", 0):
+        return {}
+    from .forgery import verification_rates
+    r = verification_rates(emb, dataset.labels, model.embed(dataset.forgeries),
+                           dataset.forgery_of, model.threshold, seed=seed)
+    return {k: r[k] for k in ("frr", "far_random", "far_skilled", "eer_random", "eer_skilled",
+                              "n_forgeries")}
 
 
 def compare_models(a: SiameseModel, b: SiameseModel, dataset, n_boot: int = 1000,

@@ -87,6 +87,43 @@ def photo_images(n_classes: int = 8, per_class: int = 6, seed: int = 0) -> dict[
     return out
 
 
+def signature_images(n_writers: int = 8, genuine: int = 6, forged: int = 4, seed: int = 0
+                     ) -> dict[str, list]:
+    """Synthetic signatures, laid out as public signature sets are: per writer a random stroke
+    path (its signature), each genuine image that path with a little jitter, each forgery the
+    same path traced with larger wobbles and a shifted ending (the forger's imitation); dark ink
+    on white, wider than high. ``<w>/genuine`` and ``<w>/forged`` for all writers but the last,
+    whose forgeries sit in ``<w>_forg`` beside ``<w>`` (the other common layout)."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    out: dict[str, list] = {}
+    for w in range(n_writers):
+        path = np.cumsum(rng.normal(0, 9, (12, 2)), 0) + [20, 30]
+        path[:, 0] = np.linspace(12, 108, 12)
+
+        def draw(wobble: float, tail: float) -> np.ndarray:
+            img = np.full((60, 120), 250, np.uint8)
+            pts = path + rng.normal(0, wobble, path.shape)
+            pts[-3:] += tail
+            cv2.polylines(img, [np.clip(pts, 2, [117, 57]).astype(np.int32)], False, 20, 2)
+            return img
+        name = f"w{w:02d}"
+        genuine_imgs = [draw(1.0, 0.0) for _ in range(genuine)]
+        forged_imgs = [draw(3.0, rng.uniform(-8, 8)) for _ in range(forged)]
+        if w == n_writers - 1:
+            out[name], out[f"{name}_forg"] = genuine_imgs, forged_imgs
+        else:
+            out[f"{name}/genuine"], out[f"{name}/forged"] = genuine_imgs, forged_imgs
+    return out
+
+
+@pytest.fixture(scope="session")
+def signature_zip(tmp_path_factory) -> Path:
+    """8 writers x (6 genuine + 4 skilled forgeries) (``signature_images``)."""
+    return write_zip(tmp_path_factory.mktemp("signatures") / "signatures.zip",
+                     signature_images())
+
+
 def write_zip(path: Path, classes: dict[str, list]) -> Path:
     """{class: [uint8 arrays]} as ``<class>/<i>.png`` members of a zip."""
     import io

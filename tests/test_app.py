@@ -626,3 +626,31 @@ def test_the_pair_explorers_class_filter_offers_only_classes_with_training_image
     assert len(box.options) == 4 and set(box.options) < {f"c{d}" for d in range(8)}, box.options
     box.set_value(box.options[:2]).run()
     assert not at.exception and not at.error
+
+
+@pytest.fixture(scope="module")
+def signature_model(signature_zip, tmp_path_factory):
+    """A two-epoch model on the synthetic signatures with forgeries, and its spec."""
+    from siamese_core.config import recipe
+    from siamese_core.train import train
+    spec = f"zip:{signature_zip}"
+    out = tmp_path_factory.mktemp("sig") / "run" / "model"
+    train(recipe(spec, kind="ink", epochs=2, seconds=None, rotated_classes=False), [], out=out)
+    return spec, out
+
+
+def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_rates(
+        signature_model):
+    """Issue 21, 3: Your data counts genuine and forged images per writer (128 "classes" for 64
+    writers before); Compare's verification says both false-accept rates at the threshold."""
+    spec, out = signature_model
+    at = _with_upload(spec, "signatures.zip", "pages/your_data.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["People"] == "8" and metrics["Genuine images"] == "48"
+    assert metrics["Skilled forgeries"] == "32"
+    assert any("Genuine and forged images per person" in m.value for m in at.markdown)
+    at.session_state["active_model"] = str(out)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    labels = {m.label for m in at.metric}
+    assert {"False accepts: skilled forgeries", "False accepts: random", "False rejects"} <= labels

@@ -365,3 +365,24 @@ def test_a_dataset_training_would_refuse_says_so_when_summarised(tmp_path):
     assert f"at least {n} images" in short.refused
     assert summarize(f"zip:{write_zip(tmp_path / 'f.zip', {c: _glyphs(n) for c in 'abc'})}") \
         .refused is None
+
+
+def test_forgeries_belong_to_their_writer_as_negatives_never_a_class(signature_zip):
+    """Issue 21, 3: ``<w>/genuine`` + ``<w>/forged`` made two classes per writer, as if the
+    forgeries were a person. They are the writer's negatives, split with the writer."""
+    from siamese_core.data import summarize
+    spec = f"zip:{signature_zip}"
+    parts = {s: load_dataset(spec, s) for s in ("train", "val", "test")}
+    assert parts["train"].class_names == [f"w{w:02d}" for w in range(8)]
+    assert sum(p.n_forgeries for p in parts.values()) == 32
+    for p in parts.values():           # whole writers held out, their forgeries with them
+        assert p.holdout == "class" and set(p.forgery_of) == set(p.labels)
+        assert p.forgeries.shape[1:] == p.images.shape[1:]
+        assert len(p) == 6 * len(set(p.labels)) and p.n_forgeries == 4 * len(set(p.labels))
+    sub = parts["train"].subset(np.flatnonzero(parts["train"].labels == parts["train"].labels[0]))
+    assert sub.n_forgeries == 4 and set(sub.forgery_of) == {parts["train"].labels[0]}
+    s = summarize(spec)
+    assert s.counts == [6] * 8 and s.forged == [4] * 8
+    assert any(n.startswith("32 skilled forgeries of 8 people") for n in s.notes), s.notes
+    by_image = load_dataset(spec, "test", "image")
+    assert by_image.n_forgeries and set(by_image.forgery_of) <= set(by_image.labels)

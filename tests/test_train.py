@@ -380,3 +380,35 @@ def test_photos_train_as_photos_and_models_say_what_they_know(tmp_path, photo_zi
     assert shipped.kind_warning(digit) is None
     assert "a photograph" in shipped.kind_warning(face)
     assert "handwritten digits" in shipped.kind_warning(face)
+
+
+def test_forgeries_train_as_hard_negatives_and_are_reported(tmp_path, signature_zip):
+    """Issue 21, 3: forged images are rows of each batch labelled apart from every other row
+    (negatives of their own writer too); the threshold is calibrated on genuine pairs against
+    skilled forgeries, and validation and test say FRR, both FARs and both EERs."""
+    from siamese_core.config import recipe
+    from siamese_core.train import FORGED_SHARE, Trainer
+    spec = f"zip:{signature_zip}"
+    t = Trainer(recipe(spec, kind="ink", epochs=2, seconds=None, rotated_classes=False),
+                out=tmp_path / "sig")
+    n = len(t.y_train)
+    for idx, y in t.epoch_plan():
+        genuine, forged = idx < n, idx >= n
+        assert forged.sum() == max(1, genuine.sum() // FORGED_SHARE)
+        assert (y[forged] < 0).all() and len(set(y[forged])) == forged.sum()   # labelled apart
+        writers = t.train_ds.forgery_of[idx[forged] - n]
+        assert set(writers) <= set(y[genuine])       # the batch's own writers' forgeries
+        assert np.array_equal(y[forged], -1 - (idx[forged] - n))
+    end = t.run()
+    meta = end.meta
+    assert meta["calibrated_on"] == "skilled forgeries"
+    for where in (meta["test"], meta["validation_rates"]):
+        assert {"frr", "far_random", "far_skilled", "eer_random", "eer_skilled"} <= set(where)
+        assert 0 <= where["far_skilled"] <= 1 and where["n_skilled_pairs"] > 0
+    assert meta["test"]["n_forgeries"] == 4 * meta["test"]["n_classes"]
+    assert meta["operating_points_random"]["far"][-1] == 1.0
+    from siamese_core.verdict import SiameseModel
+    m = SiameseModel.load(tmp_path / "sig")
+    assert m.skilled and 0 <= m.random_far_at(m.threshold) <= 1
+    assert m.rates_at(m.threshold)[0] == pytest.approx(
+        meta["validation_rates"]["far_skilled"], abs=0.15)

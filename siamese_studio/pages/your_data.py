@@ -118,12 +118,17 @@ except SiameseError as e:
     st.stop()
 
 st.subheader(plain(dataset_label(spec)))
-c = st.columns(4)
-c[0].metric("Classes", f"{len(s.class_names):,}")
-c[1].metric("Images", f"{sum(s.counts):,}")
+c = st.columns(5 if s.forged else 4)
+c[0].metric("People" if s.forged else "Classes", f"{len(s.class_names):,}")
+c[1].metric("Genuine images" if s.forged else "Images", f"{sum(s.counts):,}")
 c[2].metric("Held out for test", f"{s.splits['test'][1]} classes" if s.holdout == "class"
             else f"{s.splits['test'][0]:,} images")
 c[3].metric("Images per class", f"{min(s.counts)}–{max(s.counts)}")
+if s.forged:
+    c[4].metric("Skilled forgeries", f"{sum(s.forged):,}",
+                help="Images in forged/forg folders: negatives of the person they imitate "
+                     "(hard negatives in training; validation and test report how often one is "
+                     "accepted). Never a class of their own.")
 if s.refused:
     st.error(f"Training would refuse this dataset: {say(s.refused)}", icon=":material/block:")
 for note in s.notes:
@@ -147,9 +152,15 @@ with left:
     ds = dataset(spec, "train", "auto", (prep.size, prep.fit, prep.kind))
     st.image(class_montage(ds.images, ds.labels, ds.class_names), width=360)
 with right:
-    st.markdown("**Images per class**")
-    st.bar_chart(pd.DataFrame({"class": s.class_names, "images": s.counts}).set_index("class"),
-                 height=260)
+    if s.forged:
+        st.markdown("**Genuine and forged images per person**")
+        st.bar_chart(pd.DataFrame({"person": s.class_names, "genuine": s.counts,
+                                   "forged": s.forged}).set_index("person"), height=260,
+                     color=["#2ca02c", "#d62728"])
+    else:
+        st.markdown("**Images per class**")
+        st.bar_chart(pd.DataFrame({"class": s.class_names, "images": s.counts}
+                                  ).set_index("class"), height=260)
 c1, c2, c3 = st.columns(3)
 c1.page_link(page("explorer"), label="See its pairs", icon=":material/grid_view:")
 c2.page_link(page("train"), label="Train on it", icon=":material/model_training:")

@@ -210,7 +210,18 @@ def render_done(job: TrainingJob, s) -> None:
                          f"{t['n_way']} classes, and another image of one of them to recognise "
                          f"by its nearest.")
         c[3].metric("Equal error rate", f"{t['eer']:.2%}")
-    st.markdown("**Validation** (chose the kept epoch and the threshold)")
+        if "far_skilled" in t:
+            st.markdown(f"**Test signatures** — genuine against the {t['n_forgeries']:,} "
+                        "skilled forgeries of those people, at the same threshold:")
+            c = st.columns(4)
+            c[0].metric("False rejects", f"{t['frr']:.2%}")
+            c[1].metric("False accepts: skilled", f"{t['far_skilled']:.2%}")
+            c[2].metric("False accepts: random", f"{t['far_random']:.2%}")
+            c[3].metric("Equal error rate: skilled", f"{t['eer_skilled']:.2%}",
+                        help=f"random forgeries: {t['eer_random']:.2%}")
+    on = (" — genuine pairs against skilled forgeries" if meta.get("calibrated_on") ==
+          "skilled forgeries" else "")
+    st.markdown(f"**Validation**{on} (chose the kept epoch and the threshold)")
     c = st.columns(4)
     c[0].metric("Pair accuracy", f"{m['pair_accuracy']:.2%}")
     c[1].metric("ROC AUC", f"{m['roc_auc']:.4f}")

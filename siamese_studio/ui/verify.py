@@ -87,8 +87,17 @@ def threshold_control(m) -> float:
         st.caption("This model was saved without its validation error rates.")
         return t
     far, frr = rates
-    c = st.columns(3)
-    c[0].metric("False accepts", f"{far:.1%}", help="different-class validation pairs called same")
+    random_far = m.random_far_at(t)
+    c = st.columns(4 if random_far is not None else 3)
+    if random_far is not None:    # a signature model: both kinds of impostor
+        c[0].metric("False accepts: skilled forgeries", f"{far:.1%}",
+                    help="validation forgeries of a person called that person (the threshold "
+                         "was calibrated on these)")
+        c[3].metric("False accepts: random", f"{random_far:.1%}",
+                    help="validation pairs of two people's genuine images called same")
+    else:
+        c[0].metric("False accepts", f"{far:.1%}",
+                    help="different-class validation pairs called same")
     c[1].metric("False rejects", f"{frr:.1%}", help="same-class validation pairs called different")
     c[2].metric("Calibrated threshold", f"{m.threshold:.3f}")
     st.altair_chart(operating_point(m.meta["operating_points"], t), width="stretch",
