@@ -127,3 +127,16 @@ def test_one_shot_smoke(tmp_path):
     assert set(rows) == {"5-way 1-shot", "5-way 5-shot"}          # 20-way needs 20 characters
     assert all(0 <= rows[s][k] <= 100 for s in rows for k in ("ours", "mhd", "raw_pixel_1nn"))
     assert "skipped 20-way" in out
+
+
+def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
+    """bench/verification.py on a zip with skilled forgeries: they train as negatives, the
+    peers and ours report skilled-forgery EERs, and the ink shortcut is measured."""
+    pytest.importorskip("tensorflow")
+    out, data = run("verification", str(signature_zip), "--folds", "4", "--only-folds", "1",
+                    "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
+                    tmp_path=tmp_path)
+    fold = data["folds"][0]
+    assert {"hog", "raw_photo", "ours_ink", "raw_ink"} <= set(fold)
+    assert 0 <= fold["ours_ink"]["eer_skilled"] <= 100
+    assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
