@@ -32,9 +32,11 @@ def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> fl
     return float(np.mean((np.asarray(distances) <= threshold) == (np.asarray(same) == SAME)))
 
 
-def calibrate(distances: np.ndarray, same: np.ndarray) -> Calibration:
+def calibrate(distances: np.ndarray, same: np.ndarray, balanced: bool = False) -> Calibration:
     """Pick the accuracy-maximising threshold (midpoint between neighbouring distances) and
-    report ROC AUC, the equal error rate and a logistic confidence slope."""
+    report ROC AUC, the equal error rate and a logistic confidence slope. ``balanced``: the
+    accuracy is the mean of the same and the different pairs' (for pair sets of unequal
+    sizes: a few skilled forgeries against many genuine pairs would otherwise all be let in)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     d = np.asarray(distances, dtype=np.float64).ravel()
@@ -45,8 +47,9 @@ def calibrate(distances: np.ndarray, same: np.ndarray) -> Calibration:
     ds, ys = d[order], y[order]
     # Predict "same" for the first k sorted pairs, k = 0..n: correct = positives in the first k
     # plus negatives after it. Only cut between distinct distances.
-    correct = np.concatenate([[0], np.cumsum(ys)]) + np.concatenate([[(~ys).sum()],
-                                                                     (~ys).sum() - np.cumsum(~ys)])
+    wp, wn = ((0.5 / ys.sum(), 0.5 / (~ys).sum()) if balanced else (1.0, 1.0))
+    correct = (wp * np.concatenate([[0], np.cumsum(ys)])
+               + wn * np.concatenate([[(~ys).sum()], (~ys).sum() - np.cumsum(~ys)]))
     valid = np.concatenate([[True], ds[1:] != ds[:-1], [True]])
     k = int(np.argmax(np.where(valid, correct, -1)))
     if k == 0:
@@ -61,7 +64,7 @@ def calibrate(distances: np.ndarray, same: np.ndarray) -> Calibration:
     eer_threshold = float(-thr[i]) if np.isfinite(thr[i]) else float(ds[0])
     return Calibration(
         threshold=float(threshold),
-        accuracy=float(correct[k] / len(d)),
+        accuracy=float(correct[k] if balanced else correct[k] / len(d)),
         roc_auc=float(roc_auc_score(y, -d)),
         eer=eer,
         eer_threshold=eer_threshold,

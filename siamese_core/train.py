@@ -461,6 +461,7 @@ class Trainer:
             skilled = np.linalg.norm(e[g] - self.embed(self.x_val_forged)[f], axis=1)
             d = np.concatenate([d[y == SAME], skilled])
             y = np.concatenate([y[y == SAME], np.full(len(skilled), 1 - SAME, y.dtype)])
+            return calibrate(d, y, balanced=True), d, y, e   # sets of unequal sizes
         return calibrate(d, y), d, y, e
 
     def _validate_now(self) -> None:

@@ -139,3 +139,21 @@ def test_evaluate_embeddings_reports_at_the_given_threshold():
     assert r["n_classes"] == 25 and r["n_images"] == 100
     # A threshold chosen elsewhere that calls everything "same": half the pairs are wrong.
     assert evaluate_embeddings(emb, labels, 2.0, 1000, 10)["pair_accuracy"] == pytest.approx(0.5)
+
+
+def test_balanced_calibration_does_not_let_a_few_negatives_in():
+    """Issue 21, 3: 2,000 genuine pairs against 48 skilled forgeries: the plain accuracy is best
+    when every pair is called same (98 %), so every forgery passed. Balanced, the threshold
+    separates them."""
+    from siamese_core.calibrate import calibrate
+    rng = np.random.default_rng(0)
+    d = np.concatenate([rng.normal(0.5, 0.15, 2000), rng.normal(0.8, 0.15, 48)])
+    y = np.concatenate([np.ones(2000, int), np.zeros(48, int)])
+    plain, balanced = calibrate(d, y), calibrate(d, y, balanced=True)
+    assert (d[y == 0] <= plain.threshold).mean() > 0.6          # most forgeries let in
+    assert (d[y == 0] <= balanced.threshold).mean() < 0.3
+    assert (d[y == 1] > balanced.threshold).mean() < 0.3
+    assert 0.7 < balanced.accuracy < 0.95
+    even = rng.normal(0.5, 0.2, 200), rng.normal(1.0, 0.2, 200)   # equal sets: the same cut
+    d2, y2 = np.concatenate(even), np.concatenate([np.ones(200, int), np.zeros(200, int)])
+    assert calibrate(d2, y2).threshold == calibrate(d2, y2, balanced=True).threshold

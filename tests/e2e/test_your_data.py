@@ -182,3 +182,33 @@ def test_a_session_keeps_its_newest_uploads_only(page, server, shots):
     assert not copies[0].exists() and all(c.exists() for c in copies[1:])
     no_exceptions(page)
     shots(page, "oldest-removed")
+
+
+def test_signatures_with_forgeries_upload_train_and_report_skilled_false_accepts(page, server,
+                                                                                 shots):
+    """Issue 21's signature flow in a browser: a zip with forgeries → writers, genuine and
+    forged counts → train → the skilled forgeries' false-accept rate on the finished page."""
+    from tests.conftest import signature_images
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for cls, imgs in signature_images().items():
+            for i, im in enumerate(imgs):
+                z.writestr(f"sigs/{cls}/{i}.png", png(Image.fromarray(im)))
+    go(page, server, "Your data", "zip of class folders")
+    upload(page, buf.getvalue(), "signatures.zip")
+    assert metric(page, "People", timeout=60) == "8"
+    assert metric(page, "Skilled forgeries") == "32"
+    page.get_by_text("Genuine and forged images per person").wait_for()
+    shots(page, "signatures")
+    go(page, server, "Train", "Set the hyperparameters")
+    box = page.get_by_role("spinbutton", name="Time budget (s)")
+    box.fill("15")
+    box.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Training finished").first.wait_for(timeout=150_000)
+    page.get_by_text("genuine pairs against skilled forgeries").first.wait_for()
+    assert metric(page, "False accepts: skilled").endswith("%")
+    assert metric(page, "Equal error rate: skilled").endswith("%")
+    no_exceptions(page)
+    no_server_paths(page)
+    shots(page, "skilled-far")
