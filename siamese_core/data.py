@@ -74,8 +74,15 @@ class Dataset:
     notes: tuple[str, ...] = ()       # what loading skipped, one line each
     # Skilled forgeries (``forgery``): images [M, H, W] imitating the person ``forgery_of`` [M]
     # (a label of ``labels``). Never among ``images``: every use of those stays genuine.
-    forgeries: np.ndarray | None = None
-    forgery_of: np.ndarray | None = None
+    # None (the default) is stored as none at all: M = 0.
+    forgeries: np.ndarray = None  # type: ignore[assignment]
+    forgery_of: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.forgeries is None or self.forgery_of is None:
+            object.__setattr__(self, "forgeries",
+                               np.zeros((0, *self.images.shape[1:]), self.images.dtype))
+            object.__setattr__(self, "forgery_of", np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -86,7 +93,7 @@ class Dataset:
 
     @property
     def n_forgeries(self) -> int:
-        return 0 if self.forgery_of is None else len(self.forgery_of)
+        return len(self.forgery_of)
 
     def subset(self, index: np.ndarray) -> "Dataset":
         """The same dataset restricted to ``index`` (and the forgeries of its people)."""

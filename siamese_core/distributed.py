@@ -25,7 +25,7 @@ import threading
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, cast
 
 import numpy as np
 
@@ -152,7 +152,8 @@ def strategy_from_env(cluster_timeout_s: float = CLUSTER_TIMEOUT_S):
         [sys.executable, "-c", "import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)"
          "\nif sys.stdin.buffer.read(1): print(sys.argv[1], file=sys.stderr, flush=True)",
          gave_up], stdin=subprocess.PIPE)
-    faulthandler.dump_traceback_later(cluster_timeout_s, exit=True, file=teller.stdin)
+    pipe = cast(IO[bytes], teller.stdin)
+    faulthandler.dump_traceback_later(cluster_timeout_s, exit=True, file=pipe)
     try:
         # No collective timeout (see STALL_TIMEOUT_S): StrategyReplicas watches for stalls.
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -162,7 +163,7 @@ def strategy_from_env(cluster_timeout_s: float = CLUSTER_TIMEOUT_S):
                                f"at {address}: {detail}; is the port in use?") from None
     finally:
         faulthandler.cancel_dump_traceback_later()
-        teller.stdin.close()            # nothing written: it ends quietly
+        pipe.close()                    # nothing written: it ends quietly
         teller.wait()
 
 

@@ -229,9 +229,9 @@ class Trainer:
         self.x_val = self.val_ds.images[..., None].astype(np.float32)
         self.val_pairs = make_pairs(self.val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
         # With forgeries, the threshold is calibrated on genuine pairs against skilled ones.
-        self.x_val_forged = self.val_skilled = None
+        self.x_val_forged = self.val_ds.forgeries[..., None].astype(np.float32)
+        self.val_skilled: tuple[np.ndarray, np.ndarray] | None = None
         if self.val_ds.n_forgeries:
-            self.x_val_forged = self.val_ds.forgeries[..., None].astype(np.float32)
             self.val_skilled = forgery.sample_skilled_pairs(
                 self.val_ds.labels, self.val_ds.forgery_of, cfg.val_pairs // 2, VAL_PAIR_SEED)
         self.map_idx = np.random.default_rng(VAL_PAIR_SEED).permutation(len(self.val_ds))[:MAP_POINTS]
