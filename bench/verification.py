@@ -257,6 +257,8 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
 
         def ds(mask, split):
             m, f = mask & ~forged, mask & forged
+            if a.ignore_forgeries:     # the ablation: forgeries unseen by training
+                f = np.zeros_like(f)
             return Dataset(net[m], labels[m], names, "bench", split, "class",
                            forgeries=net[f] if f.any() else None,
                            forgery_of=labels[f] if f.any() else None)
@@ -290,6 +292,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                    help="TrainConfig override for every recipe (repeatable)")
     p.add_argument("--peers-only", action="store_true", help="train nothing")
+    p.add_argument("--ignore-forgeries", action="store_true",
+                   help="ablation: train and calibrate without the forgeries (genuine only)")
     p.add_argument("--kinds", action="store_true", help="print data.dataset_kind per zip, stop")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/verification_<zip>.json)")
     a = p.parse_args()
