@@ -214,6 +214,7 @@ def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train", holdout: str
         raise DataError(f"unknown split {split!r}: use train, val or test")
     spec = spec.strip()
     notes: tuple[str, ...] = ()
+    fx = fy = None                       # skilled forgeries: only in the user's own images
     if spec == "mnist-5k":
         (x, y), test, names = _mnist_5k(), None, DIGITS
     elif spec == "mnist":
@@ -240,15 +241,14 @@ def load_dataset(spec: str = DEFAULT_DATASET, split: str = "train", holdout: str
     else:
         idx = split_indices(y, split, how, has_test=test is not None)
         x, y = x[idx], y[idx]
-    forgeries = None
-    if is_user_spec(spec) and len(fy):
+    if fx is not None and fy is not None and len(fy):
         # Whole people held out: their forgeries go with them. By image: each person's
         # forgeries are shared among the splits as the genuine images are.
         keep = (np.isin(fy, np.unique(y)) if how == "class"
                 else split_indices(fy, split, "image"))
-        forgeries = (fx[keep], fy[keep])
+        fx, fy = fx[keep], fy[keep]
     return Dataset(x, y, list(names), spec, split, how, notes,
-                   *(forgeries if forgeries is not None else (None, None)))
+                   fx, fy)  # type: ignore[arg-type]  # None: no forgeries (Dataset.__post_init__)
 
 
 # --- mnist-5k ---------------------------------------------------------------------------------
@@ -468,6 +468,12 @@ def dataset_kind(spec: str) -> tuple[str, str]:
     return _kind_of(spec.strip(), _stamp(spec.strip()))
 
 
+def _some(items: list[str], shown: int = 3) -> str:
+    """The first few of a note's items, and how many more."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return "; ".join(items[:shown]) + more
+
+
 def _decode_user_images(spec: str, prep, on_progress=None):
     path = Path(spec.split(":", 1)[1]).expanduser()
     tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
@@ -490,27 +496,27 @@ def _decode_user_images(spec: str, prep, on_progress=None):
             for fname, entry in files:
                 try:
                     data = read(entry)
-                    head = image_header(data)
-                    if head is not None:
-                        # Decoding time follows the pixels, not the bytes: a small archive of
-                        # large flat images kept a core busy for an hour.
-                        pixels += head[1] * head[2]
-                        if pixels > MAX_DATASET_PIXELS:
-                            raise DataError(
-                                f"{spec}: its images hold more than "
-                                f"{MAX_DATASET_PIXELS / 1e9:g} billion pixels; at most that many "
-                                f"are decoded for one dataset (the network sees at most "
-                                f"{MAX_INPUT} px a side: shrink the images to 1024 px a side "
-                                f"or less)")
-                        if head[0] not in SUFFIX_FORMATS[Path(fname).suffix.lower()]:
-                            renamed.append(f"{cls}/{fname} ({head[0]})")
-                    got.append(prepare(data, prep))
-                except ImageError as e:
-                    bad.append(f"{cls}/{fname} ({e})")
                 except DataError as e:
-                    if str(e).startswith(spec):
-                        raise
                     bad.append(f"{cls}/{fname} ({e})")
+                    data = None
+                head = image_header(data) if data is not None else None
+                if head is not None:
+                    # Decoding time follows the pixels, not the bytes: a small archive of large
+                    # flat images kept a core busy for an hour.
+                    pixels += head[1] * head[2]
+                    if pixels > MAX_DATASET_PIXELS:
+                        raise DataError(
+                            f"{spec}: its images hold more than {MAX_DATASET_PIXELS / 1e9:g} "
+                            f"billion pixels; at most that many are decoded for one dataset "
+                            f"(the network sees at most {MAX_INPUT} px a side: shrink the "
+                            f"images to 1024 px a side or less)")
+                    if head[0] not in SUFFIX_FORMATS[Path(fname).suffix.lower()]:
+                        renamed.append(f"{cls}/{fname} ({head[0]})")
+                if data is not None:
+                    try:
+                        got.append(prepare(data, prep))
+                    except (ImageError, DataError) as e:
+                        bad.append(f"{cls}/{fname} ({e})")
                 done += 1
                 if on_progress is not None and (done % 50 == 0 or done == total):
                     on_progress(done, total)
@@ -534,11 +540,9 @@ def _decode_user_images(spec: str, prep, on_progress=None):
                      + (" …)" if len(orphans) > 3 else ")"))
     if renamed:
         notes.append(f"{len(renamed)} image(s) in another format than their name says, read as "
-                     f"what they are: {'; '.join(renamed[:3])}"
-                     + (f" and {len(renamed) - 3} more" if len(renamed) > 3 else ""))
+                     f"what they are: {_some(renamed)}")
     if bad:
-        notes.append(f"{len(bad)} unreadable or blank image(s) skipped: {'; '.join(bad[:3])}"
-                     + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
+        notes.append(f"{len(bad)} unreadable or blank image(s) skipped: {_some(bad)}")
     if single:
         notes.append(f"{len(single)} class(es) with fewer than 2 usable images left out (a class "
                      f"needs 2 to make a same pair): {', '.join(single[:5])}"
@@ -556,6 +560,11 @@ def _decode_user_images(spec: str, prep, on_progress=None):
             np.asarray([i for i, _ in fakes], dtype=np.int64))
 
 
+_IMAGE_HOLDOUT_HINT = (f"hold-out by image gives validation and test a share of each class's "
+                       f"images, so give every class at least {MIN_IMAGES_IMAGE_HOLDOUT} images, "
+                       f"or hold out whole classes")
+
+
 def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = None) -> None:
     """``DataError`` unless every split holds at least 2 classes and sizes the network takes."""
     for name, ds in (("training", train_ds), ("validation", val_ds), ("test", test_ds)):
@@ -564,20 +573,15 @@ def check_classes(train_ds: Dataset, val_ds: Dataset, test_ds: Dataset | None = 
         values, counts = np.unique(ds.labels, return_counts=True)
         if len(values) == 0:
             raise DataError(f"the {name} split is empty: "
-                            + (f"hold-out by image gives validation and test a share of each "
-                               f"class's images, so give every class at least "
-                               f"{MIN_IMAGES_IMAGE_HOLDOUT} images, or hold out whole classes"
-                               if ds.holdout == "image" else "add more classes"))
+                            + (_IMAGE_HOLDOUT_HINT if ds.holdout == "image" else
+                               "add more classes"))
         if len(values) < 2:
             raise DataError(f"the {name} split has fewer than 2 classes: a siamese network "
                             f"needs at least 2 to tell same from different")
         if counts.min() < 2:
             c = int(values[counts.argmin()])
             label = ds.class_names[c] if 0 <= c < len(ds.class_names) else str(c)
-            hint = (f": hold-out by image shares each class's images among training, "
-                    f"validation and test, so give every class at least "
-                    f"{MIN_IMAGES_IMAGE_HOLDOUT} images, or hold out whole classes"
-                    if ds.holdout == "image" else "")
+            hint = f": {_IMAGE_HOLDOUT_HINT}" if ds.holdout == "image" else ""
             raise DataError(f"class {label!r} has a single image in the {name} split; pairs "
                             f"need at least 2 of each class{hint}")
     for name, ds in (("validation", val_ds), ("test", test_ds)):

@@ -406,15 +406,20 @@ def test_the_train_form_round_trips_a_config_without_an_epoch_limit():
     assert config_from_form("mnist-5k", form_values(demo)) == demo and demo.epochs
 
 
-def _with_upload(spec: str, name: str, page: str):
-    """The app as a session that uploaded ``spec`` (the uploader itself: e2e tests)."""
+def _session(page: str, **state):
+    """The app as a session holding ``state`` (session-state keys), opened at ``page``."""
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_datasets"] = {spec: name}
-    at.session_state["active_dataset"] = spec
+    for key, value in state.items():
+        at.session_state[key] = value
     at.run()
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def _with_upload(spec: str, name: str, page: str):
+    """The app as a session that uploaded ``spec`` (the uploader itself: e2e tests)."""
+    return _session(page, user_datasets={spec: name}, active_dataset=spec)
 
 
 def test_your_data_says_the_kind_it_chose_and_shows_photos_as_photos(photo_zip, ink_zip):
@@ -551,12 +556,7 @@ def test_verification_says_each_classs_split_and_picks_from_it(held_out_model):
     own image could never be questioned. Each held-out class now says its split, and Pick
     offers that split's images (never the picked image as its own reference)."""
     spec, out = held_out_model
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["user_datasets"] = {spec: "digits.zip"}
-    at.session_state["active_model"] = str(out)
-    at.run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, at.exception
+    at = _session("pages/compare.py", user_datasets={spec: "digits.zip"}, active_model=str(out))
     box = at.selectbox(key="verify_class")
     marks = box.options                  # as the page shows them
     assert sum(m.endswith("  (new: test split)") for m in marks) == 2, marks
@@ -606,12 +606,7 @@ def test_server_paths_and_private_ids_never_reach_the_page(held_out_model, tmp_p
     assert "faces.zip" in shown[4]
     assert "--dataset zip:faces.zip" in shown[5]
     # And on a page: Compare after the upload was removed from the session.
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["upload_names"] = {spec: "digits.zip"}
-    at.session_state["active_model"] = str(out)
-    at.run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, at.exception
+    at = _session("pages/compare.py", upload_names={spec: "digits.zip"}, active_model=str(out))
     page = [e.value for e in (*at.markdown, *at.caption, *at.warning, *at.error, *at.info)]
     assert any(plain("your data: digits.zip (removed)") in t for t in page), page
     assert not any(spec.split(":", 1)[1] in t for t in page), page
