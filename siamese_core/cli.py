@@ -99,6 +99,8 @@ def _checked(check):
 
 _seed = _checked(V.seed)
 _pairs = _checked(lambda t: V.number("--pairs", t, 10, 1_000_000, integer=True))
+_top = _checked(lambda t: V.number("--top", t, 1, 1000, integer=True))
+_distance = _checked(lambda t: V.number("--threshold", t, 0, 1000))
 _int = _checked(lambda t: V.number("value", t, integer=True))
 
 
@@ -438,10 +440,78 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _gallery(args):
+    from .gallery import SUFFIX, Gallery, GalleryError
+    from .verdict import SiameseModel
+
+    path = Path(args.gallery)
+    if path.suffix != SUFFIX:
+        raise GalleryError(f"a gallery file ends in {SUFFIX} (got {printable(path.name)})")
+    if not path.parent.is_dir():
+        raise GalleryError(f"no such folder: {printable(str(path.parent))}")
+    if args.command == "identify" and not path.is_file():
+        raise GalleryError(f"no gallery at {printable(str(path))}: enrol someone first "
+                           "(python -m siamese_core enrol)")
+    return Gallery(path, SiameseModel.load(args.weights))
+
+
+def _images(files: list[str]) -> list[Path]:
+    for f in files:
+        if not Path(f).is_file():
+            raise SiameseError(f"no such file: {printable(f)}")
+    return [Path(f) for f in files]
+
+
+def _cmd_enrol(args) -> int:
+    gallery = _gallery(args)
+    images = _images(args.images)
+    n = gallery.enrol_images(args.name, images)
+    odd = next(filter(None, map(gallery.model.kind_warning, images)), None)
+    if odd:
+        print(f"note: {odd}", file=sys.stderr)
+    names = gallery.names()
+    print(f"enrolled {printable(args.name.strip())}: {n} image{'s' * (n != 1)} "
+          f"({len(names)} identit{'ies' if len(names) != 1 else 'y'} in "
+          f"{printable(gallery.path.name)})")
+    return 0
+
+
+def _cmd_identify(args) -> int:
+    gallery = _gallery(args)
+    (image,) = _images([args.image])
+    odd = gallery.model.kind_warning(image)
+    if odd:
+        print(f"note: {odd}", file=sys.stderr)
+    x = gallery.model.prepare(image)
+    if args.name is not None:          # 1:1
+        v = gallery.verify(args.name, x, args.threshold)
+        if args.json:
+            print(json.dumps({"name": args.name, **v.to_dict()}))
+        else:
+            print(f"{'match' if v.same else 'no match'}: {printable(args.name)} at distance "
+                  f"{v.distance:.4f} (threshold {v.threshold:.4f}), confidence "
+                  f"{v.confidence:.1%}")
+        return 0
+    r = gallery.identify(x, args.threshold)
+    if args.json:
+        print(json.dumps({"name": r.name, "ranking": [{"name": n, **v.to_dict()}
+                                                      for n, v in r.ranking]}))
+        return 0
+    best = r.ranking[0][1]
+    print(f"{printable(r.name)}: distance {best.distance:.4f} (threshold {best.threshold:.4f}), "
+          f"confidence {best.confidence:.1%}" if r.name is not None else
+          f"unknown: nobody enrolled within the threshold {best.threshold:.4f} (nearest: "
+          f"{printable(r.ranking[0][0])} at {best.distance:.4f})")
+    for n, v in r.ranking[:args.top]:
+        print(f"  {v.distance:8.4f}  {printable(n)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m siamese_core", description="Siamese networks on image pairs.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_pairs_parser, _train_parser, _evaluate_parser, _compare_parser):
+    for add in (_pairs_parser, _train_parser, _evaluate_parser, _compare_parser,
+                _enrol_parser, _identify_parser):
         add(sub)
     return p
 
@@ -538,6 +608,46 @@ def _compare_parser(sub) -> None:
     s.add_argument("--json", action="store_true",
                    help="print distance, same, confidence and threshold as JSON")
     s.set_defaults(func=_cmd_compare)
+
+
+GALLERY_HELP = ("the gallery file (NAME.sqlite): enrolled identities and their embeddings, for "
+                "one model")
+
+
+def _enrol_parser(sub) -> None:
+    s = sub.add_parser("enrol", help="add a person (or any identity) to a gallery from a few "
+                                     "images, without retraining",
+                       epilog="example: python -m siamese_core enrol --gallery people.sqlite "
+                              "--weights runs/faces --name Ada ada1.jpg ada2.jpg",
+                       formatter_class=_Formatter)
+    s.add_argument("--gallery", required=True, metavar="FILE.sqlite",
+                   help=GALLERY_HELP + "; created when missing")
+    s.add_argument("--weights", default=None, metavar="PREFIX", help=WEIGHTS_HELP)
+    s.add_argument("--name", required=True, help="who the images show (a new name or one "
+                                                  "enrolled before: the images join it)")
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF, WebP or TIFF")
+    s.set_defaults(func=_cmd_enrol)
+
+
+def _identify_parser(sub) -> None:
+    s = sub.add_parser("identify", help="who is in this image? (1:N against a gallery, or 1:1 "
+                                        "with --name)",
+                       epilog="examples:\n  python -m siamese_core identify --gallery "
+                              "people.sqlite --weights runs/faces who.jpg\n  python -m "
+                              "siamese_core identify --gallery people.sqlite --weights "
+                              "runs/faces --name Ada who.jpg",
+                       formatter_class=_Formatter)
+    s.add_argument("--gallery", required=True, metavar="FILE.sqlite", help=GALLERY_HELP)
+    s.add_argument("--weights", default=None, metavar="PREFIX",
+                   help=WEIGHTS_HELP + " (the gallery's own model)")
+    s.add_argument("image", help="the questioned image")
+    s.add_argument("--name", default=None, help="verify against this identity only (1:1)")
+    s.add_argument("--threshold", type=_distance, default=None, metavar="DISTANCE",
+                   help="accept at or under this distance (default: the model's calibrated one)")
+    s.add_argument("--top", type=_top, default=5, metavar="K",
+                   help="how many of the nearest identities to list")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_cmd_identify)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,9 @@ PRUNE_EVERY_S = 600.0             # ``prune_now_and_then``: at most this often p
 MAX_NAME = 80
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 # What a run folder may hold: NAME.json / NAME.onnx / NAME.weights.h5, an uploaded dataset
-# (dataset.zip) and their temporary files.
-_MODEL_FILE = re.compile(r"^\.?[\w.-]+?\.(json|onnx|weights\.h5|zip|tmp)$")
+# (dataset.zip), a session's galleries (gallery-<model>.sqlite, with SQLite's journal while it
+# writes) and their temporary files.
+_MODEL_FILE = re.compile(r"^\.?[\w.-]+?\.(json|onnx|weights\.h5|zip|tmp|sqlite|sqlite-journal)$")
 DATASET_FILE = "dataset.zip"
 
 
@@ -103,6 +104,21 @@ def remove_dataset(path: str | os.PathLike) -> None:
     folder = Path(path).parent
     if Path(path).name == DATASET_FILE and is_run_dir(folder):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def gallery_file(root: str | os.PathLike, folder: str | None, model_id: str,
+                 create: bool = True) -> Path | None:
+    """A session's gallery for one model: ``ROOT/<folder id>/gallery-<model id>.sqlite`` (the
+    file itself is made by ``Gallery``). A ``folder`` that is not a run-id folder here (None,
+    expired, made up) becomes a new private one with ``create``, else the answer is None.
+    Pruned like the runs: a day after its last change."""
+    root = private_dir(root)
+    if folder is None or not _RUN_ID.match(folder) or not is_run_dir(root / folder):
+        if not create:
+            return None
+        folder = uuid.uuid4().hex
+        os.mkdir(root / folder, 0o700)
+    return root / folder / f"gallery-{re.sub(r'[^0-9a-f]', '', model_id)[:16]}.sqlite"
 
 
 def is_run_dir(p: Path) -> bool:

@@ -6,12 +6,13 @@ from siamese_core import ImageError, SiameseError
 from siamese_core.data import is_user_spec
 from siamese_core.verdict import judge_pairs, one_shot_guess
 from siamese_studio.ui.charts import SCALE_HEIGHT, distance_scale
+from siamese_studio.ui.gallery_view import gallery_panel
 from siamese_studio.ui.common import (
     ACTIVE_MODEL,
     dataset_label,
     model,
     model_dataset,
-    model_gallery,
+    model_embeddings,
     say,
     sidebar,
 )
@@ -44,9 +45,9 @@ except SiameseError as e:
                "still works.")
 
 
-def prepared(side: str, pick_from=None):
-    """An input column's network input, or None after showing why not; Pick offers the
-    images of ``pick_from`` (by default the test split)."""
+def given(side: str, pick_from=None):
+    """An input column's (network input, image as given), or None after showing why not; Pick
+    offers the images of ``pick_from`` (by default the test split)."""
     raw, msg = image_input(side, test_ds if pick_from is None else pick_from, what, MODES)
     if raw is None:           # a prompt (what to give) or why what was given is refused
         if isinstance(msg, Refusal):
@@ -65,10 +66,17 @@ def prepared(side: str, pick_from=None):
         st.warning(input_problem(e), icon=":material/warning:")
         return None
     st.image(x, width=112, caption=f"what the network sees ({m.prep.size}×{m.prep.size})")
-    return x
+    return x, raw
 
 
-pair_tab, verify_tab = st.tabs(["Two images", "Verify against a class"])
+def prepared(side: str, pick_from=None):
+    """``given``'s network input alone."""
+    out = given(side, pick_from)
+    return None if out is None else out[0]
+
+
+pair_tab, verify_tab, gallery_tab = st.tabs(["Two images", "Verify against a class",
+                                             "Enrol & identify"])
 with pair_tab:
     cols = st.columns(2)
     xs = []
@@ -88,7 +96,7 @@ with pair_tab:
                         height=SCALE_HEIGHT)
         st.markdown("**Nearest training images** (a one-shot guess of each input)")
         try:
-            gds, gemb = model_gallery("train")
+            gds, gemb = model_embeddings("train")
             for name, e in zip(("A", "B"), emb):
                 guess, idx, dist = one_shot_guess(e, gemb, gds.labels)
                 cs = st.columns(6)
@@ -104,10 +112,13 @@ with pair_tab:
 with verify_tab:
     verify_panel(m, prepared, what)
 
+with gallery_tab:
+    gallery_panel(m, given)
+
 st.divider()
 st.subheader("Random test pairs, judged by the model")
 if test_ds is not None:
-    vds, e = model_gallery("test")
+    vds, e = model_embeddings("test")
     resample = st.button("Resample", icon=":material/shuffle:", key="resample_compare")
     if "compare_montage_seed" not in st.session_state or resample:
         st.session_state.compare_montage_seed = int(np.random.default_rng().integers(0, 1 << 30))

@@ -26,6 +26,7 @@ USER_DATASETS = "user_datasets"     # session key: {spec: the uploaded archive's
 UPLOAD_NAMES = "upload_names"       # session key: the same for every upload of the session,
                                     # removed ones too (their models still name them)
 JOB = "train_job"                   # session key: the session's TrainingJob
+GALLERY = "gallery_folder"          # session key: the run-id folder of the session's galleries
 
 
 @contextlib.contextmanager
@@ -42,9 +43,11 @@ def section(what: str):
 
 
 def protected() -> list[str]:
-    """What pruning must leave alone for this session: its model and its uploads."""
+    """What pruning must leave alone for this session: its model, its uploads, its galleries."""
+    gallery = st.session_state.get(GALLERY)
     return [p for p in (st.session_state.get(ACTIVE_MODEL),
-                        *[s.split(":", 1)[1] for s in st.session_state.get(USER_DATASETS, {})])
+                        *[s.split(":", 1)[1] for s in st.session_state.get(USER_DATASETS, {})],
+                        gallery and str(runs.default_root() / gallery / "gallery"))
             if p]
 
 
@@ -140,17 +143,17 @@ def model() -> SiameseModel:
 
 
 @st.cache_resource(show_spinner="Embedding the dataset…", max_entries=8)
-def gallery(prefix: str, sha: str, split: str):
+def split_embeddings(prefix: str, sha: str, split: str):
     """A split of a model's own dataset and its embeddings (neighbours, references, montages)."""
     m = _model(prefix, sha)
     ds = model_dataset(m, split)
     return ds, m.embed(ds.images)
 
 
-def model_gallery(split: str = "train"):
-    """``gallery`` for the session's active model."""
+def model_embeddings(split: str = "train"):
+    """``split_embeddings`` for the session's active model."""
     m = model()
-    return gallery(str(m.prefix), m.meta["sha256"]["onnx"], split)
+    return split_embeddings(str(m.prefix), m.meta["sha256"]["onnx"], split)
 
 
 @st.cache_data(show_spinner="Comparing with the shipped model…", max_entries=32)

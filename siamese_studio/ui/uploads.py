@@ -8,16 +8,18 @@ from siamese_core.archive import IMAGE_SUFFIXES   # the images a dataset archive
 
 # Every file_uploader of the app takes one of these: anything else is refused at upload time.
 ARCHIVE_SUFFIXES = (".zip",)
-UPLOAD_SUFFIXES = IMAGE_SUFFIXES + ARCHIVE_SUFFIXES
+GALLERY_SUFFIXES = (".sqlite",)      # an exported gallery (Compare → Gallery → Import)
+UPLOAD_SUFFIXES = IMAGE_SUFFIXES + ARCHIVE_SUFFIXES + GALLERY_SUFFIXES
 # Images: 5 MB each; an archive of the user's dataset: 50 MB (server.maxUploadSize, the largest).
 MAX_IMAGE_MB, MAX_ARCHIVE_MB = 5, 50
+MAX_GALLERY_MB = 32                  # siamese_core.gallery.MAX_IMPORT_BYTES
 # A camera frame (Streamlit names it camera-input-<time>.jpg): a phone's can pass 5 MB. It may be
 # 20 MB; the upload manager takes it up to MAX_ARCHIVE_MB so that the page, not a silent HTTP
 # 413 the camera widget never shows, says why a larger one is refused.
 CAMERA_PREFIX, MAX_CAMERA_MB = "camera-input-", 20
 # Per browser session, files held by Streamlit's upload manager (Compare's two sides need two;
 # direct upload requests that no widget ever claims would otherwise stay until the session ends).
-# Archives are counted apart: at most one, the newest.
+# Archives and galleries are counted apart: at most one of each, the newest.
 MAX_FILES_PER_SESSION = 4
 MAX_BYTES_PER_SESSION = 12 * 1024 * 1024
 MAX_ARCHIVES_PER_SESSION = 1
@@ -80,17 +82,18 @@ def guard_upload_manager(mgr, max_files: int = MAX_FILES_PER_SESSION,
         name = str(file.name or "").lower()
         if "\0" in name or not name.endswith(suffixes):
             raise HTTPException(status_code=400, detail="file type not accepted")
-        archive = name.endswith(ARCHIVE_SUFFIXES)
-        limit = MAX_ARCHIVE_MB if name.startswith(CAMERA_PREFIX) else MAX_IMAGE_MB
-        if not archive and len(file.data) > limit * 1024 * 1024:
-            raise HTTPException(status_code=413, detail="image too large")
+        limit = (MAX_ARCHIVE_MB if name.endswith(ARCHIVE_SUFFIXES) or name.startswith(CAMERA_PREFIX)
+                 else MAX_GALLERY_MB if name.endswith(GALLERY_SUFFIXES) else MAX_IMAGE_MB)
+        if len(file.data) > limit * 1024 * 1024:
+            raise HTTPException(status_code=413, detail="file too large")
         add(session_id=session_id, file=file)
         with mgr._lock:
             files = list(mgr.file_storage.get(session_id, {}).values())   # oldest first
         drop = []
-        for wanted, n_max, b_max in ((False, max_files, max_bytes),
-                                     (True, MAX_ARCHIVES_PER_SESSION, None)):
-            kind = [f for f in files if str(f.name).lower().endswith(ARCHIVE_SUFFIXES) == wanted]
+        for wanted, n_max, b_max in ((IMAGE_SUFFIXES, max_files, max_bytes),
+                                     (ARCHIVE_SUFFIXES, MAX_ARCHIVES_PER_SESSION, None),
+                                     (GALLERY_SUFFIXES, 1, None)):
+            kind = [f for f in files if str(f.name).lower().endswith(wanted)]
             total = sum(len(f.data) for f in kind)
             while len(kind) > 1 and (len(kind) > n_max or (b_max and total > b_max)):
                 old = kind.pop(0)
