@@ -129,7 +129,9 @@ class Gallery:
             con.executescript(_SCHEMA)
             con.executemany("INSERT INTO info VALUES (?, ?)", [
                 ("format", str(FORMAT)), ("model", self.model_id),
-                ("model_name", self.model.name), ("embedding_dim", str(self.dim))])
+                ("model_name", self.model.name), ("embedding_dim", str(self.dim)),
+                # Where the model was (for a page that lost it: a reload); never imported.
+                ("model_path", str(self.model.prefix))])
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -332,6 +334,18 @@ class Gallery:
                                 [(row[0], e, t, time.time()) for e, t in room])
                 added[1] += len(room)
         return added[0], added[1]
+
+
+def describe(path: str | os.PathLike) -> dict | None:
+    """What a gallery file says of itself without its model: ``model`` (sha256), ``model_name``,
+    ``model_path`` and ``identities``; None when it is not a readable gallery."""
+    try:
+        with closing(sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)) as con:
+            info = dict(con.execute("SELECT key, value FROM info").fetchall())
+            info["identities"] = int(con.execute("SELECT COUNT(*) FROM identities").fetchone()[0])
+    except sqlite3.Error:
+        return None
+    return info
 
 
 def decode_thumbnail(png: bytes) -> np.ndarray:

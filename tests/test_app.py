@@ -649,3 +649,72 @@ def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_
     assert not at.exception, at.exception
     labels = {m.label for m in at.metric}
     assert {"False accepts: skilled forgeries", "False accepts: random", "False rejects"} <= labels
+
+
+def _digit_upload(at, side: str, image: np.ndarray, name: str) -> None:
+    at.radio(key=f"mode_{side}").set_value("Upload").run()
+    at.file_uploader(key=f"upload_{side}").set_value((name, png(255 - image), "image/png")).run()
+
+
+def _identified(at) -> str:
+    return next(m.value for m in at.metric if m.label == "Identified as")
+
+
+def test_enrol_identify_and_the_gallery_survives_a_reload(mnist_test):
+    """Issue 21, item 5: enrol people from a few images, identify (1:N) and verify (1:1) a new
+    image; a reload (?gallery=) finds the gallery, another session does not; export/import."""
+    at = app("pages/compare.py")
+    threes, sevens = (mnist_test.images[mnist_test.labels == c] for c in (3, 7))
+    for name, images in (("Ada", threes[:2]), ("Bob", sevens[:2])):
+        at.text_input(key="enrol_name").set_value(name).run()
+        for i, image in enumerate(images):
+            _digit_upload(at, "enrol", image, f"{name}{i}.png")
+            at.button(key="enrol_button").click().run()
+            assert not at.exception, at.exception
+            assert at.success[0].value.startswith(f"{name}: {i + 1} image"), at.success
+    at.button(key="enrol_button").click().run()           # the same image again: said, not added
+    assert any("already" in w.value for w in at.warning)
+    _digit_upload(at, "identify", threes[5], "who.png")
+    assert _identified(at) == "Ada"
+    assert "Match" in " ".join(m.value for m in at.markdown if "median distance" in m.value)
+    at.selectbox(key="verify_identity").set_value("Bob").run()
+    assert any(m.value.startswith("**No match** with Bob") for m in at.markdown)
+    _digit_upload(at, "identify", mnist_test.images[mnist_test.labels == 0][0], "zero.png")
+    assert _identified(at) == "unknown"
+    assert any("Enrolled (2)" == h.value for h in at.subheader)
+    folder = at.session_state["gallery_folder"]
+    assert at.query_params["gallery"] == [folder] or at.query_params["gallery"] == folder
+    exported = at.get("download_button")[0].proto.label
+    assert exported == "Export the gallery"
+
+    def opened(**params) -> AppTest:
+        fresh = app("pages/compare.py")
+        for k, v in params.items():      # switch_page clears the URL's parameters: set after it
+            fresh.query_params[k] = v
+        fresh.run()
+        assert not fresh.exception, fresh.exception
+        return fresh
+    again = opened(gallery=folder)                       # a reload of the page
+    assert any("Enrolled (2)" == h.value for h in again.subheader)
+    assert any("Enrolled (0)" == h.value for h in opened().subheader)     # another session
+    assert any("Enrolled (0)" == h.value for h in opened(gallery="0" * 32).subheader)
+    # Export from the first session, import into a new one.
+    from siamese_core import SiameseModel, runs
+    from siamese_core.gallery import Gallery, model_id
+    m = SiameseModel.load()
+    data = Gallery(runs.gallery_file(runs.default_root(), folder, model_id(m)), m).export_bytes()
+    other = opened()
+    other.file_uploader(key="import_gallery").set_value(("mine.sqlite", data,
+                                                         "application/x-sqlite3")).run()
+    assert not other.exception, other.exception
+    assert other.success[0].value.replace("\\", "") == \
+        "Imported 2 new identities and 4 images from mine.sqlite."
+    assert any("Enrolled (2)" == h.value for h in other.subheader)
+    assert other.session_state["gallery_folder"] != folder
+    other.file_uploader(key="import_gallery").set_value(("bad.sqlite", b"not a database",
+                                                         "application/x-sqlite3")).run()
+    assert any("not a SQLite database" in w.value for w in other.warning)
+    # Remove.
+    again.button(key=next(b.key for b in again.button if b.key.startswith("remove_"))).click()
+    again.run()
+    assert any("Enrolled (1)" == h.value for h in again.subheader)

@@ -413,3 +413,37 @@ def test_skipped_files_are_noted_escaped(tmp_path, capsys):
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert notes and "\x1b" not in err and "\\x1b[2Jbad.txt" in err, err[-2000:]
+
+
+def test_enrol_and_identify(tmp_path, digit_pngs):
+    g = tmp_path / "people.sqlite"
+    r = cli("enrol", "--gallery", g, "--name", "three", digit_pngs["three_a"])
+    assert r.returncode == 0 and r.stdout.strip() == "enrolled three: 1 image (1 identity in " \
+        "people.sqlite)", r.stderr
+    r = cli("enrol", "--gallery", g, "--name", "seven", digit_pngs["seven"])
+    assert r.returncode == 0 and "2 identities" in r.stdout, r.stderr
+    r = cli("identify", "--gallery", g, digit_pngs["three_b"])
+    assert r.returncode == 0 and r.stdout.startswith("three: distance "), r.stdout
+    assert r.stdout.splitlines()[1].split()[1] == "three"          # nearest first
+    r = cli("identify", "--gallery", g, digit_pngs["three_b"], "--json")
+    out = json.loads(r.stdout)
+    assert out["name"] == "three" and [x["name"] for x in out["ranking"]] == ["three", "seven"]
+    assert out["ranking"][0]["same"] and not out["ranking"][1]["same"]
+    r = cli("identify", "--gallery", g, digit_pngs["three_b"], "--name", "seven", "--json")
+    assert json.loads(r.stdout)["same"] is False
+    # A stranger: at a threshold nobody meets, "unknown".
+    r = cli("identify", "--gallery", g, digit_pngs["three_b"], "--threshold", "0")
+    assert r.returncode == 0 and r.stdout.startswith("unknown: nobody enrolled"), r.stdout
+    for args, words in [
+            (("identify", "--gallery", tmp_path / "none.sqlite", digit_pngs["seven"]),
+             ("no gallery", "enrol someone first")),
+            (("identify", "--gallery", g, digit_pngs["seven"], "--name", "bob"), ("nobody",)),
+            (("identify", "--gallery", g, digit_pngs["seven"], "--top", "0"), ("--top",)),
+            (("enrol", "--gallery", tmp_path / "x.db", "--name", "a", digit_pngs["seven"]),
+             (".sqlite",)),
+            (("enrol", "--gallery", tmp_path / "no" / "g.sqlite", "--name", "a",
+              digit_pngs["seven"]), ("no such folder",)),
+            (("enrol", "--gallery", g, "--name", " ", digit_pngs["seven"]), ("name",)),
+            (("enrol", "--gallery", g, "--name", "a", tmp_path / "missing.png"), ("no such file",)),
+            (("enrol", "--gallery", g, "--name", "three", digit_pngs["three_a"]), ("already",))]:
+        assert_clean_error(cli(*args), *words)

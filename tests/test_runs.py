@@ -125,6 +125,30 @@ def test_an_uploaded_dataset_is_private_and_pruned_like_a_run(tmp_path):
     assert not other.parent.exists()
 
 
+def test_a_sessions_gallery_lives_in_a_private_run_folder_and_is_pruned(tmp_path):
+    from siamese_core import SiameseModel
+    from siamese_core.gallery import Gallery
+    from siamese_core.gallery import model_id as gallery_model
+
+    m = SiameseModel.load()
+    assert runs.gallery_file(tmp_path, None, gallery_model(m), create=False) is None
+    assert runs.gallery_file(tmp_path, "../../etc", gallery_model(m), create=False) is None
+    path = runs.gallery_file(tmp_path, None, gallery_model(m))
+    assert path.parent.parent == tmp_path and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert path.name == f"gallery-{gallery_model(m)[:16]}.sqlite" and not path.exists()
+    Gallery(path, m).enrol("seven", __import__("numpy").zeros((1, 28, 28), "uint8") + 200)
+    # Found again by its folder's id (a reload), and a folder the pruning may delete.
+    assert runs.gallery_file(tmp_path, path.parent.name, gallery_model(m), create=False) == path
+    (path.parent / "gallery.sqlite-journal").write_bytes(b"")    # SQLite's, while writing
+    assert runs.is_run_dir(path.parent)
+    old = NOW - 2 * DAY
+    for f in (*path.parent.iterdir(), path.parent):
+        os.utime(f, (old, old))
+    assert runs.prune(tmp_path, now=NOW, keep=[path.parent / "gallery"]) == 0   # in use
+    assert runs.prune(tmp_path, now=NOW) == 1 and not path.exists()
+    assert runs.gallery_file(tmp_path, path.parent.name, gallery_model(m), create=False) is None
+
+
 def saved_run(root: Path, run_id: str, name: str = "mnist-5k-contrastive", **changes) -> Path:
     """A copy of the shipped model saved as a run under ``root``, its JSON updated with
     ``changes`` (dotted keys reach into sections: ``**{"train.seed": 3}``)."""

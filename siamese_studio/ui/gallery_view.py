@@ -9,16 +9,19 @@ import hashlib
 import streamlit as st
 
 from siamese_core import SiameseError, runs
+from siamese_core import weights as W
 from siamese_core.gallery import (
     MAX_IDENTITIES,
     MAX_NAME,
     MAX_SAMPLES,
     Gallery,
     decode_thumbnail,
+    describe,
     model_id,
     thumbnail,
 )
-from siamese_studio.ui.common import GALLERY, say
+from siamese_studio.ui.common import ACTIVE_MODEL, GALLERY, say
+from siamese_studio.ui.runs_view import remember
 from siamese_studio.ui.text import plain
 from siamese_studio.ui.uploads import MAX_GALLERY_MB, file_uploader
 
@@ -47,6 +50,8 @@ def gallery_panel(m, prepared) -> None:
     except SiameseError as e:
         st.error(say(e))
         return
+    if g is None:
+        _other_models(m)
     st.caption(f"Enrol people (or characters, signatures, anything) the model has **never "
                f"seen**, from a few images each, then ask who a new image shows: no retraining, "
                f"only distances between embeddings. Up to {MAX_SAMPLES} images per identity and "
@@ -76,6 +81,36 @@ def gallery_panel(m, prepared) -> None:
             _answer(g, asked[0])
     st.divider()
     _enrolled(m, g)
+
+
+def _other_models(m) -> None:
+    """The session's galleries of other models (the page lost its model: a reload), each with
+    a button that brings its model back."""
+    folder = st.session_state.get(GALLERY)
+    if folder is None:
+        return
+    for path in sorted((runs.default_root() / folder).glob("gallery-*.sqlite")):
+        info = describe(path)
+        if not info or not info.get("identities") or info.get("model") == model_id(m):
+            continue
+        prefix = info.get("model_path", "")
+        try:
+            there = W.read_meta(prefix, verify=())["sha256"]["onnx"] == info["model"]
+        except (SiameseError, OSError):
+            there = False
+        n = info["identities"]
+        text = (f"This session enrolled {n} identit{'ies' if n != 1 else 'y'} with another "
+                f"model, {plain(info.get('model_name', '?'))}.")
+        if not there:
+            st.info(text + " That model is no longer on the server.", icon=":material/history:")
+            continue
+        c = st.columns([3, 1])
+        c[0].info(text, icon=":material/group:")
+        if c[1].button(f"Use {info.get('model_name', 'that model')}", key=f"use_{path.stem}",
+                       icon=":material/swap_horiz:"):
+            st.session_state[ACTIVE_MODEL] = prefix
+            remember(prefix)
+            st.rerun()
 
 
 def _answer(g: Gallery | None, x) -> None:

@@ -72,7 +72,8 @@ def image_input(side: str, pick_from=None, what: str = "digit",
             f, refused = file_uploader(f"PNG or JPEG, up to {MAX_IMAGE_MB} MB", IMAGE_TYPES,
                                        key=f"upload_{side}")
         else:
-            f, refused = st.camera_input(f"A photo of a {what}", key=f"camera_{side}"), None
+            f, refused = st.camera_input("Take a photo" if what == "photo"
+                                         else f"A photo of a {what}", key=f"camera_{side}"), None
         if f is None:
             return None, Refusal(refused) if refused else f"Upload a picture of a single {what}."
         return sized(f.getvalue(), MAX_IMAGE_MB if mode == "Upload" else MAX_CAMERA_MB)
