@@ -718,3 +718,15 @@ def test_enrol_identify_and_the_gallery_survives_a_reload(mnist_test):
     again.button(key=next(b.key for b in again.button if b.key.startswith("remove_"))).click()
     again.run()
     assert any("Enrolled (1)" == h.value for h in again.subheader)
+
+
+def test_enrolling_is_refused_when_the_servers_space_is_full(mnist_test, monkeypatch):
+    """A gallery counts against the space of runs and uploads (runs.store_limit)."""
+    at = app("pages/compare.py")
+    monkeypatch.setenv("SIAMESE_RUNS_MAX_MB", "0.01")
+    at.text_input(key="enrol_name").set_value("Ada").run()
+    _digit_upload(at, "enrol", mnist_test.images[0], "ada.png")
+    at.button(key="enrol_button").click().run()
+    assert not at.exception, at.exception
+    assert any("space for trained models and uploads is full" in w.value for w in at.warning)
+    assert not at.success and "gallery_folder" not in at.session_state

@@ -140,3 +140,19 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     assert {"hog", "raw_photo", "ours_ink", "raw_ink"} <= set(fold)
     assert 0 <= fold["ours_ink"]["eer_skilled"] <= 100
     assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
+
+
+def test_gallery_smoke(tmp_path, photo_zip):
+    """bench/gallery.py: enrol k photos of people a model never saw, identify the rest."""
+    pytest.importorskip("tensorflow")
+    from siamese_core.config import recipe
+    from siamese_core.train import train
+    out = tmp_path / "run" / "faces"
+    train(recipe(f"zip:{photo_zip}", kind="photo", epochs=1, seconds=None), [], out=out)
+    text, data = run("gallery", "--weights", str(out), "--shots", "1", "2", "--repeats", "2",
+                     tmp_path=tmp_path)
+    assert "never trained on" in text and [r["k"] for r in data["rows"]] == [1, 2]
+    # 2 test people, both enrolled (at least 2 always are): 2 repeats x 2 people x (6 - k).
+    assert [r["questions"] for r in data["rows"]] == [20, 16]
+    for r in data["rows"]:
+        assert 0 <= r["identified %"] <= r["rank-1 %"] <= 100

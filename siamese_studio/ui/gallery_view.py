@@ -20,7 +20,7 @@ from siamese_core.gallery import (
     model_id,
     thumbnail,
 )
-from siamese_studio.ui.common import ACTIVE_MODEL, GALLERY, say
+from siamese_studio.ui.common import ACTIVE_MODEL, GALLERY, protected, say
 from siamese_studio.ui.runs_view import remember
 from siamese_studio.ui.text import plain
 from siamese_studio.ui.uploads import MAX_GALLERY_MB, file_uploader
@@ -68,6 +68,8 @@ def gallery_panel(m, prepared) -> None:
                      disabled=given is None or not name.strip(), type="primary"):
             x, raw = given
             try:
+                # A gallery counts against the server's space like runs and uploads.
+                runs.make_room(runs.default_root(), 1 << 16, keep=protected())
                 g = g or _open(m, create=True)
                 n = g.enrol(name, x[None], [thumbnail(raw)])
                 st.success(f"{plain(name.strip())}: {n} image{'s' * (n != 1)} enrolled. Give "
@@ -186,6 +188,7 @@ def _import(m, g: Gallery | None, f) -> Gallery | None:
     if digest in done:
         return None
     try:
+        runs.make_room(runs.default_root(), 2 * len(data), keep=protected())
         g = g or _open(m, create=True)
         n_people, n_images = g.merge_bytes(data, name=f.name)
     except SiameseError as e:

@@ -1,0 +1,81 @@
+"""Enrol and identify people a model never saw, through ``siamese_core.gallery.Gallery``.
+
+The model's own test split (whole classes held out of training and of the threshold's choice)
+is divided at random, per repeat, into enrolled people and strangers. Each enrolled person gets
+``k`` images in a fresh gallery; every other image of theirs is questioned (1:N identify), and
+so is every image of the strangers, who should come out *unknown*. Reports, per k: rank-1
+accuracy (the nearest identity is the right one, threshold ignored), correct identifications
+(the right one, and accepted), false rejections (the right one nearest but over the threshold),
+and strangers accepted as someone.
+
+    python bench/gallery.py --weights runs/faces [--shots 1 3 5] [--repeats 20]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from common import save, table
+
+from siamese_core import SiameseModel, load_dataset
+from siamese_core.gallery import Gallery
+
+
+def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    classes = np.unique(ds.labels)
+    counts = dict(rank1=0, correct=0, rejected=0, asked=0, stranger_accepted=0, strangers=0)
+    for _ in range(repeats):
+        order = rng.permutation(classes)
+        enrolled, strangers = order[:max(2, len(order) // 2)], order[max(2, len(order) // 2):]
+        with tempfile.TemporaryDirectory() as d:
+            g = Gallery(Path(d) / "g.sqlite", m)
+            asked = []
+            for c in enrolled:
+                idx = rng.permutation(np.flatnonzero(ds.labels == c))
+                g.enrol(ds.class_names[c], ds.images[idx[:k]])
+                asked += [(i, ds.class_names[c]) for i in idx[k:]]
+            for i, name in asked:
+                r = g.identify(ds.images[i])
+                counts["asked"] += 1
+                counts["rank1"] += r.ranking[0][0] == name
+                counts["correct"] += r.name == name
+                counts["rejected"] += r.ranking[0][0] == name and r.name is None
+            for c in strangers:
+                for i in np.flatnonzero(ds.labels == c):
+                    counts["strangers"] += 1
+                    counts["stranger_accepted"] += g.identify(ds.images[i]).name is not None
+    pct = lambda a, b: round(100 * counts[a] / max(1, counts[b]), 1)  # noqa: E731
+    return {"k": k, "enrolled": len(classes) // 2, "strangers": len(classes) - len(classes) // 2,
+            "questions": counts["asked"], "rank-1 %": pct("rank1", "asked"),
+            "identified %": pct("correct", "asked"), "falsely rejected %": pct("rejected", "asked"),
+            "stranger accepted %": pct("stranger_accepted", "strangers")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", required=True, help="a trained model's prefix")
+    ap.add_argument("--dataset", default=None, help="default: the model's own dataset")
+    ap.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5])
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    m = SiameseModel.load(args.weights)
+    spec = args.dataset or m.meta["dataset"]
+    ds = load_dataset(spec, "test", m.meta.get("holdout", "auto"), m.prep)
+    n = np.bincount(ds.labels)
+    shots = [k for k in args.shots if k < n[n > 0].min()]
+    rows = [measure(m, ds, k, args.repeats, args.seed) for k in shots]
+    print(f"{Path(args.weights).name} on {len(np.unique(ds.labels))} people of its test split "
+          f"(never trained on), {args.repeats} random enrolled/stranger divisions per row, "
+          f"threshold {m.threshold:.3f}:")
+    print(table(rows, list(rows[0])))
+    print("saved", save("gallery", {"weights": args.weights, "dataset": spec, "rows": rows},
+                        args.out))
+
+
+if __name__ == "__main__":
+    main()
