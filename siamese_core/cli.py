@@ -175,6 +175,9 @@ def _train_options() -> tuple[TrainOption, ...]:
                     "20/28 of the frame (MNIST style) or fit its box to the whole frame (wide "
                     "images); photo: the central square or the whole image padded (unset: "
                     "centre, crop)", choices=FITS),
+        TrainOption("face_crop", "--face-crop", "data", "your photos: crop each image to its "
+                    "largest face first (photos from a camera or phone, not a face database's "
+                    "tight crops); images without a face are left out", bool),
         TrainOption("flip", "--flip", "objective", "mirror training images left-right at "
                     "random (faces, objects; not characters)", bool),
         TrainOption("max_train", "--max-train", "data", "subsample the training split (unset: "

@@ -48,6 +48,9 @@ class TrainConfig:
     kind: str = "auto"
     input_size: int = 28
     fit: str | None = None
+    # Photos: crop each image to its largest face first (preprocess.crop_face), for photos of
+    # people that are not tight face crops (a camera, a phone); images without one are skipped.
+    face_crop: bool = False
     # Training images mirrored left-right at random (faces, objects; not characters).
     flip: bool = False
     # Training images turned by 90, 180 and 270 degrees count as 3 more classes each (a drawn
@@ -129,7 +132,7 @@ class TrainConfig:
 
     def _prep_of(self, kind: str) -> Prep:
         try:
-            return Prep(int(self.input_size), self.fit, kind)
+            return Prep(int(self.input_size), self.fit, kind, face=bool(self.face_crop))
         except ImageError as e:
             raise DataError(str(e)) from None
 

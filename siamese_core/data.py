@@ -36,7 +36,8 @@ import numpy as np
 from . import forgery
 from .archive import SUFFIX_FORMATS, scan_folder, scan_zip
 from .errors import DataError, ImageError
-from .preprocess import MAX_INPUT, MIN_INPUT, Prep, detect_kind, image_header, load_image, prepare
+from .preprocess import (MAX_INPUT, MIN_INPUT, NoFaceError, Prep, detect_kind, image_header,
+                         load_image, prepare)
 
 # Validation and test hold out images of every class, or whole classes (new people or
 # characters); "auto": whole classes for your own images with enough of them.
@@ -483,6 +484,7 @@ def _decode_user_images(spec: str, prep, on_progress=None):
     labels: list[int] = []
     names: list[str] = []
     bad: list[str] = []
+    faceless: list[str] = []
     single: list[str] = []
     renamed: list[str] = []
     done = pixels = 0
@@ -515,6 +517,8 @@ def _decode_user_images(spec: str, prep, on_progress=None):
                 if data is not None:
                     try:
                         got.append(prepare(data, prep))
+                    except NoFaceError:
+                        faceless.append(f"{cls}/{fname}")
                     except (ImageError, DataError) as e:
                         bad.append(f"{cls}/{fname} ({e})")
                 done += 1
@@ -543,6 +547,9 @@ def _decode_user_images(spec: str, prep, on_progress=None):
                      f"what they are: {_some(renamed)}")
     if bad:
         notes.append(f"{len(bad)} unreadable or blank image(s) skipped: {_some(bad)}")
+    if faceless:
+        notes.append(f"{len(faceless)} photo(s) in which no face was found left out (the face "
+                     f"crop is on): {_some(faceless)}")
     if single:
         notes.append(f"{len(single)} class(es) with fewer than 2 usable images left out (a class "
                      f"needs 2 to make a same pair): {', '.join(single[:5])}"

@@ -240,8 +240,16 @@ class Gallery:
         """``enrol`` from raw images (paths, bytes, arrays): prepared as the model's training
         images were, each thumbnail made from the image as given."""
         images = list(images)
-        x = np.stack([self.model.prepare(i) for i in images]) if images else np.zeros((0,))
-        return self.enrol(name, x, [thumbnail(i) for i in images])
+        x = []
+        for k, image in enumerate(images):
+            try:
+                x.append(self.model.prepare(image))
+            except ImageError as e:     # which image it is (no face, blank, unreadable)
+                if len(images) == 1 or isinstance(image, (str, Path)):   # named already
+                    raise
+                raise type(e)(f"image {k + 1} of {len(images)}: {e}") from None
+        return self.enrol(name, np.stack(x) if x else np.zeros((0,)),
+                          [thumbnail(i) for i in images])
 
     def remove(self, name: str) -> bool:
         """Delete an identity and its samples; False when there was none of that name."""

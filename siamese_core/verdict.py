@@ -85,8 +85,15 @@ class SiameseModel:
         return Prep.from_dict(self.meta.get("preprocess"), self.input_size)
 
     def prepare(self, image) -> np.ndarray:
-        """A raw image (path, bytes, PIL, array) -> this model's input [S, S] uint8."""
-        return prepare(image, self.prep)
+        """A raw image (path, bytes, PIL, array) -> this model's input [S, S] uint8; an
+        ``ImageError`` about a file names it."""
+        try:
+            return prepare(image, self.prep)
+        except ImageError as e:
+            name = Path(image).name if isinstance(image, (str, Path)) else None
+            if name is None or str(e).startswith(name):
+                raise
+            raise type(e)(f"{name}: {e}") from None
 
     @property
     def trained_on(self) -> str:

@@ -87,6 +87,48 @@ def photo_images(n_classes: int = 8, per_class: int = 6, seed: int = 0) -> dict[
     return out
 
 
+def cartoon_face(person: int, side: int = 100) -> np.ndarray:
+    """A drawn frontal face, ``2 side`` px square, that OpenCV's Haar face detector finds: skin
+    oval, brows, eyes, nose and mouth, softened; ``person`` sets their proportions (an
+    identity)."""
+    import cv2
+    r = np.random.default_rng(person)
+    eye, mouth, wide = r.uniform(0.14, 0.2), r.uniform(0.1, 0.18), r.uniform(0.38, 0.46)
+    s, img = side, np.full((side * 2, side * 2), 60, np.uint8)
+    cv2.ellipse(img, (s, s), (int(s * wide), int(s * 0.55)), 0, 0, 360, 200, -1)
+    for ex in (-1, 1):
+        cv2.ellipse(img, (s + ex * int(s * eye), s - int(s * 0.12)),
+                    (int(s * 0.09), int(s * 0.045)), 0, 0, 360, 40, -1)
+        cv2.line(img, (s + ex * int(s * 0.08), s - int(s * 0.24)),
+                 (s + ex * int(s * 0.28), s - int(s * 0.25)), 50, max(2, s // 25))
+    cv2.line(img, (s, s - int(s * 0.05)), (s, s + int(s * 0.13)), 150, max(2, s // 30))
+    cv2.ellipse(img, (s, s + int(s * 0.28)), (int(s * mouth), int(s * 0.04)), 0, 0, 360, 70, -1)
+    return cv2.GaussianBlur(img, (0, 0), s / 40)
+
+
+def face_photos(n_people: int = 6, per_person: int = 4, seed: int = 0,
+                shape: tuple[int, int] = (150, 200)) -> dict[str, list]:
+    """Photos of ``cartoon_face`` people in a larger scene (a camera's view, not a face crop):
+    per photo its own textured background, position, size and brightness. {name: [uint8]}."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    out = {}
+    for p in range(n_people):
+        imgs = []
+        for _ in range(per_person):
+            scene = cv2.GaussianBlur(rng.uniform(0, 255, shape).astype(np.float32), (0, 0), 8)
+            scene = (scene - scene.min()) / (np.ptp(scene) + 1e-6) * 120 + 40
+            side = int(rng.integers(30, 40))
+            face = cartoon_face(p, side).astype(np.float32) * rng.uniform(0.85, 1.1)
+            y, x = int(rng.integers(0, h - 2 * side)), int(rng.integers(0, w - 2 * side))
+            scene[y:y + 2 * side, x:x + 2 * side] = face
+            scene += rng.normal(0, 3, shape)
+            imgs.append(np.clip(scene, 0, 255).astype(np.uint8))
+        out[f"person{p:02d}"] = imgs
+    return out
+
+
 def signature_images(n_writers: int = 8, genuine: int = 6, forged: int = 4, seed: int = 0
                      ) -> dict[str, list]:
     """Synthetic signatures, laid out as public signature sets are: per writer a random stroke
@@ -143,6 +185,27 @@ def write_zip(path: Path, classes: dict[str, list]) -> Path:
 def photo_zip(tmp_path_factory) -> Path:
     """8 people x 6 synthetic photos (``photo_images``)."""
     return write_zip(tmp_path_factory.mktemp("photos") / "faces.zip", photo_images())
+
+
+@pytest.fixture(scope="session")
+def face_zip(tmp_path_factory) -> Path:
+    """8 people x 4 photos of a face in a room (``face_photos``), and in person00's folder one
+    photo of a bare wall: no face to find."""
+    people = face_photos(8)
+    people["person00"].append(np.random.default_rng(5).uniform(0, 255, (150, 200)).astype(
+        np.uint8))
+    return write_zip(tmp_path_factory.mktemp("faces") / "room_faces.zip", people)
+
+
+@pytest.fixture(scope="session")
+def face_model(face_zip, tmp_path_factory) -> Path:
+    """A photo model with the face crop, trained for one epoch on ``face_zip``: its prefix."""
+    from siamese_core.config import recipe
+    from siamese_core.train import train
+    out = tmp_path_factory.mktemp("face_model") / "faces"
+    train(recipe(f"zip:{face_zip}", kind="photo", face_crop=True, epochs=1, seconds=None,
+                 batch_size=16, val_pairs=50, input_size=32), out=out)
+    return out
 
 
 @pytest.fixture(scope="session")

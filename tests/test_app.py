@@ -453,6 +453,38 @@ def test_train_page_starts_from_the_recipe_of_the_images_kind(photo_zip):
     assert not at.exception
 
 
+def test_the_face_crop_is_offered_for_photos_and_no_face_is_said_not_judged(photo_zip,
+                                                                            face_model, face_zip):
+    """Issue 21, 4: the Train form offers the face crop for photos (off: face databases are
+    tight crops), never for ink; a face-crop model in Compare says so, and a photo without a
+    face gets "no face found" where the verdict would be."""
+    from siamese_studio.ui.train_form import base_config, config_from_form, form_values
+    at = _with_upload(f"zip:{photo_zip}", "faces.zip", "pages/train.py")
+    assert {t.label: t.value for t in at.toggle}["Crop to the face"] is False
+    next(s for s in at.selectbox if s.label == "Kind of images").set_value("ink").run()
+    assert "Crop to the face" not in [t.label for t in at.toggle]
+    v = form_values(base_config(f"zip:{photo_zip}")) | {"face": True}
+    assert config_from_form(f"zip:{photo_zip}", v).face_crop is True
+    ink = form_values(base_config(f"zip:{photo_zip}", "ink")) | {"face": True}
+    assert config_from_form(f"zip:{photo_zip}", ink).face_crop is False
+
+    from tests.conftest import face_photos
+    at = _session("pages/compare.py", user_datasets={f"zip:{face_zip}": "room_faces.zip"},
+                  active_model=str(face_model))
+    assert "cropped to the face" in at.caption[0].value
+    wall = np.random.default_rng(3).uniform(0, 255, (90, 120)).astype(np.uint8)
+    face = face_photos(1, 1, seed=4)["person00"][0]
+    for side, image in (("left", face), ("right", wall)):
+        at.radio(key=f"mode_{side}").set_value("Upload").run()
+        at.file_uploader(key=f"upload_{side}").set_value((f"{side}.png", png(image),
+                                                          "image/png")).run()
+    assert not at.exception, at.exception
+    assert any("no face found" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "Verdict" not in [m.label for m in at.metric]
+    at.file_uploader(key="upload_right").set_value(("b.png", png(face), "image/png")).run()
+    assert next(m.value for m in at.metric if m.label == "Verdict") == "same"
+
+
 def test_a_defect_in_one_section_is_one_line_and_the_page_goes_on():
     """Issue 24 (the class of item 1): a section that raises shows one line naming the section,
     not Streamlit's error box, and what comes after it is still drawn."""

@@ -415,6 +415,27 @@ def test_skipped_files_are_noted_escaped(tmp_path, capsys):
     assert notes and "\x1b" not in err and "\\x1b[2Jbad.txt" in err, err[-2000:]
 
 
+def test_face_crop_option_and_no_face_is_one_line(tmp_path, face_model, face_zip, ink_zip):
+    """Issue 21, 4: --face-crop trains photo models that crop to the face; on ink it is refused
+    before anything loads, and a photo without a face is one line naming it, not a verdict."""
+    from siamese_core.cli import build_parser, config_from_args
+    from tests.conftest import face_photos
+    args = build_parser().parse_args(["train", "--dataset", f"zip:{face_zip}", "--face-crop",
+                                      "--out", "x"])
+    assert config_from_args(args).prep.face is True
+    assert_clean_error(cli("train", "--dataset", f"zip:{ink_zip}", "--face-crop", "--seconds",
+                           "1", "--out", tmp_path / "m"), "face crop is for photos")
+    wall, face = tmp_path / "wall.png", tmp_path / "face.png"
+    Image.fromarray(np.random.default_rng(3).uniform(0, 255, (90, 120)).astype(np.uint8)).save(wall)
+    Image.fromarray(face_photos(1, 1, seed=4)["person00"][0]).save(face)
+    assert_clean_error(cli("compare", "--weights", face_model, face, wall),
+                       "wall.png: no face found")
+    r = cli("compare", "--weights", face_model, face, face, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["same"] is True, r.stderr
+    assert_clean_error(cli("enrol", "--gallery", tmp_path / "g.sqlite", "--weights", face_model,
+                           "--name", "ada", face, wall), "wall.png: no face found")
+
+
 def test_enrol_and_identify(tmp_path, digit_pngs):
     g = tmp_path / "people.sqlite"
     r = cli("enrol", "--gallery", g, "--name", "three", digit_pngs["three_a"])

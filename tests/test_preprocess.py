@@ -180,6 +180,49 @@ def test_prep_kinds_and_fits_are_checked_and_old_models_are_ink():
         PP.prepare(np.full((50, 50), 90, np.uint8), PP.Prep(32, kind="photo"))
 
 
+# --- the face crop (issue 21, 4) ------------------------------------------------------------
+
+def test_the_face_crop_finds_the_face_in_a_larger_scene():
+    """A face at an offset in a 300 x 400 room: the box holds it (the face's centre, about its
+    size), and the network input is the face, the same as from a tight crop of it."""
+    import cv2
+
+    from tests.conftest import cartoon_face
+    face = cartoon_face(3, 60)                          # 120 x 120, the oval ~66 x 66
+    room = cv2.GaussianBlur(np.random.default_rng(0).uniform(0, 255, (300, 400)).astype(
+        np.float32), (0, 0), 10).clip(40, 160).astype(np.uint8)
+    room[150:270, 40:160] = face
+    x, y, w, h = PP.find_face(room)
+    assert abs(x + w / 2 - 100) < 12 and abs(y + h / 2 - 210) < 15 and 55 < w < 120
+    p = PP.Prep(48, kind="photo", face=True)
+    from_room = PP.prepare(room, p).astype(float)
+    from_crop = PP.prepare(face, p).astype(float)
+    centre = PP.prepare(room, PP.Prep(48, kind="photo")).astype(float)  # without: the wall
+    assert np.abs(from_room - from_crop).mean() < 0.4 * np.abs(centre - from_crop).mean()
+
+
+def test_no_face_is_a_clear_error_and_the_crop_is_for_photos():
+    wall = (np.random.default_rng(1).uniform(0, 255, (120, 160))).astype(np.uint8)
+    assert PP.find_face(wall) is None
+    with pytest.raises(PP.NoFaceError, match="no face found: use a photo with one face"):
+        PP.prepare(wall, PP.Prep(32, kind="photo", face=True))
+    assert issubclass(PP.NoFaceError, ImageError)         # every page shows it as an input problem
+    with pytest.raises(ImageError, match="face crop is for photos"):
+        PP.Prep(32, kind="ink", face=True)
+    p = PP.Prep(48, "crop", "photo", face=True)
+    assert p.to_dict()["face"] is True and PP.Prep.from_dict(p.to_dict()) == p
+    assert PP.Prep.from_dict({"size": 48, "kind": "photo"}).face is False   # models before it
+
+
+def test_a_missing_face_detector_says_how_to_get_it(monkeypatch, tmp_path):
+    """OpenCV 5's wheels have no cascades: one line naming the package that has them."""
+    import cv2
+    monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path) + "/")
+    monkeypatch.setattr(PP, "_cascades", __import__("threading").local())
+    with pytest.raises(ImageError, match="face detector is missing.*opencv-python-headless>=4.10,<5"):
+        PP.find_face(np.zeros((50, 50), np.uint8))
+
+
 def test_detect_kind_tells_photos_from_ink(mnist_test):
     from tests.conftest import photo_images
     photos = [i for imgs in photo_images().values() for i in imgs]

@@ -368,7 +368,7 @@ def test_photos_train_as_photos_and_models_say_what_they_know(tmp_path, photo_zi
     from tests.conftest import photo_images
     end = train(TrainConfig(dataset=f"zip:{photo_zip}", epochs=2, batch_size=16, val_pairs=50,
                             input_size=32, flip=True), out=tmp_path / "faces")
-    assert end.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo"}
+    assert end.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo", "face": False}
     assert end.meta["train"]["kind"] == "photo" and end.meta["train"]["flip"] is True
     m = SiameseModel.load(tmp_path / "faces")
     face = photo_images(1, 1, seed=9)["person00"][0]
@@ -380,6 +380,29 @@ def test_photos_train_as_photos_and_models_say_what_they_know(tmp_path, photo_zi
     assert shipped.kind_warning(digit) is None
     assert "a photograph" in shipped.kind_warning(face)
     assert "handwritten digits" in shipped.kind_warning(face)
+
+
+def test_a_face_crop_model_crops_in_training_and_after_and_says_no_face(face_model, tmp_path):
+    """Issue 21, 4: the face crop is part of the model's preprocessing: recorded, applied to raw
+    photos as in training (the face, not the wall around it), and a photo without a face is
+    "no face found", naming the file, not a verdict."""
+    from PIL import Image
+
+    from siamese_core import load_dataset
+    from siamese_core.preprocess import NoFaceError, Prep, prepare
+    from tests.conftest import face_photos
+    m = SiameseModel.load(face_model)
+    assert m.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo", "face": True}
+    ds = load_dataset(m.meta["dataset"], "train", m.meta["holdout"], m.prep)
+    assert any("1 photo(s) in which no face was found left out" in n and "person00/4.png" in n
+               for n in ds.notes)
+    room = face_photos(1, 1, seed=7)["person00"][0]
+    np.testing.assert_array_equal(m.prepare(room), prepare(room, Prep(32, kind="photo", face=True)))
+    assert not np.array_equal(m.prepare(room), prepare(room, Prep(32, kind="photo")))
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.random.default_rng(2).uniform(0, 255, (90, 120)).astype(np.uint8)).save(wall)
+    with pytest.raises(NoFaceError, match=r"^wall\.png: no face found"):
+        m.compare(wall, room)
 
 
 def test_forgeries_train_as_hard_negatives_and_are_reported(tmp_path, signature_zip):

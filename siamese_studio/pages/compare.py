@@ -36,7 +36,8 @@ MODES = (("Upload", "Camera", "Pick", "Draw") if m.prep.kind == "photo"
 st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** ({code(m.name)}, "
            f"{m.meta.get('loss', '?')} loss), trained on **{plain(dataset_label(spec))}**: pictures, "
            f"references and neighbours come from that dataset, and every input is prepared as "
-           f"its training images were ({m.prep.kind}, {m.prep.size} px, {m.prep.fit} fit).")
+           f"its training images were ({m.prep.kind}, {m.prep.size} px, {m.prep.fit} fit"
+           f"{', cropped to the face' if m.prep.face else ''}).")
 try:
     test_ds = model_dataset(m, "test")
 except SiameseError as e:

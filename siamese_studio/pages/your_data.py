@@ -149,7 +149,7 @@ left, right = st.columns([3, 2])
 with left:
     st.markdown(f"**A sample** (4 images of up to 12 classes, as the network sees them: "
                 f"{prep.size}×{prep.size} px)")
-    ds = dataset(spec, "train", "auto", (prep.size, prep.fit, prep.kind))
+    ds = dataset(spec, "train", "auto", (prep.size, prep.fit, prep.kind, prep.face))
     st.image(class_montage(ds.images, ds.labels, ds.class_names), width=360)
 with right:
     if s.forged:

@@ -110,7 +110,7 @@ def dataset_labeller():
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=8)
 def dataset(spec: str, split: str, holdout: str = "auto",
-            prep: tuple[int, str | None, str] = (28, "centre", "ink")):
+            prep: tuple[int, str | None, str, bool] = (28, "centre", "ink", False)):
     """A dataset split, loaded once per server (read-only arrays shared by all sessions; an
     upload's spec holds a random id only its session knows)."""
     return load_dataset(spec, split, holdout, Prep(*prep))
@@ -119,7 +119,7 @@ def dataset(spec: str, split: str, holdout: str = "auto",
 def model_dataset(m: SiameseModel, split: str):
     """A split of the dataset ``m`` was trained on, prepared and split as it was in training."""
     return dataset(m.meta.get("dataset", DEFAULT_DATASET), split, m.meta.get("holdout", "auto"),
-                   (m.prep.size, m.prep.fit, m.prep.kind))
+                   (m.prep.size, m.prep.fit, m.prep.kind, m.prep.face))
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)

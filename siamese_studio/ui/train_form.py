@@ -24,7 +24,8 @@ def form_values(c: TrainConfig) -> dict:
             "lr": c.learning_rate, "max_train": c.max_train or 0, "pairing": c.pairing,
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
             "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
-            "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip}
+            "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip,
+            "face": c.face_crop}
 
 
 def base_config(spec: str, kind: str | None = None) -> TrainConfig:
@@ -47,7 +48,8 @@ def config_from_form(spec: str, v: dict) -> TrainConfig:
                    # the kind's default stays "default" (None), as the recipe has it
                    fit=base.fit if v.get("fit", base.prep.fit) == base.prep.fit else v["fit"],
                    rotated_classes=bool(v.get("rotated", False)),
-                   group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)))
+                   group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)),
+                   face_crop=bool(v.get("face", False)) and base.prep.kind == "photo")
 
 
 FIT_LABELS = {"centre": "centre the ink", "box": "fill the frame",
@@ -123,6 +125,13 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                                      help="Each batch takes its classes from one parent folder "
                                           "(e.g. one alphabet), so the pairs to tell apart are the "
                                           "hard ones.")
+            if v["kind"] == "photo":
+                v["face"] = st.toggle(
+                    "Crop to the face", d.get("face", False),
+                    help="Each photo cropped to its largest face first, here and in Compare "
+                         "(OpenCV's face detector): for photos from a camera or a phone. A face "
+                         "database's tight crops need none. Photos without a face are left out "
+                         "of training; in Compare they get \"no face found\", not a verdict.")
         submitted = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary",
                                           disabled=running)
     return submitted, v

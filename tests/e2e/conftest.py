@@ -24,12 +24,19 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    # launch() gives every context a fresh, temporary profile (user-data dir).
+def playwright():
+    """One Playwright for the whole run: a second ``sync_playwright()`` while one is running
+    raises "using Playwright Sync API inside the asyncio loop"."""
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    # launch() gives every context a fresh, temporary profile (user-data dir).
+    b = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="session")

@@ -150,17 +150,25 @@ def digit_png(label: int, index: int) -> bytes:
     return buf.getvalue()
 
 
+def side_upload(page, i: int):
+    """Switch side ``i`` of Compare's two-image tab to Upload; return its file input. Scoped to
+    the tab, and waiting for the input to appear: the other tabs' uploaders are in the page too,
+    so a bare ``input[type=file]`` can be one of theirs before this side has re-rendered."""
+    from playwright.sync_api import expect
+    tab = page.get_by_role("tabpanel", name="Two images")
+    tab.locator('[data-testid="stRadio"]').nth(i).get_by_text("Upload").click()
+    files = tab.locator('input[type="file"]')
+    expect(files).to_have_count(i + 1)
+    return files.nth(i)
+
+
 def test_compare_by_upload(page, server, shots):
     go(page, server, "Compare", "Random test pairs")
-    radios = page.locator('[data-testid="stRadio"]')
-    for i in range(2):
-        radios.nth(i).get_by_text("Upload").click()
-        page.locator('input[type="file"]').nth(i).wait_for(state="attached")
-    files = page.locator('input[type="file"]')
-    files.nth(0).set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
-                                         "buffer": digit_png(4, 0)}])
+    files = [side_upload(page, i) for i in range(2)]
+    files[0].set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
+                                     "buffer": digit_png(4, 0)}])
     page.get_by_text("what the network sees").first.wait_for()
-    files.nth(1).set_input_files(files=[{"name": "b.png", "mimeType": "image/png",
+    files[1].set_input_files(files=[{"name": "b.png", "mimeType": "image/png",
                                          "buffer": digit_png(4, 1)}])
     wait_metric(page, "Verdict", "same")
     no_exceptions(page)
@@ -242,13 +250,9 @@ def test_two_sessions_are_isolated(browser, server, shots):
         a.get_by_text(RUNNING).first.wait_for(timeout=90_000)
         # B compares while A trains, and sees no training of its own.
         go(b, server, "Compare", "Random test pairs")
-        radios = b.locator('[data-testid="stRadio"]')
         for i, (label, k) in enumerate(((1, 0), (0, 0))):    # a 1 and a 0: known different
-            radios.nth(i).get_by_text("Upload").click()
-            b.locator('input[type="file"]').nth(i).wait_for(state="attached")
-            b.locator('input[type="file"]').nth(i).set_input_files(
-                files=[{"name": f"{i}.png", "mimeType": "image/png",
-                        "buffer": digit_png(label, k)}])
+            side_upload(b, i).set_input_files(files=[{"name": f"{i}.png", "mimeType": "image/png",
+                                                      "buffer": digit_png(label, k)}])
         wait_metric(b, "Verdict", "different", timeout=60)
         assert b.get_by_text("shipped model").count() >= 1
         go(b, server, "Train", "Set the hyperparameters")

@@ -24,10 +24,8 @@ def y4m(gray: np.ndarray) -> bytes:
 
 
 @pytest.fixture
-def camera_page(server, tmp_path):
+def camera_page(playwright, server, tmp_path):
     """A page whose camera shows ``person03``'s first photo (framed in a larger scene)."""
-    from playwright.sync_api import sync_playwright
-
     from tests.conftest import photo_images
     face = photo_images()["person03"][0]
     frame = np.random.default_rng(0).normal(90, 25, (H, W)).clip(0, 255).astype(np.uint8)
@@ -35,15 +33,15 @@ def camera_page(server, tmp_path):
     frame[y:y + face.shape[0], x:x + face.shape[1]] = face
     video = tmp_path / "camera.y4m"
     video.write_bytes(y4m(frame))
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            *CHROMIUM_FLAGS, "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
-        ctx = b.new_context(viewport={"width": 1400, "height": 1600}, permissions=["camera"])
-        pg = ctx.new_page()
-        pg.set_default_timeout(30_000)
-        yield pg
-        b.close()
+    # A browser of its own: the fake camera is a launch flag.
+    b = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        *CHROMIUM_FLAGS, "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+    ctx = b.new_context(viewport={"width": 1400, "height": 1600}, permissions=["camera"])
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    b.close()
 
 
 def test_faces_upload_train_enrol_from_the_camera_and_identify(camera_page, server, shots):

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from tests.e2e.test_browser import RUNNING, digit_png, go, main, no_exceptions, start_training
+from tests.e2e.test_browser import (RUNNING, digit_png, go, main, no_exceptions, side_upload,
+                                    start_training)
 from tests.harness import ROOT, children, rss_mb, start_app, stop_app, wait_exit
 
 pytestmark = pytest.mark.e2e
@@ -101,9 +102,7 @@ def test_a_file_renamed_in_flight_is_refused_at_the_door(page, server, shots):
     session stuck on it. Now the upload request itself is refused (HTTP 400) and the page works
     on."""
     go(page, server, "Compare", "Random test pairs")
-    page.locator('[data-testid="stRadio"]').nth(0).get_by_text("Upload").click()
-    files = page.locator('input[type="file"]')
-    files.nth(0).wait_for(state="attached")
+    upload = side_upload(page, 0)
     renamed = []
 
     def rename(route):
@@ -112,7 +111,7 @@ def test_a_file_renamed_in_flight_is_refused_at_the_door(page, server, shots):
         route.continue_(post_data=body.replace(b'filename="a.png"', b'filename="evil.tif"'))
 
     page.route("**/_stcore/upload_file/**", rename)
-    files.nth(0).set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
+    upload.set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
                                          "buffer": digit_png(4, 0)}])
     page.get_by_text("status code 400").wait_for(timeout=30_000)
     assert renamed == [True]
@@ -124,7 +123,7 @@ def test_a_file_renamed_in_flight_is_refused_at_the_door(page, server, shots):
     page.wait_for_function("([img, src]) => img.getAttribute('src') !== src",
                            arg=[montage.element_handle(), before], timeout=30_000)
     # A good file works.
-    files.nth(0).set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
+    upload.set_input_files(files=[{"name": "a.png", "mimeType": "image/png",
                                          "buffer": digit_png(4, 0)}])
     page.get_by_text("what the network sees").first.wait_for(timeout=30_000)
     no_exceptions(page)
