@@ -191,6 +191,22 @@ def ink_box(gray: np.ndarray, h: int = 64, w: int = 128) -> np.ndarray:
     return cv2.resize(strip, (w, h), interpolation=cv2.INTER_AREA)
 
 
+def inputs(raw, prep) -> tuple[np.ndarray, int]:
+    """Every image as ``prep`` makes it, and how many had no face for the face crop: those are
+    prepared whole (the app would refuse them; the benchmark scores every image)."""
+    from dataclasses import replace
+
+    from siamese_core.preprocess import NoFaceError, prepare
+    out, faceless = [], 0
+    for g in raw:
+        try:
+            out.append(prepare(g, prep))
+        except NoFaceError:
+            faceless += 1
+            out.append(prepare(g, replace(prep, face=False)))
+    return np.stack(out), faceless
+
+
 # --- one fold ---------------------------------------------------------------------------------
 
 def ink_shortcut(raw, forged: np.ndarray, kinds: list[str]) -> dict:
@@ -218,7 +234,6 @@ def ink_shortcut(raw, forged: np.ndarray, kinds: list[str]) -> dict:
 def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict:
     from siamese_core.config import recipe
     from siamese_core.data import Dataset
-    from siamese_core.preprocess import prepare
 
     test = np.isin(person, held)
     rest_people = np.setdiff1d(np.unique(person), held)
@@ -239,8 +254,10 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
         row[name] = scores(l2_matrix(features), person[t_idx], forged[t_idx], eps)
         print(f"  {name:14s} {row[name]}", flush=True)
 
-    photo = recipe("bench", new_classes=True, kind="photo").prep
-    p_img = np.stack([prepare(g, photo) for g in raw])
+    # The peers see what the photo recipe sees, face crop included when it is set.
+    photo = recipe("bench", new_classes=True, kind="photo",
+                   face_crop=bool(a.overrides.get("face_crop", False))).prep
+    p_img, row["faceless"] = inputs(raw, photo)
     peer("raw_photo", zscored(p_img[t_idx]))
     if forged.any():
         boxes = np.stack([ink_box(g) for g in raw])
@@ -252,7 +269,7 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
         # Forged images train as hard negatives of their writer and calibrate the threshold
         # (``Dataset.forgeries``), as ``train --dataset zip:`` does with such a zip.
         cfg = recipe("bench", new_classes=True, kind=r, seed=a.seed, **a.overrides)
-        net = np.stack([prepare(g, cfg.prep) for g in raw])
+        net, _ = inputs(raw, cfg.prep)
         labels = person.astype(np.int64)
 
         def ds(mask, split):

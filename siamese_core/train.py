@@ -44,6 +44,7 @@ class TrainBegin:
     steps_per_epoch: int
     total_steps: int | None
     class_names: list[str]
+    notes: tuple[str, ...] = ()      # what loading the data skipped or changed, in words
 
 
 @dataclass
@@ -370,7 +371,8 @@ class Trainer:
         self._build()
         self._emit("on_train_begin", TrainBegin(cfg.to_dict(), len(self.train_ds),
                                                 len(self.val_ds), self.steps_per_epoch,
-                                                self.total_steps, list(self.train_ds.class_names)))
+                                                self.total_steps, list(self.train_ds.class_names),
+                                                tuple(self.train_ds.notes)))
         self.t0 = time.perf_counter()
         with self.replicas.running():
             while self.reason is None:

@@ -308,7 +308,8 @@ def test_user_images_hold_out_whole_classes_and_record_preprocessing(tmp_path):
                             input_size=32, fit="box"), out=tmp_path / "m")
     meta = end.meta
     assert meta["holdout"] == "class"
-    assert meta["preprocess"] == {"size": 32, "fit": "box", "kind": "ink"}    # seen as ink
+    assert meta["preprocess"] == {"size": 32, "fit": "box", "kind": "ink",  # seen as ink
+                                  "face": False}
     assert meta["splits"] == {"train": {"images": 24, "classes": 4},
                               "val": {"images": 12, "classes": 2},
                               "test": {"images": 12, "classes": 2}}
@@ -382,20 +383,24 @@ def test_photos_train_as_photos_and_models_say_what_they_know(tmp_path, photo_zi
     assert "handwritten digits" in shipped.kind_warning(face)
 
 
-def test_a_face_crop_model_crops_in_training_and_after_and_says_no_face(face_model, tmp_path):
+def test_a_face_crop_model_crops_in_training_and_after_and_says_no_face(face_zip, tmp_path):
     """Issue 21, 4: the face crop is part of the model's preprocessing: recorded, applied to raw
-    photos as in training (the face, not the wall around it), and a photo without a face is
-    "no face found", naming the file, not a verdict."""
+    photos as in training (the face, not the wall around it); a photo without a face is left
+    out of training, said at the start of the run, and afterwards "no face found", naming the
+    file, not a verdict."""
     from PIL import Image
 
-    from siamese_core import load_dataset
+    from siamese_core.config import recipe
     from siamese_core.preprocess import NoFaceError, Prep, prepare
     from tests.conftest import face_photos
-    m = SiameseModel.load(face_model)
-    assert m.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo", "face": True}
-    ds = load_dataset(m.meta["dataset"], "train", m.meta["holdout"], m.prep)
+    rec = Recorder()
+    train(recipe(f"zip:{face_zip}", kind="photo", face_crop=True, epochs=1, seconds=None,
+                 batch_size=16, val_pairs=50, input_size=32), [rec], out=tmp_path / "faces")
+    begin = next(e for k, e in rec.events if k == "begin")
     assert any("1 photo(s) in which no face was found left out" in n and "person00/4.png" in n
-               for n in ds.notes)
+               for n in begin.notes), begin.notes
+    m = SiameseModel.load(tmp_path / "faces")
+    assert m.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo", "face": True}
     room = face_photos(1, 1, seed=7)["person00"][0]
     np.testing.assert_array_equal(m.prepare(room), prepare(room, Prep(32, kind="photo", face=True)))
     assert not np.array_equal(m.prepare(room), prepare(room, Prep(32, kind="photo")))

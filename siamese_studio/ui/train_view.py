@@ -70,6 +70,8 @@ def render_progress(job: TrainingJob, s) -> None:
                     f"{b.elapsed:.0f} s{eta}" + (" · stopping…" if s.stop_requested else ""))
     elif s.status == "running":
         st.progress(0.0, text="Compiling the training step…")
+    for note in getattr(s.begin, "notes", ()):     # e.g. photos without a face, left out
+        st.caption(f"Data: {plain(note)}")
     if s.status in ("starting", "running"):
         if st.button("Stop", icon=":material/stop:", key="stop_training",
                      disabled=s.stop_requested):

@@ -130,11 +130,13 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     expect(select).to_have_value(re.compile(r"\(new: test split\)"))   # held-out first
     chosen = select.input_value()
     shape = re.search(r"(\w+)\s+\(new", chosen)[1]
-    page.locator('[data-testid="stRadio"]:visible').first.get_by_text("Upload").click()
+    # Scoped to the tab: the other tabs' uploaders are in the page too.
+    tab = page.get_by_role("tabpanel", name="Verify against a class")
+    tab.locator('[data-testid="stRadio"]').first.get_by_text("Upload").click()
     # A questioned drawing of that class, made apart from the references.
-    page.locator('input[type="file"]').first.wait_for(state="attached")
+    tab.locator('input[type="file"]').first.wait_for(state="attached")
     query = png(glyph(shape, 4, 4242))
-    page.locator('input[type="file"]').first.set_input_files(
+    tab.locator('input[type="file"]').first.set_input_files(
         files=[{"name": "q.png", "mimeType": "image/png", "buffer": query}])
     page.get_by_text("Median distance").first.wait_for(timeout=30_000)
     # The page shows what the library decides for the same inputs (whether a 20-s model calls
