@@ -18,6 +18,7 @@ the training people) and LBP histograms for photos, HOG of the ink for signature
     python bench/verification.py ../shared/data/signatures/sigcomp2011_nl_sign_data_64w.zip
     python bench/verification.py FACES.zip --peers-only          # no training: the peers only
     python bench/verification.py FACES.zip --kinds              # what dataset_kind says, per zip
+    python bench/verification.py FACES.zip --in-a-room --set face_crop=true   # camera framing
 """
 from __future__ import annotations
 
@@ -53,6 +54,25 @@ def load(zip_path: Path):
                 forged.append(is_forged)
     names = sorted(set(owner))
     return raw, np.array([names.index(o) for o in owner]), np.array(forged), names
+
+
+def in_a_room(raw: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """Each photo at 0.6-0.9 of its size, somewhere in a scene twice its size (a smooth random
+    wall, its own per photo): what a camera gives, not a face database's framing."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    out = []
+    for g in raw:
+        h, w = g.shape
+        wall = cv2.GaussianBlur(rng.uniform(0, 255, (2 * h, 2 * w)).astype(np.float32), (0, 0),
+                                max(h, w) / 16)
+        wall = (wall - wall.min()) / (np.ptp(wall) + 1e-6) * rng.uniform(120, 220) + 20
+        f = rng.uniform(0.6, 0.9)
+        fh, fw = int(h * f), int(w * f)
+        y, x = int(rng.integers(0, 2 * h - fh)), int(rng.integers(0, 2 * w - fw))
+        wall[y:y + fh, x:x + fw] = cv2.resize(g, (fw, fh), interpolation=cv2.INTER_AREA)
+        out.append(np.clip(wall, 0, 255).astype(np.uint8))
+    return out
 
 
 def folds(n_people: int, k: int, seed: int) -> list[np.ndarray]:
@@ -312,6 +332,8 @@ def main() -> None:
     p.add_argument("--ignore-forgeries", action="store_true",
                    help="ablation: train and calibrate without the forgeries (genuine only)")
     p.add_argument("--kinds", action="store_true", help="print data.dataset_kind per zip, stop")
+    p.add_argument("--in-a-room", action="store_true",
+                   help="put each photo somewhere in a larger scene first (a camera's framing)")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/verification_<zip>.json)")
     a = p.parse_args()
     a.overrides = parse_sets(a.set)
@@ -326,6 +348,8 @@ def main() -> None:
     for z in a.zips:
         t = time.perf_counter()
         raw, person, forged, names = load(z)
+        if a.in_a_room:
+            raw = in_a_room(raw, a.seed)
         print(f"{z.name}: {len(raw)} images, {len(names)} people, {int(forged.sum())} forged "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
         shortcut = ink_shortcut(raw, forged, a.recipes or ["ink"]) if forged.any() else None

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from . import distributed
 from . import validate as V
 from .config import BLOCKS, LOSSES, PAIRINGS, TrainConfig, recipe
-from .data import DEFAULT_DATASET, HOLDOUTS, SPLITS, is_user_spec, load_dataset
+from .data import DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, is_user_spec, load_dataset
 from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
 from .preprocess import FITS, KINDS, MAX_INPUT, MIN_INPUT
@@ -176,8 +176,9 @@ def _train_options() -> tuple[TrainOption, ...]:
                     "images); photo: the central square or the whole image padded (unset: "
                     "centre, crop)", choices=FITS),
         TrainOption("face_crop", "--face-crop", "data", "your photos: crop each image to its "
-                    "largest face first (photos from a camera or phone, not a face database's "
-                    "tight crops); images without a face are left out", bool),
+                    "face first (photos from a camera or phone, not a face database's framing); "
+                    "images without a face are left out. Unset: on when most sampled photos "
+                    f"show a face covering under {100 * FACE_SCENE_SHARE:.0f} %% of the photo", bool),
         TrainOption("flip", "--flip", "objective", "mirror training images left-right at "
                     "random (faces, objects; not characters)", bool),
         TrainOption("max_train", "--max-train", "data", "subsample the training split (unset: "
@@ -293,6 +294,9 @@ def _cmd_train(args) -> int:
     V.number("--cluster-timeout", args.cluster_timeout, 0, 7 * 24 * 3600, lo_open=True)
     if args.distributed:
         distributed.read_tf_config()
+    if cfg.face_crop:
+        print("note: each photo is cropped to its face first (--no-face-crop: the whole photo)",
+              file=sys.stderr)
     splits = load_splits(cfg)
     for note in splits[0].notes:
         print(f"note: {printable(note)}", file=sys.stderr)

@@ -446,7 +446,8 @@ def _stamp(spec: str):
 
 
 @functools.lru_cache(maxsize=8)
-def _kind_of(spec: str, stamp) -> tuple[str, str]:
+def _sample(spec: str, stamp) -> tuple[np.ndarray, ...]:
+    """Up to ``KIND_SAMPLE`` of a dataset's raw grey images, spread over its classes."""
     path = Path(spec.split(":", 1)[1]).expanduser()
     tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
     entries = [e for files in tree.classes.values() for _, e in files]
@@ -458,7 +459,47 @@ def _kind_of(spec: str, stamp) -> tuple[str, str]:
                 images.append(load_image(read(entries[i]), work_side=256))
             except (ImageError, DataError):
                 continue          # loading the dataset says which images it skips, and why
-    return detect_kind(images)
+    return tuple(images)
+
+
+@functools.lru_cache(maxsize=8)
+def _kind_of(spec: str, stamp) -> tuple[str, str]:
+    return detect_kind(list(_sample(spec, stamp)))
+
+
+@dataclass(frozen=True)
+class FaceSurvey:
+    """Faces in a sample of a dataset's photos: how many held one, and the median share of the
+    photo the face's box covers (a face database's crop ~0.5-1, a camera's photo far less)."""
+    sampled: int
+    with_face: int
+    face_share: float | None
+
+    @property
+    def scenes(self) -> bool:
+        """Photos of people in a scene: faces in most of them, each a small part of its photo
+        (where the face crop is for; ``FACE_SCENE_SHARE``)."""
+        return (self.sampled > 0 and self.with_face >= 0.8 * self.sampled
+                and self.face_share is not None and self.face_share < FACE_SCENE_SHARE)
+
+
+FACE_SCENE_SHARE = 0.25
+
+
+@functools.lru_cache(maxsize=8)
+def _faces_of(spec: str, stamp) -> FaceSurvey:
+    from .preprocess import find_face
+
+    boxes = [(find_face(g), g.size) for g in _sample(spec, stamp)]
+    shares = [b[2] * b[3] / n for b, n in boxes if b is not None]
+    return FaceSurvey(len(boxes), len(shares), float(np.median(shares)) if shares else None)
+
+
+def dataset_faces(spec: str) -> FaceSurvey:
+    """``FaceSurvey`` of a ``folder:``/``zip:`` dataset (the sample ``dataset_kind`` looks at)."""
+    if not is_user_spec(spec):
+        return FaceSurvey(0, 0, None)
+    return _faces_of(spec.strip(), _stamp(spec.strip()))
 
 
 def dataset_kind(spec: str) -> tuple[str, str]:

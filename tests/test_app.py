@@ -463,6 +463,12 @@ def test_the_face_crop_is_offered_for_photos_and_no_face_is_said_not_judged(phot
     assert {t.label: t.value for t in at.toggle}["Crop to the face"] is False
     next(s for s in at.selectbox if s.label == "Kind of images").set_value("ink").run()
     assert "Crop to the face" not in [t.label for t in at.toggle]
+    # Photos of faces in scenes: Your data says what it found, and the form starts with the crop.
+    at = _with_upload(f"zip:{face_zip}", "room_faces.zip", "pages/your_data.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Faces** — found in 32 of 33 sampled photos" in text and "is on in the Train" in text
+    at.switch_page("pages/train.py").run()
+    assert {t.label: t.value for t in at.toggle}["Crop to the face"] is True
     v = form_values(base_config(f"zip:{photo_zip}")) | {"face": True}
     assert config_from_form(f"zip:{photo_zip}", v).face_crop is True
     ink = form_values(base_config(f"zip:{photo_zip}", "ink")) | {"face": True}

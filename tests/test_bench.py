@@ -156,3 +156,22 @@ def test_gallery_smoke(tmp_path, photo_zip):
     assert [r["questions"] for r in data["rows"]] == [20, 16]
     for r in data["rows"]:
         assert 0 <= r["identified %"] <= r["rank-1 %"] <= 100
+
+
+def test_verification_smoke_faces_in_a_room(tmp_path, face_zip):
+    """bench/verification.py --in-a-room with the face crop: photos framed like a camera's, the
+    peers on the cropped faces; the photo without a face is counted, not dropped."""
+    out, data = run("verification", str(face_zip), "--folds", "2", "--only-folds", "1",
+                    "--peers-only", "--in-a-room", "--set", "face_crop=true", "--episodes", "50",
+                    "--way", "3", tmp_path=tmp_path)
+    fold = data["folds"][0]
+    assert {"raw_photo", "eigenfaces", "lbp"} <= set(fold) and "ours_photo" not in fold
+    assert data["args"]["in_a_room"] is True
+    sys.path.insert(0, str(BENCH))
+    try:
+        import verification
+    finally:
+        sys.path.remove(str(BENCH))
+    from siamese_core.preprocess import find_face
+    raw = verification.in_a_room(verification.load(face_zip)[0], 0)
+    assert fold["faceless"] == sum(find_face(g) is None for g in raw) >= 1   # the bare wall

@@ -276,6 +276,27 @@ def test_dataset_kind_looks_at_the_images(photo_zip, ink_zip, tmp_path):
         dataset_kind(f"zip:{tmp_path / 'gone.zip'}")
 
 
+def test_faces_in_scenes_get_the_face_crop_and_face_crops_do_not(face_zip, photo_zip, tmp_path):
+    """Issue 21, 4: the recipe for photos crops to the face when the sampled photos show faces
+    as a small part of a scene (a camera's), not for a face database's framing, nor for photos
+    without faces; an option given wins."""
+    from siamese_core.config import recipe
+    from siamese_core.data import dataset_faces
+    from tests.conftest import cartoon_face, write_zip
+    rooms = dataset_faces(f"zip:{face_zip}")
+    assert rooms.sampled == 33 and rooms.with_face == 32 and rooms.face_share < 0.15
+    assert rooms.scenes and recipe(f"zip:{face_zip}").face_crop is True
+    assert recipe(f"zip:{face_zip}", face_crop=False).face_crop is False
+    tight = write_zip(tmp_path / "crops.zip", {f"p{p}": [cartoon_face(p, 40)[12:68, 16:64]] * 3
+                                               for p in range(4)})
+    crops = dataset_faces(f"zip:{tight}")
+    assert crops.with_face == crops.sampled == 12 and crops.face_share > 0.5 and not crops.scenes
+    assert recipe(f"zip:{tight}").face_crop is False
+    blobs = dataset_faces(f"zip:{photo_zip}")
+    assert blobs.with_face == 0 and not blobs.scenes and recipe(f"zip:{photo_zip}").face_crop is False
+    assert dataset_faces("mnist-5k").sampled == 0
+
+
 def _glyphs(n: int, side: int = 64) -> list[np.ndarray]:
     rng = np.random.default_rng(n)
     out = []

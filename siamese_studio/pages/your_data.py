@@ -6,8 +6,8 @@ import streamlit as st
 
 from siamese_core import SiameseError, runs
 from siamese_core.config import recipe
-from siamese_core.data import (MAX_DATASET_PIXELS, MIN_CLASS_HOLDOUT, dataset_kind, is_user_spec,
-                               summarize)
+from siamese_core.data import (MAX_DATASET_PIXELS, MIN_CLASS_HOLDOUT, dataset_faces, dataset_kind,
+                               is_user_spec, summarize)
 from siamese_core.pairs import class_montage
 from siamese_core.preprocess import MAX_INPUT
 from siamese_studio.ui.common import (
@@ -140,6 +140,16 @@ st.markdown(f"**Kind: {kind}** — {why}. " + (
     "Photos keep every grey level, with the lighting evened out; mirrored copies train too."
     if kind == "photo" else "The ink is cut from its background, cropped and centred.")
     + " The Train page can override it.")
+if kind == "photo":
+    faces = dataset_faces(spec)
+    if faces.with_face:
+        share = f"; a face covers about {faces.face_share:.0%} of its photo"
+        st.markdown(f"**Faces** — found in {faces.with_face} of {faces.sampled} sampled photos"
+                    f"{share}. " + (
+                        "Photos like a camera's, a face in a scene: **Crop to the face** is on "
+                        "in the Train form." if faces.scenes else
+                        "Framed like a face database's photos: no face crop needed (the Train "
+                        "form offers it)."))
 st.markdown(f"**Splits** — held out by {how}.")
 st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
                             "used for": {"train": "learning", "val": "best epoch, threshold",
