@@ -8,7 +8,7 @@ accuracy (the nearest identity is the right one, threshold ignored), correct ide
 (the right one, and accepted), false rejections (the right one nearest but over the threshold),
 and strangers accepted as someone.
 
-    python bench/gallery.py --weights runs/faces [--shots 1 3 5] [--repeats 20]
+    python bench/gallery.py --weights runs/faces [--shots 1 3 5] [--repeats 20] [--far 0.01]
 """
 from __future__ import annotations
 
@@ -23,7 +23,16 @@ from siamese_core import SiameseModel, load_dataset
 from siamese_core.gallery import Gallery
 
 
-def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int) -> dict:
+def threshold_at_far(m: SiameseModel, far: float) -> float:
+    """The largest threshold whose validation false-accept rate (of pairs) is at most ``far``,
+    from the model's operating points."""
+    p = m.meta["operating_points"]
+    ok = [t for t, f in zip(p["threshold"], p["far"]) if f <= far]
+    return float(max(ok)) if ok else float(min(p["threshold"]))
+
+
+def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int,
+            threshold: float | None = None) -> dict:
     rng = np.random.default_rng(seed)
     classes = np.unique(ds.labels)
     counts = dict(rank1=0, correct=0, rejected=0, asked=0, stranger_accepted=0, strangers=0)
@@ -38,7 +47,7 @@ def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int) -> dict:
                 g.enrol(ds.class_names[c], ds.images[idx[:k]])
                 asked += [(i, ds.class_names[c]) for i in idx[k:]]
             for i, name in asked:
-                r = g.identify(ds.images[i])
+                r = g.identify(ds.images[i], threshold)
                 counts["asked"] += 1
                 counts["rank1"] += r.ranking[0][0] == name
                 counts["correct"] += r.name == name
@@ -46,9 +55,11 @@ def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int) -> dict:
             for c in strangers:
                 for i in np.flatnonzero(ds.labels == c):
                     counts["strangers"] += 1
-                    counts["stranger_accepted"] += g.identify(ds.images[i]).name is not None
+                    counts["stranger_accepted"] += g.identify(ds.images[i], threshold).name \
+                        is not None
     pct = lambda a, b: round(100 * counts[a] / max(1, counts[b]), 1)  # noqa: E731
-    return {"k": k, "enrolled": len(classes) // 2, "strangers": len(classes) - len(classes) // 2,
+    return {"threshold": round(m.threshold if threshold is None else threshold, 3),
+            "k": k, "enrolled": len(classes) // 2, "strangers": len(classes) - len(classes) // 2,
             "questions": counts["asked"], "rank-1 %": pct("rank1", "asked"),
             "identified %": pct("correct", "asked"), "falsely rejected %": pct("rejected", "asked"),
             "stranger accepted %": pct("stranger_accepted", "strangers")}
@@ -61,6 +72,8 @@ def main() -> None:
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--far", type=float, nargs="*", default=[0.01],
+                    help="also at the thresholds with these validation false-accept rates")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     m = SiameseModel.load(args.weights)
@@ -68,10 +81,12 @@ def main() -> None:
     ds = load_dataset(spec, "test", m.meta.get("holdout", "auto"), m.prep)
     n = np.bincount(ds.labels)
     shots = [k for k in args.shots if k < n[n > 0].min()]
-    rows = [measure(m, ds, k, args.repeats, args.seed) for k in shots]
+    thresholds = [None] + [threshold_at_far(m, f) for f in args.far]
+    rows = [measure(m, ds, k, args.repeats, args.seed, t) for t in thresholds for k in shots]
     print(f"{Path(args.weights).name} on {len(np.unique(ds.labels))} people of its test split "
-          f"(never trained on), {args.repeats} random enrolled/stranger divisions per row, "
-          f"threshold {m.threshold:.3f}:")
+          f"(never trained on), {args.repeats} random enrolled/stranger divisions per row, at "
+          f"the calibrated threshold {m.threshold:.3f} and at validation false-accept rates "
+          f"{', '.join(f'{f:.0%}' for f in args.far)}:")
     print(table(rows, list(rows[0])))
     print("saved", save("gallery", {"weights": args.weights, "dataset": spec, "rows": rows},
                         args.out))

@@ -151,9 +151,12 @@ def test_gallery_smoke(tmp_path, photo_zip):
     train(recipe(f"zip:{photo_zip}", kind="photo", epochs=1, seconds=None), [], out=out)
     text, data = run("gallery", "--weights", str(out), "--shots", "1", "2", "--repeats", "2",
                      tmp_path=tmp_path)
-    assert "never trained on" in text and [r["k"] for r in data["rows"]] == [1, 2]
+    assert "never trained on" in text and [r["k"] for r in data["rows"]] == [1, 2, 1, 2]
     # 2 test people, both enrolled (at least 2 always are): 2 repeats x 2 people x (6 - k).
-    assert [r["questions"] for r in data["rows"]] == [20, 16]
+    assert [r["questions"] for r in data["rows"]] == [20, 16, 20, 16]
+    # The calibrated threshold, then the stricter one of 1 % validation false accepts.
+    calibrated, strict = data["rows"][0]["threshold"], data["rows"][2]["threshold"]
+    assert strict <= calibrated
     for r in data["rows"]:
         assert 0 <= r["identified %"] <= r["rank-1 %"] <= 100
 
@@ -175,3 +178,11 @@ def test_verification_smoke_faces_in_a_room(tmp_path, face_zip):
     from siamese_core.preprocess import find_face
     raw = verification.in_a_room(verification.load(face_zip)[0], 0)
     assert fold["faceless"] == sum(find_face(g) is None for g in raw) >= 1   # the bare wall
+
+
+def test_face_detection_smoke(tmp_path, face_zip):
+    out, data = run("face_detection", str(face_zip), tmp_path=tmp_path)
+    framed, room = data["rows"]
+    assert (framed["framing"], room["framing"]) == ("as framed", "in a room")
+    assert framed["images"] == 33 and framed["found %"] == round(100 * 32 / 33, 1)
+    assert room["median face share %"] < framed["median face share %"]
