@@ -52,10 +52,13 @@ def soak(base: str, pid: int, sessions: int = 4, uploads: int = 50, side: int = 
             pg.set_default_timeout(60_000)
             pg.goto(base + "/compare")
             pg.get_by_text("Random test pairs").wait_for()
-            radios = pg.locator('[data-testid="stRadio"]')
+            # Scoped to the two-image tab: the other tabs' radios and uploaders are in the page
+            # too (hidden), and a bare n-th one can be theirs.
+            from playwright.sync_api import expect
+            tab = pg.get_by_role("tabpanel", name="Two images")
             for i in range(2):
-                radios.nth(i).get_by_text("Upload").click()
-                pg.locator('input[type="file"]').nth(i).wait_for(state="attached")
+                tab.locator('[data-testid="stRadio"]').nth(i).get_by_text("Upload").click()
+                expect(tab.locator('input[type="file"]')).to_have_count(i + 1)
             ctxs.append(ctx)
             pages.append(pg)
         out["pages_open_mb"] = rss_mb(pid)
@@ -63,11 +66,13 @@ def soak(base: str, pid: int, sessions: int = 4, uploads: int = 50, side: int = 
         for k in range(uploads):
             for s, pg in enumerate(pages):
                 side_i = k % 2
-                pg.locator('input[type="file"]').nth(side_i).set_input_files(files=[{
+                pg.get_by_role("tabpanel", name="Two images").locator(
+                    'input[type="file"]').nth(side_i).set_input_files(files=[{
                     "name": f"big{k}.png", "mimeType": "image/png",
                     "buffer": images[(k + s) % len(images)]}])
                 # The network's view of this side is drawn once the rerun has decoded it.
-                pg.get_by_text("what the network sees").nth(side_i).wait_for()
+                pg.get_by_role("tabpanel", name="Two images").get_by_text(
+                    "what the network sees").nth(side_i).wait_for()
             samples.append(rss_mb(pid))
             if k == 1:
                 # The baseline: both sides of every session are in, so every code path has run

@@ -717,6 +717,14 @@ def test_enrol_identify_and_the_gallery_survives_a_reload(mnist_test):
     assert "Match" in " ".join(m.value for m in at.markdown if "median distance" in m.value)
     at.selectbox(key="verify_identity").set_value("Bob").run()
     assert any(m.value.startswith("**No match** with Bob") for m in at.markdown)
+    # The gallery's own threshold: at 0 nobody is within it, Ada included (1:N and 1:1).
+    slider = next(s for s in at.slider if s.key.startswith("gallery_threshold_"))
+    slider.set_value(0.0).run()
+    assert _identified(at) == "unknown"
+    at.selectbox(key="verify_identity").set_value("Ada").run()
+    assert any(m.value.startswith("**No match** with Ada") for m in at.markdown)
+    at.button(key="gallery_reset_threshold").click().run()      # back to the calibrated one
+    assert _identified(at) == "Ada"
     _digit_upload(at, "identify", mnist_test.images[mnist_test.labels == 0][0], "zero.png")
     assert _identified(at) == "unknown"
     assert any("Enrolled (2)" == h.value for h in at.subheader)

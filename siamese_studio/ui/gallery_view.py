@@ -24,6 +24,7 @@ from siamese_studio.ui.common import ACTIVE_MODEL, GALLERY, protected, say
 from siamese_studio.ui.runs_view import remember
 from siamese_studio.ui.text import plain
 from siamese_studio.ui.uploads import MAX_GALLERY_MB, file_uploader
+from siamese_studio.ui.verify import threshold_control
 
 IMPORTED = "gallery_imported"     # session key: digests of the gallery files already imported
 SHOWN = 8                         # thumbnails shown per identity
@@ -121,8 +122,13 @@ def _answer(g: Gallery | None, x) -> None:
     if not names:
         st.info("Enrol someone first (on the left).")
         return
+    with st.expander("Threshold for this gallery"):
+        st.caption("A stranger gets one chance per enrolled identity to come within the "
+                   "threshold, so more strangers pass than the false-accept rate of pairs "
+                   "below says: lower it for a strict gallery (BENCHMARKS.md §12).")
+        t = threshold_control(g.model, "gallery")
     try:
-        r = g.identify(x)
+        r = g.identify(x, t)
     except SiameseError as e:
         st.warning(say(e))
         return
@@ -144,7 +150,7 @@ def _answer(g: Gallery | None, x) -> None:
                  hide_index=True)
     who = st.selectbox("Verify against one identity (1:1)", names, key="verify_identity",
                        index=names.index(best_name))
-    v = g.verify(who, x)
+    v = g.verify(who, x, t)
     st.markdown(f"**{'Match' if v.same else 'No match'}** with {plain(who)}: median distance "
                 f"{v.distance:.3f} ({'at or under' if v.same else 'over'} {v.threshold:.3f}), "
                 f"confidence {v.confidence:.0%}.")

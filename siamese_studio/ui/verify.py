@@ -70,14 +70,15 @@ def verify_panel(m, prepared, what: str) -> None:
                    f"{'at or under' if v.same else 'over'} the threshold {t:.3f}.")
 
 
-def threshold_control(m) -> float:
+def threshold_control(m, where: str = "verify") -> float:
     """A threshold slider starting at the calibrated one, with the validation false-accept and
-    false-reject rates at the chosen value (an operating point on the ROC)."""
-    key = f"verify_threshold_{m.meta['sha256']['onnx'][:12]}"
+    false-reject rates at the chosen value (an operating point on the ROC); ``where`` keeps
+    the controls of two tabs apart."""
+    key = f"{where}_threshold_{m.meta['sha256']['onnx'][:12]}"
     st.markdown("**Threshold** — pick it for your risk: lower accepts fewer impostors and "
                 "rejects more genuine matches.")
     c1, c2 = st.columns([3, 1])
-    if c2.button("Calibrated", key="reset_threshold", icon=":material/restart_alt:",
+    if c2.button("Calibrated", key=f"{where}_reset_threshold", icon=":material/restart_alt:",
                  help=f"Back to the threshold chosen on validation: {m.threshold:.3f}"):
         st.session_state[key] = float(round(m.threshold, 3))
     t = c1.slider("Threshold (distance)", 0.0, 2.0, float(round(m.threshold, 3)), 0.005, key=key,
