@@ -48,7 +48,7 @@ class TrainConfig:
     kind: str = "auto"
     input_size: int = 28
     fit: str | None = None
-    # Photos: crop each image to its largest face first (preprocess.crop_face), for photos of
+    # Photos: crop each image to its face first (preprocess.crop_face), for photos of
     # people that are not tight face crops (a camera, a phone); images without one are skipped.
     face_crop: bool = False
     # Training images mirrored left-right at random (faces, objects; not characters).

@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -197,15 +198,25 @@ def face_zip(tmp_path_factory) -> Path:
     return write_zip(tmp_path_factory.mktemp("faces") / "room_faces.zip", people)
 
 
+@dataclass
+class TrainedModel:
+    prefix: Path
+    begin: object           # the run's TrainBegin event (its notes: what loading left out)
+
+
 @pytest.fixture(scope="session")
-def face_model(face_zip, tmp_path_factory) -> Path:
-    """A photo model with the face crop, trained for one epoch on ``face_zip``: its prefix."""
+def face_model(face_zip, tmp_path_factory) -> TrainedModel:
+    """A photo model with the face crop, trained once for one epoch on ``face_zip``."""
     from siamese_core.config import recipe
-    from siamese_core.train import train
-    out = tmp_path_factory.mktemp("face_model") / "faces"
+    from siamese_core.train import Callback, train
+
+    class Begin(Callback):
+        def on_train_begin(self, event):
+            self.event = event
+    out, rec = tmp_path_factory.mktemp("face_model") / "faces", Begin()
     train(recipe(f"zip:{face_zip}", kind="photo", face_crop=True, epochs=1, seconds=None,
-                 batch_size=16, val_pairs=50, input_size=32), out=out)
-    return out
+                 batch_size=16, val_pairs=50, input_size=32), [rec], out=out)
+    return TrainedModel(out, rec.event)
 
 
 @pytest.fixture(scope="session")

@@ -476,7 +476,7 @@ def test_the_face_crop_is_offered_for_photos_and_no_face_is_said_not_judged(phot
 
     from tests.conftest import face_photos
     at = _session("pages/compare.py", user_datasets={f"zip:{face_zip}": "room_faces.zip"},
-                  active_model=str(face_model))
+                  active_model=str(face_model.prefix))
     assert "cropped to the face" in at.caption[0].value
     wall = np.random.default_rng(3).uniform(0, 255, (90, 120)).astype(np.uint8)
     face = face_photos(1, 1, seed=4)["person00"][0]

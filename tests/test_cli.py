@@ -428,12 +428,13 @@ def test_face_crop_option_and_no_face_is_one_line(tmp_path, face_model, face_zip
     wall, face = tmp_path / "wall.png", tmp_path / "face.png"
     Image.fromarray(np.random.default_rng(3).uniform(0, 255, (90, 120)).astype(np.uint8)).save(wall)
     Image.fromarray(face_photos(1, 1, seed=4)["person00"][0]).save(face)
-    assert_clean_error(cli("compare", "--weights", face_model, face, wall),
+    assert_clean_error(cli("compare", "--weights", face_model.prefix, face, wall),
                        "wall.png: no face found")
-    r = cli("compare", "--weights", face_model, face, face, "--json")
+    r = cli("compare", "--weights", face_model.prefix, face, face, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["same"] is True, r.stderr
-    assert_clean_error(cli("enrol", "--gallery", tmp_path / "g.sqlite", "--weights", face_model,
-                           "--name", "ada", face, wall), "wall.png: no face found")
+    assert_clean_error(cli("enrol", "--gallery", tmp_path / "g.sqlite", "--weights",
+                           face_model.prefix, "--name", "ada", face, wall),
+                       "wall.png: no face found")
 
 
 def test_enrol_and_identify(tmp_path, digit_pngs):

@@ -383,23 +383,19 @@ def test_photos_train_as_photos_and_models_say_what_they_know(tmp_path, photo_zi
     assert "handwritten digits" in shipped.kind_warning(face)
 
 
-def test_a_face_crop_model_crops_in_training_and_after_and_says_no_face(face_zip, tmp_path):
+def test_a_face_crop_model_crops_in_training_and_after_and_says_no_face(face_model, tmp_path):
     """Issue 21, 4: the face crop is part of the model's preprocessing: recorded, applied to raw
     photos as in training (the face, not the wall around it); a photo without a face is left
     out of training, said at the start of the run, and afterwards "no face found", naming the
     file, not a verdict."""
     from PIL import Image
 
-    from siamese_core.config import recipe
     from siamese_core.preprocess import NoFaceError, Prep, prepare
     from tests.conftest import face_photos
-    rec = Recorder()
-    train(recipe(f"zip:{face_zip}", kind="photo", face_crop=True, epochs=1, seconds=None,
-                 batch_size=16, val_pairs=50, input_size=32), [rec], out=tmp_path / "faces")
-    begin = next(e for k, e in rec.events if k == "begin")
+    begin = face_model.begin
     assert any("1 photo(s) in which no face was found left out" in n and "person00/4.png" in n
                for n in begin.notes), begin.notes
-    m = SiameseModel.load(tmp_path / "faces")
+    m = SiameseModel.load(face_model.prefix)
     assert m.meta["preprocess"] == {"size": 32, "fit": "crop", "kind": "photo", "face": True}
     room = face_photos(1, 1, seed=7)["person00"][0]
     np.testing.assert_array_equal(m.prepare(room), prepare(room, Prep(32, kind="photo", face=True)))

@@ -128,7 +128,7 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
             if v["kind"] == "photo":
                 v["face"] = st.toggle(
                     "Crop to the face", d.get("face", False),
-                    help="Each photo cropped to its largest face first, here and in Compare "
+                    help="Each photo cropped to its face first, here and in Compare "
                          "(OpenCV's face detector): for photos from a camera or a phone. A face "
                          "database's tight crops need none. Photos without a face are left out "
                          "of training; in Compare they get \"no face found\", not a verdict.")
