@@ -11,13 +11,24 @@ our model compares with the mean of a class's embeddings, the peers with the nea
 
     python bench/one_shot.py ../shared/data/omniglot                    # 5-min recipe, ~7 min
     python bench/one_shot.py ../shared/data/omniglot --seconds 60 --set loss='"contrastive"'
+
+To tell a 1-point gain from luck (issue 23): ``--loo`` holds out each of the 8 alphabets in
+turn (8 folds), ``--seeds K`` trains K models per fold (the episodes stay the same), and
+``--versus FIELD=JSON`` trains a second recipe (this one plus the overrides) on the same folds,
+seeds and episodes. Errors come with a 95 % interval from a two-level bootstrap (alphabets,
+then episodes within each), and the two recipes are compared episode by episode under the same
+resamples (the paired bootstrap). Folds of the alphabets in ``--chosen`` (those today's recipe
+was chosen on) are reported apart from the others, which only report::
+
+    python bench/one_shot.py ../shared/data/omniglot --loo --seeds 2 --versus top_convs=2
 """
 from __future__ import annotations
 
 import argparse
 import os
-from collections import Counter
 import time
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +37,10 @@ from common import parse_sets, save, table
 
 ZIPS = ("images_background_small1.zip", "images_background_small2.zip")
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))     # (N-way, k-shot)
+# The folds today's recipe was chosen on (BENCHMARKS.md section 9: Korean + Latin, Greek +
+# Japanese (katakana)): a fold holding out one of these is "chosen", the others only report.
+CHOSEN = ("Korean", "Latin", "Greek", "Japanese_(katakana)")
+N_BOOT = 2000
 
 
 def load_omniglot(directory: Path, prep):
@@ -98,21 +113,55 @@ def mhd(a, b, tree_a, tree_b) -> float:
     return max(tree_b.query(a)[0].mean(), tree_a.query(b)[0].mean())
 
 
-def score(eps, dist_to, proto: bool, emb=None) -> float:
-    """Error % of nearest-class classification over episodes; ``dist_to(query, idx)``."""
-    wrong = 0
-    for support, query, target in eps:
+def wrong(eps, dist_to, proto: bool, emb=None) -> np.ndarray:
+    """Per episode, whether nearest-class classification got it wrong; ``dist_to(query, idx)``
+    (peers: the nearest example) or ``emb`` (ours: the mean of a class's embeddings)."""
+    out = np.zeros(len(eps), bool)
+    for e, (support, query, target) in enumerate(eps):
         if proto:
             protos = emb[support].mean(1)                       # [N, D]
             d = np.linalg.norm(protos - emb[query][None], axis=1)
         else:
             d = np.array([min(dist_to(query, i) for i in row) for row in support])
-        wrong += int(np.argmin(d) != target)
-    return 100.0 * wrong / len(eps)
+        out[e] = np.argmin(d) != target
+    return out
 
 
-def run_fold(a, cfg, raw, net, labels, names, held: list[str]) -> dict:
-    """Train on every alphabet but ``held``; score all settings on ``held``."""
+def score(eps, dist_to, proto: bool, emb=None) -> float:
+    """Error % of nearest-class classification over episodes (``wrong``)."""
+    return 100.0 * float(wrong(eps, dist_to, proto, emb).mean())
+
+
+def bootstrap(a: list[np.ndarray], b: list[np.ndarray] | None = None, n_boot: int = N_BOOT,
+              seed: int = 0) -> dict:
+    """Error % over folds (each fold's per-episode errors ``a[f]``, averaged over its seeds) and
+    its 95 % interval from resampling the folds (alphabets), then the episodes within each
+    drawn fold. With ``b`` (the other recipe on the same episodes): a - b, its interval and the
+    share of resamples where a is not better, under the same resamples (paired)."""
+    rng = np.random.default_rng(seed)
+    point = lambda xs: 100.0 * float(np.mean([x.mean() for x in xs]))     # noqa: E731
+    stats_a, stats_d = [], []
+    for _ in range(n_boot):
+        folds = rng.integers(len(a), size=len(a))
+        picks = [(f, rng.integers(len(a[f]), size=len(a[f]))) for f in folds]
+        ea = 100.0 * float(np.mean([a[f][i].mean() for f, i in picks]))
+        stats_a.append(ea)
+        if b is not None:
+            stats_d.append(ea - 100.0 * float(np.mean([b[f][i].mean() for f, i in picks])))
+    out = {"error": point(a), "low": float(np.percentile(stats_a, 2.5)),
+           "high": float(np.percentile(stats_a, 97.5)), "folds": len(a)}
+    if b is not None:
+        d = np.array(stats_d)
+        out.update(versus_error=point(b), difference=point(a) - point(b),
+                   difference_low=float(np.percentile(d, 2.5)),
+                   difference_high=float(np.percentile(d, 97.5)),
+                   p_not_better=float(np.mean(d >= 0)))
+    return out
+
+
+def run_fold(a, cfgs: dict, raw, net, labels, names, held: list[str]) -> dict:
+    """Train each recipe of ``cfgs`` ({name: [configs, one per seed]}) on every alphabet but
+    ``held``; score all settings on ``held``, the same episodes for every model."""
     from scipy.spatial import cKDTree
 
     from siamese_core import SiameseModel
@@ -137,11 +186,19 @@ def run_fold(a, cfg, raw, net, labels, names, held: list[str]) -> dict:
           f"characters, val {len(val_ds)} / {len(val_chars)}, test {len(test_ds)} / "
           f"{len(np.unique(test_ds.labels))}", flush=True)
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"one_shot_{os.getpid()}" / "model"
-    end = train(cfg, out=out, train_data=train_ds, val_data=val_ds, test_data=test_ds)
-    emb = SiameseModel.load(out).embed(net[test_idx])
+    embs: dict[str, list] = {}
+    runs: dict[str, list] = {}
+    for name, seeds in cfgs.items():
+        for cfg in seeds:
+            end = train(cfg, out=out, train_data=train_ds, val_data=val_ds, test_data=test_ds)
+            embs.setdefault(name, []).append(SiameseModel.load(out).embed(net[test_idx]))
+            runs.setdefault(name, []).append(
+                {"seed": cfg.seed, "train_seconds": end.meta["train_seconds"],
+                 "best_epoch": end.best_epoch, "epochs_done": end.epochs_done,
+                 "validation": end.metrics, "test": end.meta["test"]})
+            print(f"{name} seed {cfg.seed}: trained {end.meta['train_seconds']} s, best epoch "
+                  f"{end.best_epoch}/{end.epochs_done}", flush=True)
     y_test = labels[test_idx]
-    print(f"trained {end.meta['train_seconds']} s, best epoch {end.best_epoch}/{end.epochs_done}",
-          flush=True)
 
     trees, points, cache = {}, {}, {}
     flat = raw[test_idx].reshape(len(test_idx), -1).astype(np.float32) / 255.0
@@ -164,18 +221,53 @@ def run_fold(a, cfg, raw, net, labels, names, held: list[str]) -> dict:
             print(f"skipped {n_way}-way: no held-out alphabet has {n_way} characters")
             continue
         eps = episodes(y_test, names, n_way, shots, a.episodes, a.seed + 17)
-        row = {"setting": f"{n_way}-way {shots}-shot", "episodes": len(eps),
-               "ours": score(eps, None, True, emb)}
+        row = {"setting": f"{n_way}-way {shots}-shot", "episodes": len(eps)}
+        for name, es in embs.items():
+            # Per episode, the share of the seeds' models that got it wrong.
+            w = np.mean([wrong(eps, None, True, e) for e in es], axis=0)
+            row[name] = 100.0 * float(w.mean())
+            row[f"{name}_wrong"] = [round(float(x), 4) for x in w]
         if a.peers:
             row["mhd"] = score(eps, mhd_to, False)
             row["raw_pixel_1nn"] = score(
                 eps, lambda q, i: float(np.linalg.norm(flat[q] - flat[i])), False)
         rows.append(row)
-        print(row, flush=True)
-    return {"heldout_alphabets": held, "error_percent": rows,
-            "train_seconds": end.meta["train_seconds"], "best_epoch": end.best_epoch,
-            "epochs_done": end.epochs_done, "validation": end.metrics, "test": end.meta["test"],
+        print({k: v for k, v in row.items() if not k.endswith("_wrong")}, flush=True)
+    return {"heldout_alphabets": held, "error_percent": rows, "runs": runs,
             "n_images": {"train": len(train_ds), "val": len(val_ds), "test": len(test_ds)}}
+
+
+def summarise(results: list[dict], recipes: list[str], peers: bool) -> list[dict]:
+    """Per setting and group of folds (all, chosen, report-only): each method's error with its
+    interval; with two recipes, their paired difference."""
+    rows = []
+    for n_way, shots in SETTINGS:
+        name = f"{n_way}-way {shots}-shot"
+        for group in ("all", "chosen", "report-only"):
+            got = [(r, e) for r in results for e in r["error_percent"] if e["setting"] == name
+                   and (group == "all" or bool(set(r["heldout_alphabets"]) & set(CHOSEN))
+                        == (group == "chosen"))]
+            if not got or (group != "all" and len(got) == sum(
+                    e["setting"] == name for r in results for e in r["error_percent"])):
+                continue      # no such folds, or the group is all of them
+            row = {"setting": name, "folds": group, "n": len(got),
+                   "episodes": sum(e["episodes"] for _, e in got)}
+            a = [np.asarray(e[f"{recipes[0]}_wrong"]) for _, e in got]
+            b = [np.asarray(e[f"{recipes[1]}_wrong"]) for _, e in got] if len(recipes) > 1 \
+                else None
+            stats = bootstrap(a, b)
+            row["ours"] = f"{stats['error']:.1f} [{stats['low']:.1f}, {stats['high']:.1f}]"
+            if b is not None:
+                row["versus"] = f"{stats['versus_error']:.1f}"
+                row["a - b"] = (f"{stats['difference']:+.2f} [{stats['difference_low']:+.2f}, "
+                                f"{stats['difference_high']:+.2f}]")
+                row["p(a not better)"] = f"{stats['p_not_better']:.3f}"
+            if peers:
+                for k in ("mhd", "raw_pixel_1nn"):
+                    row[k] = f"{np.mean([e[k] for _, e in got]):.1f}"
+            row["stats"] = stats
+            rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -187,9 +279,17 @@ def main() -> None:
     p.add_argument("--heldout", default=None, help="comma-separated alphabets to hold out")
     p.add_argument("--folds", type=int, default=1,
                    help="train this many models, each holding out 2 other alphabets (at most 4)")
+    p.add_argument("--loo", action="store_true",
+                   help="leave one alphabet out: a fold per alphabet (8)")
+    p.add_argument("--only", default=None,
+                   help="with --loo: comma-separated alphabets whose folds to run")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per fold and recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                    help="TrainConfig override (repeatable)")
+    p.add_argument("--versus", action="append", default=[], metavar="FIELD=JSON",
+                   help="also train this recipe (--set's plus these overrides) on the same "
+                        "folds, seeds and episodes, and compare it with the first, paired")
     p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--out", default=None, help="results JSON (default bench/results/one_shot.json)")
     a = p.parse_args()
@@ -199,35 +299,37 @@ def main() -> None:
     overrides = parse_sets(a.set)
     if a.seconds is not None:
         overrides["seconds"] = a.seconds
-    cfg = recipe("omniglot-minimal", new_classes=True, seed=a.seed, **overrides)
+    base = recipe("omniglot-minimal", new_classes=True, seed=a.seed, **overrides)
+    cfgs = {"ours": [replace(base, seed=a.seed + k) for k in range(a.seeds)]}
+    if a.versus:
+        other = replace(base, **parse_sets(a.versus))
+        cfgs["versus"] = [replace(other, seed=a.seed + k) for k in range(a.seeds)]
     t = time.perf_counter()
-    raw, net, labels, names = load_omniglot(a.omniglot, cfg.prep)
+    raw, net, labels, names = load_omniglot(a.omniglot, base.prep)
     print(f"loaded {len(labels)} images, {len(names)} characters in "
           f"{time.perf_counter() - t:.1f} s")
-    if a.heldout:
+    alphabets = sorted({n.split("/")[0] for n in names})
+    if a.loo:
+        folds = [[x] for x in alphabets if a.only is None or x in a.only.split(",")]
+    elif a.heldout:
         folds = [split_alphabets(names, a.heldout.split(","), a.seed)]
     else:
         first = split_alphabets(names, None, a.seed)
-        rest = [x for x in np.random.default_rng(a.seed).permutation(
-            sorted({n.split("/")[0] for n in names})).tolist() if x not in first]
+        rest = [x for x in np.random.default_rng(a.seed).permutation(alphabets).tolist()
+                if x not in first]
         folds = [first] + [sorted(rest[i:i + 2]) for i in range(0, len(rest), 2)]
         folds = folds[:a.folds]
-    results = [run_fold(a, cfg, raw, net, labels, names, held) for held in folds]
-    rows = []
-    for n_way, shots in SETTINGS:
-        name = f"{n_way}-way {shots}-shot"
-        got = [e for r in results for e in r["error_percent"] if e["setting"] == name]
-        if not got:
-            continue
-        row = {"setting": name, "episodes": sum(e["episodes"] for e in got), "folds": len(got)}
-        for k in ("ours", "mhd", "raw_pixel_1nn"):
-            if k in got[0]:
-                row[k] = float(np.mean([e[k] for e in got]))
-        rows.append(row)
-    print(f"mean over {len(results)} fold(s): {[r['heldout_alphabets'] for r in results]}")
-    print(table(rows, ["setting", "episodes", "ours", "mhd", "raw_pixel_1nn"]))
-    path = save("one_shot", {"config": cfg.to_dict(), "mean_error_percent": rows,
-                             "folds": results}, a.out)
+    results = [run_fold(a, cfgs, raw, net, labels, names, held) for held in folds]
+    rows = summarise(results, list(cfgs), a.peers)
+    print(f"{len(results)} fold(s): {[r['heldout_alphabets'] for r in results]}; "
+          f"{a.seeds} seed(s) per fold; error %, 95 % interval over alphabets and episodes")
+    cols = ["setting", "folds", "n", "episodes", "ours"] + (
+        ["versus", "a - b", "p(a not better)"] if a.versus else []) + (
+        ["mhd", "raw_pixel_1nn"] if a.peers else [])
+    print(table(rows, cols))
+    path = save("one_shot", {"config": base.to_dict(), "versus": parse_sets(a.versus) or None,
+                             "seeds": a.seeds, "chosen_alphabets": list(CHOSEN),
+                             "summary": rows, "folds": results}, a.out)
     print(f"wrote {path}")
 
 

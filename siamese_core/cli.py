@@ -17,10 +17,11 @@ from typing import Any, Callable
 from . import distributed
 from . import validate as V
 from .config import BLOCKS, LOSSES, PAIRINGS, TrainConfig, recipe
-from .data import DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, is_user_spec, load_dataset
+from .data import (DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, few_held_out_note,
+                   is_user_spec, load_dataset)
 from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
-from .preprocess import FITS, KINDS, MAX_INPUT, MIN_INPUT
+from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT
 from .train import Callback, check_classes, load_splits, subsample  # no TensorFlow at import
 
 EXIT_USAGE = 2
@@ -170,7 +171,11 @@ def _train_options() -> tuple[TrainOption, ...]:
                     "levels kept, lighting evened out); auto: chosen from the images, and with "
                     "it the recipe", choices=("auto",) + KINDS),
         TrainOption("input_size", "--input-size", "data", f"your images: {n} side in pixels "
-                    f"({MIN_INPUT}-{MAX_INPUT})", _int, metavar="PX"),
+                    f"({MIN_INPUT}-{MAX_INPUT}); its height, for wide inputs", _int, metavar="PX"),
+        TrainOption("input_aspect", "--input-aspect", "data", f"your images: {n} width as a "
+                    f"multiple of its height (1-{MAX_ASPECT}; 2: wide images such as signatures "
+                    f"keep their shape; with it, turned copies are turned by 180 degrees only)",
+                    _float, metavar="W/H"),
         TrainOption("fit", "--fit", "data", "your images: ink: centre its centre of mass in "
                     "20/28 of the frame (MNIST style) or fit its box to the whole frame (wide "
                     "images); photo: the central square or the whole image padded (unset: "
@@ -347,13 +352,20 @@ def _cmd_train(args) -> int:
     if t:
         held = (f"{t['n_classes']} classes never seen in training" if end.meta["holdout"] == "class"
                 else "every class, images never seen in training")
-        print(f"test ({t['n_images']} images of {held}): pair accuracy {t['pair_accuracy']:.4f}, "
-              f"ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
+        band = (f" (95 % interval {t['pair_accuracy_low']:.4f} to {t['pair_accuracy_high']:.4f}"
+                f" over the test {t['interval_over']})" if "pair_accuracy_low" in t else "")
+        print(f"test ({t['n_images']} images of {held}): pair accuracy {t['pair_accuracy']:.4f}"
+              f"{band}, ROC AUC {t['roc_auc']:.4f}, {t['n_way']}-way one-shot {t['one_shot']:.4f}")
         if "far_skilled" in t:
             print(f"test signatures ({t['n_forgeries']} skilled forgeries), at the threshold: "
                   f"false rejects {t['frr']:.2%}, false accepts of skilled forgeries "
                   f"{t['far_skilled']:.2%} and of random ones {t['far_random']:.2%}; equal "
                   f"error rates: skilled {t['eer_skilled']:.2%}, random {t['eer_random']:.2%}")
+    splits = end.meta["splits"]
+    few = few_held_out_note(end.meta["holdout"], splits["val"]["classes"],
+                            splits["test"]["classes"] if "test" in splits else None, t)
+    if few:
+        print(f"note: {few}")
     print(f"saved {printable(str(out))}.weights.h5, .onnx, .json")
     return 0
 

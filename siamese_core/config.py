@@ -8,7 +8,7 @@ from . import validate as V
 from .data import HOLDOUTS, dataset_faces, dataset_kind, is_user_spec
 from .errors import DataError, ImageError
 from .losses import LOSSES as LOSS_REGISTRY
-from .preprocess import FITS, KINDS, MAX_INPUT, MIN_INPUT, Prep
+from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT, Prep
 
 LOSSES = tuple(LOSS_REGISTRY)        # choices, in the registry's order (default first)
 DEFAULT_MARGIN = {n: s.default_margin or 0.0 for n, s in LOSS_REGISTRY.items()}
@@ -47,6 +47,9 @@ class TrainConfig:
     # the kind's default.
     kind: str = "auto"
     input_size: int = 28
+    # Inputs this many times as wide as high (preprocess.Prep.width): wide images such as
+    # signatures keep their shape; 1: square.
+    input_aspect: float = 1.0
     fit: str | None = None
     # Photos: crop each image to its face first (preprocess.crop_face), for photos of
     # people that are not tight face crops (a camera, a phone); images without one are skipped.
@@ -98,6 +101,7 @@ class TrainConfig:
         if self.holdout not in HOLDOUTS:
             raise DataError(f"unknown holdout {self.holdout!r}: use {', '.join(HOLDOUTS)}")
         V.number("input_size", self.input_size, MIN_INPUT, MAX_INPUT, integer=True)
+        V.number("input_aspect", self.input_aspect, 1, MAX_ASPECT)
         if self.kind not in ("auto",) + KINDS:
             raise DataError(f"unknown kind {self.kind!r}: use auto, {' or '.join(KINDS)}")
         if self.kind != "auto":
@@ -132,7 +136,8 @@ class TrainConfig:
 
     def _prep_of(self, kind: str) -> Prep:
         try:
-            return Prep(int(self.input_size), self.fit, kind, face=bool(self.face_crop))
+            return Prep(int(self.input_size), self.fit, kind, face=bool(self.face_crop),
+                        width=self.input_width)
         except ImageError as e:
             raise DataError(str(e)) from None
 
@@ -148,6 +153,11 @@ class TrainConfig:
         if self.kind != "auto":
             return self
         return replace(self, kind=dataset_kind(self.dataset)[0])
+
+    @property
+    def input_width(self) -> int:
+        """Width in pixels of the network inputs: ``input_size`` x ``input_aspect``."""
+        return round(self.input_size * float(self.input_aspect))
 
     @property
     def effective_margin(self) -> float:

@@ -49,6 +49,8 @@ TEST_FRACTION = 0.2  # of the images (or classes) held out for test when a sourc
 VAL_FRACTION = 0.1   # of the images held out for validation (image hold-out)
 VAL_CLASS_FRACTION = 0.15   # of the classes held out for validation (class hold-out)
 MIN_CLASS_HOLDOUT = 6       # classes: each split needs 2 to make different pairs
+# Held-out classes below which a run says its threshold and test numbers rest on few of them.
+FEW_HELD_OUT = 5
 # Hold-out by image: the fewest images of a class that leave 2 of them in validation (its
 # VAL_FRACTION share of what test leaves, rounded; tests/test_data.py checks 14 does not).
 MIN_IMAGES_IMAGE_HOLDOUT = 15
@@ -113,7 +115,8 @@ def with_rotated_classes(ds: "Dataset", twin: float = ROTATION_TWIN) -> "Dataset
     class of its own (named ``name@90`` ...), except a turn that looks like a class already
     there (an O or an X turned over; one character turned into another): its class-mean image
     correlates above ``twin`` with that class's. Distinct characters' means reach ~0.95 on
-    Omniglot, so only near-copies are dropped."""
+    Omniglot, so only near-copies are dropped. Wide images (not square) are turned by 180
+    degrees only: a quarter turn would not fit their frame."""
     present = np.unique(ds.labels)          # a split holds some of the dataset's classes
     means = np.stack([ds.images[ds.labels == c].mean(0) for c in present])
 
@@ -122,7 +125,8 @@ def with_rotated_classes(ds: "Dataset", twin: float = ROTATION_TWIN) -> "Dataset
         return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-9)
     base = unit(means)
     images, labels, names = [ds.images], [ds.labels], list(ds.class_names)
-    for k in (1, 2, 3):
+    square = ds.images.shape[1] == ds.images.shape[2]
+    for k in (1, 2, 3) if square else (2,):
         twins = (unit(np.rot90(means, k, axes=(1, 2))) @ base.T).max(1) > twin
         for c in present[~twins]:
             keep = ds.labels == c
@@ -144,6 +148,32 @@ def class_groups(class_names: list[str]) -> np.ndarray:
 def is_user_spec(spec: str) -> bool:
     """A dataset of the user's own image files (``folder:`` or ``zip:``)."""
     return spec.startswith(("folder:", "zip:"))
+
+
+def few_held_out_note(holdout: str, val_classes: int, test_classes: int | None,
+                      test: dict | None = None) -> str | None:
+    """What to say when whole classes are held out and validation or test holds fewer than
+    ``FEW_HELD_OUT`` of them (15 people split 10 / 2 / 3): the threshold is chosen on the pairs
+    of a few people, and another few would give other numbers. ``test``: a run's test metrics,
+    whose interval (``calibrate.holdout_interval``) is quoted; ``test_classes`` None: no test
+    split. None when there is nothing to say."""
+    counts = [val_classes] + ([] if test_classes is None else [test_classes])
+    if holdout != "class" or min(counts) >= FEW_HELD_OUT:
+        return None
+    said = ""
+    if test and "pair_accuracy_low" in test:
+        said = (f" (test pair accuracy {test['pair_accuracy']:.1%}, 95 % interval "
+                f"{test['pair_accuracy_low']:.1%} to {test['pair_accuracy_high']:.1%} over the "
+                f"test classes and their images"
+                + ("; with 2 classes only the images vary, so the true spread is wider)"
+                   if (test_classes or 0) < 3 else ")"))
+    where = (f"validation has {val_classes}" if test_classes is None else
+             f"validation has {val_classes} and test {test_classes}")
+    return (f"Few classes held out: {where}, so the "
+            f"threshold is chosen on {val_classes} classes' pairs and the test numbers could move "
+            f"a lot with other people or characters{said}. For steadier numbers add classes, or "
+            f"hold out images of every class (holdout \"image\"; the test then sees classes "
+            f"seen in training).")
 
 
 def stratified_split(labels: np.ndarray, split: str, test_fraction: float = TEST_FRACTION,

@@ -26,19 +26,31 @@ class ModelConfig:
     filters: tuple[int, ...] = (8, 32, 64)
     normalize: bool = True      # unit-length embeddings: distances live in [0, 2]
     input_size: int = 28
+    input_width: int | None = None   # None: square (input_size)
     block: str = "conv-pool-bn"
     # 3x3 convolutions on the last pooled maps (3x3 for 28-px input), before the dense layer:
     # depth where it is cheapest. One makes a better model per second of training (BENCHMARKS.md).
     top_convs: int = 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.input_width is None:
+            del d["input_width"]        # square: the metadata of models before wide inputs
+        return d
 
     @classmethod
-    def from_train(cls, cfg: TrainConfig, input_size: int = 28) -> "ModelConfig":
+    def from_train(cls, cfg: TrainConfig, input_size: int = 28,
+                   input_width: int | None = None) -> "ModelConfig":
         """The network a training config asks for (the one place that maps one to the other)."""
         return cls(embedding_dim=cfg.embedding_dim, filters=tuple(cfg.filters),
-                   input_size=input_size, block=cfg.block, top_convs=cfg.top_convs)
+                   input_size=input_size,
+                   input_width=None if input_width in (None, input_size) else input_width,
+                   block=cfg.block, top_convs=cfg.top_convs)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(height, width) of the images the network takes."""
+        return self.input_size, self.input_width or self.input_size
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -62,14 +74,14 @@ class EuclideanDistance(layers.Layer):
 
 
 def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:
-    """uint8-range [N, 28, 28, 1] -> [N, embedding_dim]. Pooling after every block's conv keeps it
+    """uint8-range [N, H, W, 1] (28 x 28 by default) -> [N, embedding_dim]. Pooling after every block's conv keeps it
     cheap: the network is memory-bound on its activations (BENCHMARKS.md, section 4)."""
     if cfg.block not in BLOCKS:
         raise ValueError(f"unknown block {cfg.block!r}: use one of {', '.join(BLOCKS)}")
     if cfg.top_convs < 0:
         raise ValueError("top_convs must be 0 or more")
-    s = cfg.input_size
-    x = inp = keras.Input((s, s, 1), name="image")
+    h, w = cfg.input_shape
+    x = inp = keras.Input((h, w, 1), name="image")
     x = layers.Rescaling(1.0 / 255.0)(x)
     for i, f in enumerate(cfg.filters):
         x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
@@ -98,9 +110,9 @@ def build_siamese(cfg: ModelConfig = ModelConfig()) -> tuple[keras.Model, keras.
     model (one set of weights); the siamese output is their distance and a sigmoid "same"
     probability from a one-unit head on that distance (used by the BCE loss)."""
     emb = build_embedding(cfg)
-    s = cfg.input_size
-    a = keras.Input((s, s, 1), name="image_a")
-    b = keras.Input((s, s, 1), name="image_b")
+    h, w = cfg.input_shape
+    a = keras.Input((h, w, 1), name="image_a")
+    b = keras.Input((h, w, 1), name="image_b")
     dist = EuclideanDistance(name="distance")([emb(a), emb(b)])
     # Start the head at P(same) = sigmoid(5 (0.5 - d)): sensible for unit-length embeddings,
     # where a random init leaves BCE with near-zero gradients for many steps.

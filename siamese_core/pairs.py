@@ -139,17 +139,19 @@ def pair_montage(
 
     count = grid[0] * grid[1]
     tiles = []
+    # Wide images (signatures) keep their shape: a tile is ``tile`` high.
+    wide = 2 * round(tile * images.shape[2] / images.shape[1]) if len(images) else 2 * tile
     for i in range(min(count, len(pairs.a))):
         pair = np.hstack([images[pairs.a[i]], images[pairs.b[i]]]).astype(np.uint8)
-        rgb = cv2.cvtColor(cv2.resize(pair, (tile * 2, tile), interpolation=cv2.INTER_NEAREST),
+        rgb = cv2.cvtColor(cv2.resize(pair, (wide, tile), interpolation=cv2.INTER_NEAREST),
                            cv2.COLOR_GRAY2BGR)
         same = pairs.label[i] == SAME
         colour = (0, 200, 0) if same else (0, 0, 255)  # BGR: green / red
         text = captions[i] if captions is not None else ("pos" if same else "neg")
         cv2.putText(rgb, text, (4, tile - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * tile / 64, colour, 2)
-        cv2.rectangle(rgb, (0, 0), (tile * 2 - 1, tile - 1), (90, 90, 90), 1)  # tile separator
+        cv2.rectangle(rgb, (0, 0), (wide - 1, tile - 1), (90, 90, 90), 1)  # tile separator
         tiles.append(rgb)
-    montage = build_montages(tiles, (tile * 2, tile), grid)[0]
+    montage = build_montages(tiles, (wide, tile), grid)[0]
     return cv2.cvtColor(montage, cv2.COLOR_BGR2RGB)
 
 
@@ -165,20 +167,21 @@ def class_montage(images: np.ndarray, labels: np.ndarray, class_names: list[str]
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     classes = np.sort(rng.choice(classes, min(max_classes, len(classes)), replace=False))
+    tw = round(tile * images.shape[2] / images.shape[1])   # wide images keep their shape
     tiles = []
     for c in classes:
         idx = rng.permutation(np.flatnonzero(labels == c))[:per_class]
         for j in range(per_class):
             img = images[idx[j]] if j < len(idx) else np.zeros_like(images[0])
-            rgb = cv2.cvtColor(cv2.resize(img.astype(np.uint8), (tile, tile),
+            rgb = cv2.cvtColor(cv2.resize(img.astype(np.uint8), (tw, tile),
                                           interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
             if j == 0:
                 name = class_names[c][-14:]
                 cv2.putText(rgb, name, (2, tile - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * tile / 64,
                             (0, 200, 255), 1)
-            cv2.rectangle(rgb, (0, 0), (tile - 1, tile - 1), (90, 90, 90), 1)
+            cv2.rectangle(rgb, (0, 0), (tw - 1, tile - 1), (90, 90, 90), 1)
             tiles.append(rgb)
-    montage = build_montages(tiles, (tile, tile), (per_class, len(classes)))[0]
+    montage = build_montages(tiles, (tw, tile), (per_class, len(classes)))[0]
     return cv2.cvtColor(montage, cv2.COLOR_BGR2RGB)
 
 

@@ -38,6 +38,8 @@ WORK_SIDE = 1024
 # it): a 4096 x 4096 RGBA PNG needs 64 MB while decoding, so the peak stays bounded.
 _decoding = threading.BoundedSemaphore(2)
 MIN_INPUT, MAX_INPUT = 16, 128   # image sizes (px) a network can be built for
+# Wide inputs (signatures): the frame at most this many times as wide as it is high.
+MAX_ASPECT = 4
 KINDS = ("ink", "photo")
 # How an image is fitted into the square frame (Prep.fit), per kind; the first is the default.
 # Ink: centre of mass in 20/28 (MNIST) or the ink's box to the whole frame. Photo: the central
@@ -56,21 +58,30 @@ OUT, BOX = 28, 20
 
 @dataclass(frozen=True)
 class Prep:
-    """How raw images become network inputs, ``size`` pixels a side. Ink: white ink on black,
-    the ink cropped and either fitted into 20/28 of the frame with its centre of mass centred
-    ("centre", as MNIST) or fitted into the whole frame with its box centred ("box"). Photo:
-    grey levels kept (lighting evened out), the central square ("crop") or the whole image padded
-    with its edge ("pad"). ``fit=None``: the kind's default."""
+    """How raw images become network inputs: ``size`` pixels high, ``width`` wide (None: a
+    square). Ink: white ink on black, the ink cropped and either fitted into 20/28 of the frame
+    with its centre of mass centred ("centre", as MNIST) or fitted into the whole frame with its
+    box centred ("box"). Photo: grey levels kept (lighting evened out), the central part of the
+    frame's shape ("crop") or the whole image padded with its edge ("pad"). ``fit=None``: the
+    kind's default. Wide frames keep a wide image's shape (a signature is ~2:1) where a square
+    would shrink it to half its height."""
 
     size: int = OUT
     fit: str | None = None
     kind: str = "ink"
     face: bool = False       # photo: crop to the face first (``crop_face``)
+    width: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.size, int) or not MIN_INPUT <= self.size <= MAX_INPUT:
             raise ImageError(f"input size must be {MIN_INPUT} to {MAX_INPUT} pixels, got "
                              f"{self.size!r}")
+        if self.width is None:
+            object.__setattr__(self, "width", self.size)
+        elif (not isinstance(self.width, int) or isinstance(self.width, bool)
+              or not self.size <= self.width <= MAX_ASPECT * self.size):
+            raise ImageError(f"input width must be {self.size} to {MAX_ASPECT * self.size} "
+                             f"pixels (1 to {MAX_ASPECT} times the height), got {self.width!r}")
         if self.kind not in KINDS:
             raise ImageError(f"unknown image kind {self.kind!r}: use {' or '.join(KINDS)}")
         if self.face and self.kind != "photo":
@@ -82,16 +93,23 @@ class Prep:
             raise ImageError(f"fit {self.fit!r} is not for {self.kind} images: use "
                              f"{' or '.join(fits)}")
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the network inputs."""
+        return self.size, cast(int, self.width)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict | None, size: int = OUT) -> "Prep":
-        """From a model's metadata; models saved before kinds existed are ink."""
+        """From a model's metadata; models saved before kinds existed are ink, before widths
+        square."""
         d = d or {}
-        fit = d.get("fit")
+        fit, width = d.get("fit"), d.get("width")
         return cls(size=int(d.get("size", size)), fit=None if fit is None else str(fit),
-                   kind=str(d.get("kind", "ink")), face=d.get("face") is True)
+                   kind=str(d.get("kind", "ink")), face=d.get("face") is True,
+                   width=None if width is None else int(width))
 
 
 def load_image(source: str | Path | bytes | bytearray | io.IOBase,
@@ -247,7 +265,7 @@ def image_header(data: bytes) -> tuple[str, int, int] | None:
 
 
 def prepare(image, prep: Prep = Prep()) -> np.ndarray:
-    """Any drawn, photographed or uploaded image -> uint8 [size, size] as ``prep`` says (ink:
+    """Any drawn, photographed or uploaded image -> uint8 [size, width] as ``prep`` says (ink:
     white ink on black).
 
     Accepts a path, bytes, a PIL image or an array (L/RGB/RGBA, any size, either polarity).
@@ -283,20 +301,22 @@ def _prepare_photo(gray: np.ndarray, prep: Prep) -> np.ndarray:
     appears) at ``size``, then its lighting evened out (``even_lighting``)."""
     import cv2
 
-    size = prep.size
+    size, width = prep.shape
     if prep.face:
         gray = crop_face(gray)
     h, w = gray.shape
     if prep.fit == "crop":
-        m = min(h, w)
-        y, x = (h - m) // 2, (w - m) // 2
-        fitted = cv2.resize(gray[y:y + m, x:x + m], (size, size), interpolation=cv2.INTER_AREA)
+        # The largest central part of the frame's shape.
+        ch, cw = (h, min(w, max(1, round(h * width / size)))) if w * size >= h * width else \
+            (min(h, max(1, round(w * size / width))), w)
+        y, x = (h - ch) // 2, (w - cw) // 2
+        fitted = cv2.resize(gray[y:y + ch, x:x + cw], (width, size), interpolation=cv2.INTER_AREA)
     else:
-        f = size / max(h, w)
-        nw, nh = min(size, max(1, round(w * f))), min(size, max(1, round(h * f)))
+        f = min(size / h, width / w)
+        nw, nh = min(width, max(1, round(w * f))), min(size, max(1, round(h * f)))
         small = cv2.resize(gray, (nw, nh), interpolation=cv2.INTER_AREA)
-        top, left = (size - nh) // 2, (size - nw) // 2
-        fitted = cv2.copyMakeBorder(small, top, size - nh - top, left, size - nw - left,
+        top, left = (size - nh) // 2, (width - nw) // 2
+        fitted = cv2.copyMakeBorder(small, top, size - nh - top, left, width - nw - left,
                                     cv2.BORDER_REPLICATE)
     return even_lighting(fitted)
 
@@ -390,8 +410,10 @@ def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
     """Otsu's ink, cropped, fitted and centred (the module's MNIST recipe)."""
     import cv2
 
-    size = prep.size
-    box = max(1, round(size * BOX / OUT)) if prep.fit == "centre" else size
+    size, width = prep.shape
+    # The box the ink is fitted into: 20/28 of the frame (MNIST) or all of it.
+    bh, bw = ((max(1, round(size * BOX / OUT)), max(1, round(width * BOX / OUT)))
+              if prep.fit == "centre" else (size, width))
     gray = to_mnist_polarity(gray)
     # Otsu separates ink from background; TOZERO keeps the ink's anti-aliased grey levels.
     t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -400,7 +422,7 @@ def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
     if w == 0 or h == 0:
         raise ImageError("nothing drawn: the image is blank")
     crop = ink[y:y + h, x:x + w]
-    scale = box / max(w, h)
+    scale = min(bw / w, bh / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(crop, (nw, nh), interpolation=interp)
@@ -412,9 +434,10 @@ def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
     else:
         cx, cy = (nw - 1) / 2, (nh - 1) / 2
     # Translate so the centre of mass lands on the frame centre.
-    c = (size - 1) / 2  # pixel-index centre, 13.5 for 28 px
-    shift = np.array([[1, 0, c - cx], [0, 1, c - cy]], np.float32)
-    out = cv2.warpAffine(small, shift, (size, size), flags=cv2.INTER_LINEAR,
+    # pixel-index centre, 13.5 for 28 px
+    c, cw = (size - 1) / 2, (width - 1) / 2
+    shift = np.array([[1, 0, cw - cx], [0, 1, c - cy]], np.float32)
+    out = cv2.warpAffine(small, shift, (width, size), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.max() == 0:
         raise ImageError("nothing drawn: the image is blank")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import forgery, weights
-from .calibrate import (Calibration, calibrate, evaluate_embeddings, operating_points,
-                        pca_2d)
+from .calibrate import (ALL_PAIRS_MAX, Calibration, calibrate, evaluate_embeddings,
+                        holdout_interval, operating_points, pca_2d)
 from .config import TrainConfig
 from .data import (Dataset, check_classes, class_groups, is_user_spec, load_dataset, stratified_split,
                    with_rotated_classes)
@@ -104,9 +104,11 @@ def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
 
 def load_splits(cfg: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     """The train, validation and test splits a config asks for (``data.load_dataset``)."""
-    if not is_user_spec(cfg.dataset) and cfg.input_size != 28:
-        raise DataError(f"input_size applies to your own images (folder: or zip:); {cfg.dataset} "
-                        f"is 28-px MNIST")
+    for name, value, default in (("input_size", cfg.input_size, 28),
+                                 ("input_aspect", cfg.input_aspect, 1)):
+        if not is_user_spec(cfg.dataset) and value != default:
+            raise DataError(f"{name} applies to your own images (folder: or zip:); "
+                            f"{cfg.dataset} is 28-px MNIST")
     train, val, test = (load_dataset(cfg.dataset, s, cfg.holdout, cfg.prep)
                         for s in ("train", "val", "test"))
     return train, val, test
@@ -245,8 +247,8 @@ class Trainer:
         # The network and its compiled functions (``_build``, when the run starts).
         self.model_cfg: Any = None
         # Built-in datasets are MNIST-style already: their preprocessing is the 28-px default.
-        self.prep = (cfg.prep if self.train_ds.user_data
-                     else Prep(int(self.train_ds.images.shape[1])))
+        h, w = (int(n) for n in self.train_ds.images.shape[1:])
+        self.prep = cfg.prep if self.train_ds.user_data else Prep(h, width=w)
         self.siamese: Any = None
         self.emb: Any = None
         self.head: Any = None
@@ -284,7 +286,8 @@ class Trainer:
 
         cfg = self.cfg
         keras.utils.set_random_seed(cfg.seed)
-        self.model_cfg = ModelConfig.from_train(cfg, input_size=self.train_ds.images.shape[1])
+        h, w = self.train_ds.images.shape[1:]
+        self.model_cfg = ModelConfig.from_train(cfg, input_size=h, input_width=w)
         with self.replicas.scope():
             self.siamese, self.emb = build_siamese(self.model_cfg)
             self.head = self.siamese.get_layer("same_head")
@@ -497,6 +500,20 @@ class Trainer:
 
     # --- the end ----------------------------------------------------------------------------
 
+    def _interval(self, emb: np.ndarray, labels: np.ndarray, accuracy: float,
+                  threshold: float) -> dict:
+        """The test pair accuracy's 95 % interval (``calibrate.holdout_interval``): over the
+        held-out classes and their images for a class hold-out, over the images otherwise."""
+        by_class = self.val_ds.holdout == "class"
+        idx = np.arange(len(labels))
+        if len(idx) > ALL_PAIRS_MAX:
+            idx = stratified_split(labels, "test", test_fraction=ALL_PAIRS_MAX / len(idx),
+                                   seed=self.cfg.seed)[:ALL_PAIRS_MAX]
+        lo, hi = holdout_interval(emb[idx], labels[idx], threshold, by_class, seed=self.cfg.seed)
+        return {"pair_accuracy_low": max(0.0, accuracy + lo),
+                "pair_accuracy_high": min(1.0, accuracy + hi),
+                "interval_over": "classes" if by_class else "images"}
+
     def _finish(self) -> TrainEnd:
         """Restore the best epoch's weights, write the model (atomically) and report."""
         import keras
@@ -514,6 +531,8 @@ class Trainer:
             emb = self.embed(self.test_ds.images[..., None].astype(np.float32))
             test = evaluate_embeddings(emb, self.test_ds.labels, cal.threshold, seed=cfg.seed)
             test.update(self._forgery_rates(self.test_ds, emb, cal.threshold))
+            test.update(self._interval(emb, self.test_ds.labels, test["pair_accuracy"],
+                                       cal.threshold))
         e_val = self.embed(self.x_val)
         val_rates = self._forgery_rates(self.val_ds, e_val, cal.threshold)
         random_points = None

@@ -76,8 +76,13 @@ class SiameseModel:
 
     @property
     def input_size(self) -> int:
-        """Side in pixels of the images the network takes (28 for MNIST-style models)."""
+        """Height in pixels of the images the network takes (28 for MNIST-style models)."""
         return int(self.meta["model"].get("input_size", 28))
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(height, width) of the images the network takes (square unless trained wide)."""
+        return input_shape(self.meta)
 
     @property
     def prep(self) -> Prep:
@@ -85,7 +90,7 @@ class SiameseModel:
         return Prep.from_dict(self.meta.get("preprocess"), self.input_size)
 
     def prepare(self, image) -> np.ndarray:
-        """A raw image (path, bytes, PIL, array) -> this model's input [S, S] uint8; an
+        """A raw image (path, bytes, PIL, array) -> this model's input [H, W] uint8; an
         ``ImageError`` about a file names it."""
         try:
             return prepare(image, self.prep)
@@ -119,16 +124,17 @@ class SiameseModel:
                 f"Train a model on images like it (Your data → Train).")
 
     def embed(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """[N, S, S] (uint8 0..255 or float in the same range; S = ``input_size``), MNIST
+        """[N, H, W] (uint8 0..255 or float in the same range; ``input_shape``), MNIST
         convention -> [N, D]. Images of another size: ``ImageError``."""
         x = np.asarray(images)
         if x.ndim == 2:
             x = x[None]
         if x.ndim == 3:
             x = x[..., None]
-        s = self.input_size
-        if x.ndim != 4 or x.shape[1:] != (s, s, 1):
-            raise ImageError(f"this model takes {s}x{s} images; got shape {tuple(np.shape(images))}")
+        h, w = self.input_shape
+        if x.ndim != 4 or x.shape[1:] != (h, w, 1):
+            raise ImageError(f"this model takes {h}x{w} images; got shape "
+                             f"{tuple(np.shape(images))}")
         x = x.astype(np.float32, copy=False)
         out = [self._session.run(None, {self._input: x[i:i + batch_size]})[0]
                for i in range(0, len(x), batch_size)]
@@ -185,16 +191,22 @@ class SiameseModel:
         return self.verdict(float(np.linalg.norm(e[0] - e[1])))
 
 
+def input_shape(meta: dict) -> tuple[int, int]:
+    """(height, width) of a model's inputs from its metadata (square before wide inputs)."""
+    s = int(meta["model"].get("input_size", 28))
+    return s, int(meta["model"].get("input_width") or s)
+
+
 def _check_graph(session, meta: dict, name: str) -> None:
-    """The ONNX graph must take [N, S, S, 1] floats and give [N, D], as the metadata says: a
+    """The ONNX graph must take [N, H, W, 1] floats and give [N, D], as the metadata says: a
     graph of another shape would fail on every call, deep inside onnxruntime."""
-    s, dim = int(meta["model"].get("input_size", 28)), int(meta["model"]["embedding_dim"])
+    (h, w), dim = input_shape(meta), int(meta["model"]["embedding_dim"])
     ins, outs = session.get_inputs(), session.get_outputs()
     if len(ins) != 1 or len(outs) < 1 or ins[0].type != "tensor(float)":
         raise WeightsError(f"{name}: the graph must take one float image batch")
-    if list(ins[0].shape)[1:] != [s, s, 1] or len(ins[0].shape) != 4:
+    if list(ins[0].shape)[1:] != [h, w, 1] or len(ins[0].shape) != 4:
         raise WeightsError(f"{name}: the graph takes {ins[0].shape}, the metadata says "
-                           f"[N, {s}, {s}, 1]")
+                           f"[N, {h}, {w}, 1]")
     if len(outs[0].shape) != 2 or outs[0].shape[1] != dim:
         raise WeightsError(f"{name}: the graph gives {outs[0].shape}, the metadata says [N, {dim}]")
 
@@ -270,10 +282,10 @@ def check_fits(model: SiameseModel, dataset) -> None:
     """``DataError`` when the dataset's images are not the size the model takes."""
     from .errors import DataError
 
-    s, shape = model.input_size, tuple(dataset.images.shape[1:])
-    if shape != (s, s):
+    want, shape = model.input_shape, tuple(dataset.images.shape[1:])
+    if shape != want:
         raise DataError(f"{dataset.spec} has {'x'.join(map(str, shape))} images; the model "
-                        f"{model.name} takes {s}x{s}")
+                        f"{model.name} takes {'x'.join(map(str, want))}")
 
 
 def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,

@@ -134,6 +134,7 @@ def check_meta(meta, name: str = "metadata") -> None:
     """Everything inference and rebuilding rely on, checked before use: the format version, the
     checksums, a finite calibration and an architecture within the ranges training allows."""
     from .config import BLOCKS, check_architecture
+    from .preprocess import MAX_ASPECT, MAX_INPUT, MIN_INPUT
 
     def bad(what: str) -> WeightsError:
         return WeightsError(f"{name}: {what}")
@@ -165,6 +166,9 @@ def check_meta(meta, name: str = "metadata") -> None:
     try:
         check_architecture(m.get("embedding_dim"), m.get("filters"), m.get("top_convs", 0),
                            m.get("input_size", 28), error=WeightsError, prefix="model ")
+        if m.get("input_width") is not None:
+            V.number("model input_width", m["input_width"], MIN_INPUT,
+                     MAX_ASPECT * MAX_INPUT, integer=True, error=WeightsError)
     except WeightsError as e:
         raise bad(str(e)) from None
     if m.get("block", BLOCKS[-1]) not in BLOCKS or not isinstance(m.get("normalize", True), bool):
@@ -179,6 +183,8 @@ def check_meta(meta, name: str = "metadata") -> None:
             raise bad(f"preprocess: {e}") from None
         if p is None or p.size != m.get("input_size", 28):
             raise bad("preprocess must be an object whose size is the model's input_size")
+        if p.width != (m.get("input_width") or p.size):
+            raise bad("preprocess width must be the model's input_width")
 
 
 def zip_bytes(prefix: str | os.PathLike) -> bytes:

@@ -38,6 +38,22 @@ def test_quarter_turn_about_the_centre():
     assert abs(x - 13.5) < 1.5
 
 
+def test_wide_images_turn_about_their_own_centre():
+    """A 20 x 40 image (a wide input) turns and shifts about (19.5, 9.5), and keeps its shape;
+    its shifts scale with each side."""
+    img = np.zeros((20, 40), np.float32)
+    img[9:11, 19:21] = 1.0                          # the centre
+    m = affine_matrices(tf.constant([np.pi / 2]), tf.ones(1), tf.zeros(1), tf.zeros(1), 20,
+                        width=40)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.constant(img[None, ..., None]), transforms=m, output_shape=(20, 40),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT").numpy()[0, ..., 0]
+    np.testing.assert_allclose(out, img, atol=1e-5)   # the centre stays where it is
+    x = tf.constant(np.random.default_rng(0).random((5, 20, 40, 1)), tf.float32)
+    warped = random_affine(x, 1.0, keras.random.SeedGenerator(0))
+    assert warped.shape == (5, 20, 40, 1)
+
+
 def test_zoom_in_spreads_a_stroke():
     img = np.zeros((28, 28), np.float32)
     img[8:20, 13:15] = 1.0

@@ -119,14 +119,48 @@ def test_one_shot_smoke(tmp_path):
                         buf = io.BytesIO()
                         Image.fromarray(im).save(buf, format="PNG")
                         f.writestr(f"{z[:-4]}/{a}/character{c:02d}/{c}_{w:02d}.png", buf.getvalue())
-    out, data = run("one_shot", str(folder), "--seconds", "3", "--episodes", "20", "--heldout",
-                    "C,D", tmp_path=tmp_path)
+    # Issue 23: leave one alphabet out (here two of the four folds), a second recipe on the same
+    # folds and episodes, compared paired.
+    out, data = run("one_shot", str(folder), "--seconds", "2", "--episodes", "20", "--loo",
+                    "--only", "C,D", "--versus", "learning_rate=0.003", tmp_path=tmp_path)
+    assert [f["heldout_alphabets"] for f in data["folds"]] == [["C"], ["D"]]
     fold = data["folds"][0]
-    assert fold["heldout_alphabets"] == ["C", "D"] and fold["n_images"]["test"] == 60
+    assert fold["n_images"]["test"] == 30 and set(fold["runs"]) == {"ours", "versus"}
+    assert fold["runs"]["versus"][0]["seed"] == 0 and data["versus"] == {"learning_rate": 0.003}
     rows = {r["setting"]: r for r in fold["error_percent"]}
     assert set(rows) == {"5-way 1-shot", "5-way 5-shot"}          # 20-way needs 20 characters
-    assert all(0 <= rows[s][k] <= 100 for s in rows for k in ("ours", "mhd", "raw_pixel_1nn"))
+    keys = ("ours", "versus", "mhd", "raw_pixel_1nn")
+    assert all(0 <= rows[s][k] <= 100 for s in rows for k in keys)
+    assert len(rows["5-way 1-shot"]["ours_wrong"]) == 20
     assert "skipped 20-way" in out
+    summary = {r["setting"]: r["stats"] for r in data["summary"] if r["folds"] == "all"}
+    st = summary["5-way 1-shot"]
+    assert st["folds"] == 2 and st["low"] <= st["error"] <= st["high"]
+    assert st["difference"] == pytest.approx(st["error"] - st["versus_error"])
+    assert st["difference_low"] <= st["difference"] <= st["difference_high"]
+
+
+def test_one_shot_bootstrap_intervals_and_the_paired_difference():
+    """bench/one_shot.bootstrap: the error over folds, an interval that narrows with more
+    episodes, and a paired difference that sees a one-point gain the separate intervals blur."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from one_shot import bootstrap
+    finally:
+        sys.path.remove(str(BENCH))
+    import numpy as np
+    rng = np.random.default_rng(0)
+    # 8 folds of different difficulty; recipe b gets right 1 point of the episodes a gets wrong.
+    a = [rng.random(1000) < p for p in np.linspace(0.05, 0.30, 8)]
+    b = [x & (rng.random(len(x)) > 0.06) for x in a]
+    s = bootstrap(a, b, n_boot=500)
+    assert s["error"] == pytest.approx(100 * np.mean([x.mean() for x in a]))
+    assert s["low"] < s["error"] < s["high"] and s["high"] - s["low"] > 5   # alphabets differ
+    assert 0 < s["difference_low"] < s["difference"] < s["difference_high"] < 2.5
+    assert s["p_not_better"] == 1.0                     # a is worse in every resample
+    assert bootstrap(b, a, n_boot=500)["p_not_better"] == 0.0
+    same = bootstrap(a, a, n_boot=200)
+    assert same["difference"] == same["difference_low"] == same["difference_high"] == 0
 
 
 def test_verification_smoke_with_forgeries(tmp_path, signature_zip):

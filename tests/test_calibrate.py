@@ -103,6 +103,29 @@ def test_paired_bootstrap():
     assert r["low"] < r["difference"] < r["high"] < 0 and r["p_a_below"] == 1.0
 
 
+def test_holdout_interval_resamples_classes_or_images():
+    """How far the all-pairs accuracy could move on other held-out data: nothing for a perfect
+    model; resampling classes sees that some classes are easy and some hard, which resampling
+    images alone does not; with 2 classes only the images can vary."""
+    from siamese_core.calibrate import holdout_interval
+    labels = np.repeat(np.arange(6), 10)
+    perfect = np.eye(6)[labels]
+    assert holdout_interval(perfect, labels, 0.5, True, n_boot=100) == (0.0, 0.0)
+    assert holdout_interval(perfect, labels, 0.5, False, n_boot=100) == (0.0, 0.0)
+    # Classes 0-2 apart from everything; 3-5 on top of each other: which classes a draw holds
+    # decides the accuracy.
+    centres = np.eye(6)[[0, 1, 2, 3, 3, 3]]
+    emb = centres[labels] + np.random.default_rng(0).normal(0, 0.05, (60, 6))
+    by_class = holdout_interval(emb, labels, 0.5, True, n_boot=300)
+    by_image = holdout_interval(emb, labels, 0.5, False, n_boot=300)
+    assert by_class[0] < 0 < by_class[1]
+    assert by_class[1] - by_class[0] > 2 * (by_image[1] - by_image[0])
+    two = labels < 2
+    noisy = perfect[:, :2] + np.random.default_rng(1).normal(0, 0.5, (60, 2))
+    lo, hi = holdout_interval(noisy[two], labels[two], 0.7, True, n_boot=300)
+    assert lo < 0 < hi
+
+
 def test_operating_points_hand_computed():
     from siamese_core.calibrate import operating_points, rates_at
     # Same pairs at 0.1, 0.2, 0.6; different pairs at 0.4, 0.8, 0.9.

@@ -348,6 +348,9 @@ def test_train_on_a_zip_reports_held_out_classes(tmp_path, capsys):
     assert "note: 1 file(s) that are not PNG/JPEG images ignored: LICENSE.txt" in err
     assert "test (12 images of 2 classes never seen in training): pair accuracy" in out
     assert "2-way one-shot" in out
+    # Issue 21, 6: 2 validation and 2 test classes are said, with the interval.
+    assert " over the test classes), ROC AUC" in out and "(95 % interval " in out
+    assert "note: Few classes held out: validation has 2 and test 2" in out
     assert W.read_meta(tmp_path / "m")["train"]["loss"] == "bce"      # the recipe's
 
 

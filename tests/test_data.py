@@ -407,3 +407,19 @@ def test_forgeries_belong_to_their_writer_as_negatives_never_a_class(signature_z
     assert any(n.startswith("32 skilled forgeries of 8 people") for n in s.notes), s.notes
     by_image = load_dataset(spec, "test", "image")
     assert by_image.n_forgeries and set(by_image.forgery_of) <= set(by_image.labels)
+
+
+def test_few_held_out_classes_are_said_with_the_interval():
+    """Issue 21, 6: whole classes held out, fewer than FEW_HELD_OUT in validation or test: the
+    note says how many, quotes the test interval, and suggests the alternatives; with enough
+    classes, or images held out, nothing is said."""
+    from siamese_core.data import FEW_HELD_OUT, few_held_out_note
+    test = {"pair_accuracy": 0.84, "pair_accuracy_low": 0.70, "pair_accuracy_high": 0.93}
+    note = few_held_out_note("class", 2, 3, test)
+    assert note.startswith("Few classes held out: validation has 2 and test 3")
+    assert "95 % interval 70.0% to 93.0% over the test classes and their images)" in note
+    assert "add classes, or hold out images of every class" in note
+    assert "only the images vary" in few_held_out_note("class", 2, 2, test)
+    assert few_held_out_note("class", 2, None).startswith("Few classes held out: validation has 2,")
+    assert few_held_out_note("class", FEW_HELD_OUT, FEW_HELD_OUT, test) is None
+    assert few_held_out_note("image", 2, 2, test) is None

@@ -88,6 +88,12 @@ def test_montage_is_a_7x7_grid(mnist_test):
     green = np.sum((tile[:, 1] > 150) & (tile[:, 0] < 80))
     red = np.sum((tile[:, 0] > 150) & (tile[:, 1] < 80))
     assert (green > 0) == bool(p.label[0] == SAME) and (red > 0) == bool(p.label[0] != SAME)
+    # Wide inputs (40 x 80 signatures) are shown as they are, not squeezed into squares.
+    wide = np.zeros((len(mnist_test.labels), 40, 80), np.uint8)
+    assert pair_montage(wide, p, tile=32).shape == (7 * 32, 7 * 128, 3)
+    from siamese_core.pairs import class_montage
+    grid = class_montage(wide, mnist_test.labels, [str(d) for d in range(10)], tile=32)
+    assert grid.shape == (10 * 32, 4 * 64, 3)
 
 
 def test_group_batches_draw_their_classes_from_one_group():
@@ -123,6 +129,12 @@ def test_class_groups_and_rotated_classes():
     r = with_rotated_classes(part)
     assert r.class_names == ["p", "dot", "q", "ring", "dot@90", "dot@180", "dot@270"]
     assert sorted(set(r.labels.tolist())) == [1, 3, 4, 5, 6]
+    # Wide images (signatures): a quarter turn would not fit the frame, so 180 degrees only.
+    wide = np.zeros((1, 4, 8), np.uint8)
+    wide[0, 0, 7] = 255
+    r = with_rotated_classes(Dataset(wide, np.array([0]), ["sig"], "x", "train"))
+    assert r.class_names == ["sig", "sig@180"] and r.images.shape == (2, 4, 8)
+    assert r.images[1, 3, 0] == 255
 
 
 def test_pk_batches_when_not_all_classes_fit():

@@ -180,6 +180,37 @@ def test_prep_kinds_and_fits_are_checked_and_old_models_are_ink():
         PP.prepare(np.full((50, 50), 90, np.uint8), PP.Prep(32, kind="photo"))
 
 
+def test_wide_frames_keep_a_wide_image_s_shape():
+    """Issue 21, 2: a signature (~2:1) fitted into a square loses half its height; a frame
+    twice as wide keeps it, for ink (both fits) and photos (both fits), and old models'
+    metadata (no width) is square."""
+    sig = np.zeros((100, 300), np.uint8)
+    sig[20:80, 10:290] = 255                       # a 60 x 280 box of ink
+    square = PP.prepare(sig, PP.Prep(40))
+    wide = PP.prepare(sig, PP.Prep(40, width=80))
+    assert square.shape == (40, 40) and wide.shape == (40, 80)
+
+    def extent(a):
+        ys, xs = np.nonzero(a > 127)
+        return ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    # centre fit: into 20/28 of the frame, aspect kept: 280 px wide -> 57 of 80 (29 of 40), so
+    # the wide frame keeps twice the height
+    (hs, ws), (hw, ww) = extent(square), extent(wide)
+    assert (hs, hw) == (6, 12) and abs(ws - 29) <= 1 and abs(ww - 57) <= 1
+    cy, cx = centre_of_mass(wide)
+    assert cy == pytest.approx(19.5, abs=0.5) and cx == pytest.approx(39.5, abs=0.5)
+    assert extent(PP.prepare(sig, PP.Prep(40, "box", width=80)))[1] == 80   # box: the width
+    for fit in ("crop", "pad"):
+        assert PP.prepare(sig // 2 + 40, PP.Prep(40, fit, "photo", width=80)).shape == (40, 80)
+    p = PP.Prep(40, width=80)
+    assert p.shape == (40, 80) and PP.Prep.from_dict(p.to_dict()) == p
+    assert PP.Prep.from_dict({"size": 32}).shape == (32, 32) == PP.Prep(32).shape
+    with pytest.raises(ImageError, match="input width must be 40 to 160 pixels"):
+        PP.Prep(40, width=30)
+    with pytest.raises(ImageError, match="input width must be 40 to 160 pixels"):
+        PP.Prep(40, width=161)
+
+
 # --- the face crop (issue 21, 4) ------------------------------------------------------------
 
 def test_the_face_crop_finds_the_face_in_a_larger_scene():

@@ -1,4 +1,5 @@
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -430,9 +431,47 @@ def test_forgeries_train_as_hard_negatives_and_are_reported(tmp_path, signature_
         assert {"frr", "far_random", "far_skilled", "eer_random", "eer_skilled"} <= set(where)
         assert 0 <= where["far_skilled"] <= 1 and where["n_skilled_pairs"] > 0
     assert meta["test"]["n_forgeries"] == 4 * meta["test"]["n_classes"]
+    t = meta["test"]          # the interval over the held-out writers and their images
+    assert t["interval_over"] == "classes"
+    assert t["pair_accuracy_low"] <= t["pair_accuracy"] <= t["pair_accuracy_high"]
+    assert t["pair_accuracy_high"] - t["pair_accuracy_low"] > 0
     assert meta["operating_points_random"]["far"][-1] == 1.0
     from siamese_core.verdict import SiameseModel
     m = SiameseModel.load(tmp_path / "sig")
     assert m.skilled and 0 <= m.random_far_at(m.threshold) <= 1
     assert m.rates_at(m.threshold)[0] == pytest.approx(
         meta["validation_rates"]["far_skilled"], abs=0.15)
+
+
+def test_wide_inputs_keep_their_shape_from_training_to_a_verdict(tmp_path, signature_zip):
+    """Issue 21, 2: ``input_aspect=2`` trains a network on 40 x 80 inputs (turned copies by
+    180 degrees only), records the width in the model and its preprocessing, and the loaded
+    model prepares, embeds and compares raw images at that shape; a square input is refused."""
+    from siamese_core import ImageError
+    from siamese_core.config import recipe
+    from siamese_core.train import Trainer
+    spec = f"zip:{signature_zip}"
+    cfg = recipe(spec, kind="ink", input_aspect=2, epochs=1, seconds=None)
+    assert cfg.prep.shape == (40, 80) and cfg.rotated_classes
+    t = Trainer(cfg, out=tmp_path / "wide")
+    assert t.train_ds.images.shape[1:] == (40, 80)
+    turns = {n.partition("@")[2] for n in t.train_ds.class_names}
+    assert turns == {"", "180"}
+    t.run()
+    meta = json.loads((tmp_path / "wide.json").read_text())
+    assert meta["model"]["input_width"] == 80 and meta["preprocess"]["width"] == 80
+    m = SiameseModel.load(tmp_path / "wide")
+    assert m.input_shape == (40, 80) and m.prep == cfg.prep
+    with zipfile.ZipFile(signature_zip) as z:
+        a, b = (z.read(n) for n in ("w00/genuine/0.png", "w01/genuine/0.png"))
+    assert m.prepare(a).shape == (40, 80)
+    assert np.isfinite(m.compare(a, b).distance) and m.compare(a, a).distance < 1e-3
+    with pytest.raises(ImageError, match="this model takes 40x80 images"):
+        m.embed(np.zeros((1, 40, 40), np.uint8))
+    # Arrays prepared elsewhere (the benchmarks' path: not a folder:/zip: spec) record their
+    # own shape; a square default there made the saved model unloadable.
+    from dataclasses import replace
+    arrays = [replace(d, spec="prepared") for d in (t.train_ds, t.val_ds, t.test_ds)]
+    train(TrainConfig(dataset="prepared", epochs=1, batch_size=20, val_pairs=50),
+          out=tmp_path / "arrays", train_data=arrays[0], val_data=arrays[1], test_data=arrays[2])
+    assert SiameseModel.load(tmp_path / "arrays").input_shape == (40, 80)

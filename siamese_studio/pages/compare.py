@@ -36,7 +36,7 @@ MODES = (("Upload", "Camera", "Pick", "Draw") if m.prep.kind == "photo"
 st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** ({code(m.name)}, "
            f"{m.meta.get('loss', '?')} loss), trained on **{plain(dataset_label(spec))}**: pictures, "
            f"references and neighbours come from that dataset, and every input is prepared as "
-           f"its training images were ({m.prep.kind}, {m.prep.size} px, {m.prep.fit} fit"
+           f"its training images were ({m.prep.kind}, {m.prep.size}×{m.prep.width} px, {m.prep.fit} fit"
            f"{', cropped to the face' if m.prep.face else ''}).")
 try:
     test_ds = model_dataset(m, "test")
@@ -66,7 +66,8 @@ def given(side: str, pick_from=None):
     except ImageError as e:   # a problem with what was given: said apart from the prompts
         st.warning(input_problem(e), icon=":material/warning:")
         return None
-    st.image(x, width=112, caption=f"what the network sees ({m.prep.size}×{m.prep.size})")
+    st.image(x, width=112 * m.prep.width // m.prep.size,
+             caption=f"what the network sees ({m.prep.size}×{m.prep.width})")
     return x, raw
 
 

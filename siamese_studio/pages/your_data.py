@@ -7,6 +7,7 @@ import streamlit as st
 from siamese_core import SiameseError, runs
 from siamese_core.config import recipe
 from siamese_core.data import (MAX_DATASET_PIXELS, MIN_CLASS_HOLDOUT, dataset_faces, dataset_kind,
+                               few_held_out_note,
                                is_user_spec, summarize)
 from siamese_core.pairs import class_montage
 from siamese_core.preprocess import MAX_INPUT
@@ -17,6 +18,7 @@ from siamese_studio.ui.common import (
     dataset,
     dataset_label,
     page,
+    prep_key,
     protected,
     register_upload,
     say,
@@ -155,11 +157,15 @@ st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
                             "used for": {"train": "learning", "val": "best epoch, threshold",
                                          "test": "the reported numbers"}[k]}
                            for k, v in s.splits.items()]), hide_index=True)
+few = few_held_out_note(s.holdout, s.splits["val"][1], s.splits["test"][1] if "test" in s.splits
+                        else None)
+if few:
+    st.info(few, icon=":material/groups:")
 left, right = st.columns([3, 2])
 with left:
     st.markdown(f"**A sample** (4 images of up to 12 classes, as the network sees them: "
-                f"{prep.size}×{prep.size} px)")
-    ds = dataset(spec, "train", "auto", (prep.size, prep.fit, prep.kind, prep.face))
+                f"{prep.size}×{prep.width} px)")
+    ds = dataset(spec, "train", "auto", prep_key(prep))
     st.image(class_montage(ds.images, ds.labels, ds.class_names), width=360)
 with right:
     if s.forged:

@@ -110,16 +110,22 @@ def dataset_labeller():
 
 @st.cache_resource(show_spinner="Loading dataset…", max_entries=8)
 def dataset(spec: str, split: str, holdout: str = "auto",
-            prep: tuple[int, str | None, str, bool] = (28, "centre", "ink", False)):
+            prep: tuple[int, str | None, str, bool, int | None] = (28, "centre", "ink", False,
+                                                                   None)):
     """A dataset split, loaded once per server (read-only arrays shared by all sessions; an
-    upload's spec holds a random id only its session knows)."""
+    upload's spec holds a random id only its session knows); ``prep``: ``prep_key``'s."""
     return load_dataset(spec, split, holdout, Prep(*prep))
+
+
+def prep_key(prep: Prep) -> tuple[int, str | None, str, bool, int | None]:
+    """A ``Prep`` as the hashable key ``dataset`` caches on."""
+    return prep.size, prep.fit, prep.kind, prep.face, prep.width
 
 
 def model_dataset(m: SiameseModel, split: str):
     """A split of the dataset ``m`` was trained on, prepared and split as it was in training."""
     return dataset(m.meta.get("dataset", DEFAULT_DATASET), split, m.meta.get("holdout", "auto"),
-                   (m.prep.size, m.prep.fit, m.prep.kind, m.prep.face))
+                   prep_key(m.prep))
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)

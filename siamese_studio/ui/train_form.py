@@ -25,7 +25,7 @@ def form_values(c: TrainConfig) -> dict:
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
             "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
             "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip,
-            "face": c.face_crop}
+            "face": c.face_crop, "aspect": float(c.input_aspect)}
 
 
 def base_config(spec: str, kind: str | None = None) -> TrainConfig:
@@ -45,12 +45,17 @@ def config_from_form(spec: str, v: dict) -> TrainConfig:
                    augment=bool(v["augment"]), seed=int(v["seed"]),
                    max_train=int(v["max_train"]) or None, holdout=v["holdout"],
                    input_size=int(v.get("input_size", base.input_size)),
+                   input_aspect=float(v.get("aspect", base.input_aspect)),
                    # the kind's default stays "default" (None), as the recipe has it
                    fit=base.fit if v.get("fit", base.prep.fit) == base.prep.fit else v["fit"],
                    rotated_classes=bool(v.get("rotated", False)),
                    group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)),
                    face_crop=bool(v.get("face", False)) and base.prep.kind == "photo")
 
+
+# Input shapes offered (width / height): wide images such as signatures keep their shape.
+ASPECTS = (1.0, 1.5, 2.0, 3.0)
+ASPECT_LABELS = {1.0: "square", 1.5: "3:2 wide", 2.0: "2:1 wide", 3.0: "3:1 wide"}
 
 FIT_LABELS = {"centre": "centre the ink", "box": "fill the frame",
               "crop": "central square", "pad": "whole image"}
@@ -110,6 +115,14 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
             v["input_size"] = c1.select_slider("Input size (px)", [28, 32, 40, 48, 64],
                                                d["input_size"], help="Larger keeps finer detail, "
                                                "and costs time per step.")
+            aspect = float(d.get("aspect", 1.0))
+            shapes = ASPECTS if aspect in ASPECTS else ASPECTS + (aspect,)
+            v["aspect"] = c1.selectbox(
+                "Input shape", shapes, index=shapes.index(aspect),
+                format_func=lambda a: ASPECT_LABELS.get(a, f"{a:g}:1 wide"),
+                help="Wide images (signatures, ~2:1) squeezed into a square keep half their "
+                     "height; a wide frame keeps their shape. Turned copies are then turned "
+                     "by 180° only.")
             fits = KIND_FITS[v["kind"]]
             v["fit"] = c2.selectbox("Fit", fits, index=fits.index(d["fit"]) if d["fit"] in fits
                                     else 0, format_func=FIT_LABELS.get, help=FIT_HELP[v["kind"]])

@@ -10,7 +10,7 @@ from siamese_core import SiameseError, jobs
 from siamese_core import weights as W
 from siamese_core.cli import command_for
 from siamese_core.config import demo_config
-from siamese_core.data import is_user_spec
+from siamese_core.data import few_held_out_note, is_user_spec
 from siamese_core.jobs import TrainingJob, smoothed
 from siamese_studio.ui.charts import class_legend
 from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, say, upload_name, versus_shipped
@@ -205,13 +205,19 @@ def render_done(job: TrainingJob, s) -> None:
                        else "every class, never seen in training")
                     + ", at the threshold chosen on validation:")
         c = st.columns(4)
-        c[0].metric("Pair accuracy", f"{t['pair_accuracy']:.2%}")
+        band = (f"95 % interval {t['pair_accuracy_low']:.1%} to {t['pair_accuracy_high']:.1%}, "
+                f"from resampling the test {t['interval_over']}"
+                + (" and their images" if t["interval_over"] == "classes" else "")
+                if "pair_accuracy_low" in t else None)
+        c[0].metric("Pair accuracy", f"{t['pair_accuracy']:.2%}", help=band)
         c[1].metric("ROC AUC", f"{t['roc_auc']:.4f}")
         c[2].metric(f"{t['n_way']}-way one-shot", f"{t['one_shot']:.1%}",
                     help=f"{t['one_shot_episodes']:,} episodes: one image of each of "
                          f"{t['n_way']} classes, and another image of one of them to recognise "
                          f"by its nearest.")
         c[3].metric("Equal error rate", f"{t['eer']:.2%}")
+        if band:
+            st.caption(f"Test pair accuracy: {band}.")
         if "far_skilled" in t:
             st.markdown(f"**Test signatures** — genuine against the {t['n_forgeries']:,} "
                         "skilled forgeries of those people, at the same threshold:")
@@ -221,6 +227,11 @@ def render_done(job: TrainingJob, s) -> None:
             c[2].metric("False accepts: random", f"{t['far_random']:.2%}")
             c[3].metric("Equal error rate: skilled", f"{t['eer_skilled']:.2%}",
                         help=f"random forgeries: {t['eer_random']:.2%}")
+    splits = meta.get("splits", {})
+    few = few_held_out_note(meta.get("holdout", "image"), splits.get("val", {}).get("classes", 0),
+                            splits["test"]["classes"] if "test" in splits else None, t)
+    if few:
+        st.warning(few, icon=":material/groups:")
     on = (" — genuine pairs against skilled forgeries" if meta.get("calibrated_on") ==
           "skilled forgeries" else "")
     st.markdown(f"**Validation**{on} (chose the kept epoch and the threshold)")

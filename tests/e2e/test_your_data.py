@@ -115,6 +115,8 @@ def test_your_data_upload_explore_train_verify(page, server, shots):
     page.get_by_text("Training finished").first.wait_for(timeout=150_000)
     page.get_by_text(re.compile(r"2 classes never seen in training")).first.wait_for()
     assert metric(page, "2-way one-shot").endswith("%")
+    page.get_by_text("Few classes held out: validation has 2 and test 2").first.wait_for()
+    page.get_by_text(re.compile(r"Test pair accuracy: 95 % interval")).first.wait_for()
     # The command line names the file the user uploaded, not the server's private copy.
     page.get_by_text("in the folder that holds").first.wait_for()
     assert "--dataset zip:glyphs.zip" in page.locator('[data-testid="stCode"]').first.inner_text()
