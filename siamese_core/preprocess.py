@@ -99,7 +99,10 @@ class Prep:
         return self.size, cast(int, self.width)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.width == self.size:
+            del d["width"]      # square: the metadata of models before wide inputs
+        return d
 
     @classmethod
     def from_dict(cls, d: dict | None, size: int = OUT) -> "Prep":
