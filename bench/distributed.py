@@ -172,8 +172,13 @@ def main() -> None:
     ap.add_argument("--soak", type=float, default=None, metavar="SECONDS",
                     help="only the long-run check: two workers for SECONDS")
     ap.add_argument("--every", type=float, default=15.0, help="--soak: seconds between samples")
+    ap.add_argument("--parts", default="speed,schedule,equivalence",
+                    help="comma-separated parts to run (default all three)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    parts = set(a.parts.split(","))
+    if not parts or parts - {"speed", "schedule", "equivalence"}:
+        ap.error(f"--parts takes speed, schedule, equivalence; got {a.parts!r}")
     if a.soak is not None:
         save("distributed_soak", soak(a.soak, a.every), a.out)
         return
@@ -184,7 +189,7 @@ def main() -> None:
     for name, workers, extra in (("1 process", 1, {}),
                                  ("2 workers, pairs across the global batch", 2, {}),
                                  ("2 workers, each replica's own pairs", 2,
-                                  {"global_pairs": False})):
+                                  {"global_pairs": False})) if "speed" in parts else ():
         print(f"speed: {name} …", flush=True)
         r = run({**base, **extra}, workers, tmp / "w.npz")
         runs[name] = r
@@ -192,14 +197,14 @@ def main() -> None:
                      "ms per step": round(1000 * r["train_seconds"] / r["steps"], 1),
                      "s to 95%": time_to(r["history"], 0.95),
                      "best val. pair acc.": round(r["best"], 4)})
-    one = rows[0]["ms per step"]
     for row in rows:
-        row["overhead"] = f"{100 * (row['ms per step'] / one - 1):+.0f} %"
-    print(table(rows, list(rows[0])))
+        row["overhead"] = f"{100 * (row['ms per step'] / rows[0]['ms per step'] - 1):+.0f} %"
+    if rows:
+        print(table(rows, list(rows[0])))
 
     # Accuracy on the same global batch schedule (same epochs, same batches), three seeds.
     acc_rows = []
-    for seed in a.seeds:
+    for seed in a.seeds if "schedule" in parts else ():
         same = dict(epochs=a.epochs, batch_size=100, max_train=a.max_train, seed=seed,
                     val_every_epoch=True)
         print(f"schedule: seed {seed} …", flush=True)
@@ -207,7 +212,8 @@ def main() -> None:
         acc_rows.append({"seed": seed, "epochs": a.epochs, "steps": one["steps"],
                          "1 process": round(one["best"], 4), "2 workers": round(two["best"], 4),
                          "difference (points)": round(100 * (two["best"] - one["best"]), 2)})
-    print(table(acc_rows, list(acc_rows[0])))
+    if acc_rows:
+        print(table(acc_rows, list(acc_rows[0])))
 
     # Equivalence: same seed, no augmentation, a fixed number of steps, validation at the end.
     import numpy as np
@@ -215,10 +221,10 @@ def main() -> None:
     equiv = dict(epochs=max(1, round(a.equiv_steps / steps_per_epoch)), augment=False,
                  batch_size=100, max_train=a.max_train, val_every_epoch=False,
                  val_every_seconds=1e9)
-    ref = run(equiv, 1, tmp / "one.npz")
+    ref = run(equiv, 1, tmp / "one.npz") if "equivalence" in parts else None
     eq_rows = []
     for name, extra in (("pairs across the global batch", {}),
-                        ("each replica's own pairs", {"global_pairs": False})):
+                        ("each replica's own pairs", {"global_pairs": False})) if ref else ():
         print(f"equivalence: {name} …", flush=True)
         r = run({**equiv, **extra}, 2, tmp / "two.npz")
         w1, w2 = np.load(tmp / "one.npz"), np.load(tmp / "two.npz")
@@ -233,7 +239,8 @@ def main() -> None:
                         "max rel. diff, BatchNorm statistics": f"{rel(stats):.2e}",
                         "val. pair acc. (1 process / 2 workers)":
                             f"{ref['best']:.4f} / {r['best']:.4f}"})
-    print(table(eq_rows, list(eq_rows[0])))
+    if eq_rows:
+        print(table(eq_rows, list(eq_rows[0])))
     save("distributed", {"speed": rows, "same_schedule": acc_rows, "equivalence": eq_rows,
                          "runs": runs,
                          "config": base, "equiv_config": equiv}, a.out)

@@ -21,6 +21,12 @@ resamples (the paired bootstrap). Folds of the alphabets in ``--chosen`` (those 
 was chosen on) are reported apart from the others, which only report::
 
     python bench/one_shot.py ../shared/data/omniglot --loo --seeds 2 --versus top_convs=2
+
+``--test-time tta,centre`` scores the first recipe's models again, changed only at test time
+(the same models and episodes, compared paired): ``tta`` averages the embeddings of each image
+and 8 small warps of it (test-time augmentation); ``centre`` measures distances after taking
+away the mean embedding of the episode's support images (SimpleShot's centring, from the
+support set alone) and renormalising.
 """
 from __future__ import annotations
 
@@ -41,6 +47,11 @@ SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))     # (N-way, k-shot)
 # Japanese (katakana)): a fold holding out one of these is "chosen", the others only report.
 CHOSEN = ("Korean", "Latin", "Greek", "Japanese_(katakana)")
 N_BOOT = 2000
+TEST_TIME = ("tta", "centre")
+# Test-time warps (angle in degrees, scale, shift x, shift y in pixels): within the training
+# augmentation's ranges (augment.MAX_*), small enough to keep a character what it is.
+WARPS = ((0, 1, 0, 0), (-7, 1, 0, 0), (7, 1, 0, 0), (0, 0.93, 0, 0), (0, 1.07, 0, 0),
+         (0, 1, -1.5, 0), (0, 1, 1.5, 0), (0, 1, 0, -1.5), (0, 1, 0, 1.5))
 
 
 def load_omniglot(directory: Path, prep):
@@ -113,14 +124,38 @@ def mhd(a, b, tree_a, tree_b) -> float:
     return max(tree_b.query(a)[0].mean(), tree_a.query(b)[0].mean())
 
 
-def wrong(eps, dist_to, proto: bool, emb=None) -> np.ndarray:
+def tta_embed(model, images: np.ndarray) -> np.ndarray:
+    """The mean of the unit embeddings of each image under ``WARPS``, renormalised."""
+    import cv2
+    h, w = images.shape[1:3]
+    total = 0.0
+    for angle, scale, dx, dy in WARPS:
+        m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
+        m[:, 2] += (dx, dy)
+        warped = np.stack([cv2.warpAffine(im, m, (w, h), flags=cv2.INTER_LINEAR,
+                                          borderValue=0) for im in images])
+        e = model.embed(warped)
+        total = total + e / np.linalg.norm(e, axis=1, keepdims=True)
+    return total / np.linalg.norm(total, axis=1, keepdims=True)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def wrong(eps, dist_to, proto: bool, emb=None, centre: bool = False) -> np.ndarray:
     """Per episode, whether nearest-class classification got it wrong; ``dist_to(query, idx)``
-    (peers: the nearest example) or ``emb`` (ours: the mean of a class's embeddings)."""
+    (peers: the nearest example) or ``emb`` (ours: the mean of a class's embeddings; ``centre``:
+    after taking away the support images' mean embedding, renormalised)."""
     out = np.zeros(len(eps), bool)
     for e, (support, query, target) in enumerate(eps):
         if proto:
-            protos = emb[support].mean(1)                       # [N, D]
-            d = np.linalg.norm(protos - emb[query][None], axis=1)
+            s, q = emb[support], emb[query]
+            if centre:
+                mean = s.reshape(-1, s.shape[-1]).mean(0)
+                s, q = unit(s - mean), unit(q - mean)
+            protos = s.mean(1)                                  # [N, D]
+            d = np.linalg.norm(protos - q[None], axis=1)
         else:
             d = np.array([min(dist_to(query, i) for i in row) for row in support])
         out[e] = np.argmin(d) != target
@@ -191,7 +226,10 @@ def run_fold(a, cfgs: dict, raw, net, labels, names, held: list[str]) -> dict:
     for name, seeds in cfgs.items():
         for cfg in seeds:
             end = train(cfg, out=out, train_data=train_ds, val_data=val_ds, test_data=test_ds)
-            embs.setdefault(name, []).append(SiameseModel.load(out).embed(net[test_idx]))
+            model = SiameseModel.load(out)
+            embs.setdefault(name, []).append(model.embed(net[test_idx]))
+            if name == "ours" and "tta" in a.test_time:
+                embs.setdefault("tta", []).append(tta_embed(model, net[test_idx]))
             runs.setdefault(name, []).append(
                 {"seed": cfg.seed, "train_seconds": end.meta["train_seconds"],
                  "best_epoch": end.best_epoch, "epochs_done": end.epochs_done,
@@ -222,9 +260,12 @@ def run_fold(a, cfgs: dict, raw, net, labels, names, held: list[str]) -> dict:
             continue
         eps = episodes(y_test, names, n_way, shots, a.episodes, a.seed + 17)
         row = {"setting": f"{n_way}-way {shots}-shot", "episodes": len(eps)}
-        for name, es in embs.items():
+        scored = dict(embs)
+        if "centre" in a.test_time:
+            scored["centre"] = embs["ours"]
+        for name, es in scored.items():
             # Per episode, the share of the seeds' models that got it wrong.
-            w = np.mean([wrong(eps, None, True, e) for e in es], axis=0)
+            w = np.mean([wrong(eps, None, True, e, centre=name == "centre") for e in es], axis=0)
             row[name] = 100.0 * float(w.mean())
             row[f"{name}_wrong"] = [round(float(x), 4) for x in w]
         if a.peers:
@@ -239,7 +280,8 @@ def run_fold(a, cfgs: dict, raw, net, labels, names, held: list[str]) -> dict:
 
 def summarise(results: list[dict], recipes: list[str], peers: bool) -> list[dict]:
     """Per setting and group of folds (all, chosen, report-only): each method's error with its
-    interval; with two recipes, their paired difference."""
+    interval; with more recipes, each one's paired difference from the first (``stats``: against
+    the second, ``stats_<name>`` against each)."""
     rows = []
     for n_way, shots in SETTINGS:
         name = f"{n_way}-way {shots}-shot"
@@ -253,15 +295,19 @@ def summarise(results: list[dict], recipes: list[str], peers: bool) -> list[dict
             row = {"setting": name, "folds": group, "n": len(got),
                    "episodes": sum(e["episodes"] for _, e in got)}
             a = [np.asarray(e[f"{recipes[0]}_wrong"]) for _, e in got]
-            b = [np.asarray(e[f"{recipes[1]}_wrong"]) for _, e in got] if len(recipes) > 1 \
-                else None
-            stats = bootstrap(a, b)
+            stats = bootstrap(a)
             row["ours"] = f"{stats['error']:.1f} [{stats['low']:.1f}, {stats['high']:.1f}]"
-            if b is not None:
-                row["versus"] = f"{stats['versus_error']:.1f}"
-                row["a - b"] = (f"{stats['difference']:+.2f} [{stats['difference_low']:+.2f}, "
-                                f"{stats['difference_high']:+.2f}]")
-                row["p(a not better)"] = f"{stats['p_not_better']:.3f}"
+            for k, other in enumerate(recipes[1:]):
+                b = [np.asarray(e[f"{other}_wrong"]) for _, e in got]
+                st = bootstrap(a, b)
+                # "a - b" > 0: the other is better; p(a not better) near 1: the other is better.
+                row[other] = f"{st['versus_error']:.1f}"
+                row[f"ours - {other}"] = (f"{st['difference']:+.2f} [{st['difference_low']:+.2f}"
+                                          f", {st['difference_high']:+.2f}]")
+                row[f"p({other} not worse)"] = f"{st['p_not_better']:.3f}"
+                row[f"stats_{other}"] = st
+                if k == 0:
+                    stats = st
             if peers:
                 for k in ("mhd", "raw_pixel_1nn"):
                     row[k] = f"{np.mean([e[k] for _, e in got]):.1f}"
@@ -290,9 +336,15 @@ def main() -> None:
     p.add_argument("--versus", action="append", default=[], metavar="FIELD=JSON",
                    help="also train this recipe (--set's plus these overrides) on the same "
                         "folds, seeds and episodes, and compare it with the first, paired")
+    p.add_argument("--test-time", default="",
+                   help="comma-separated test-time variants of the first recipe, scored on its "
+                        f"models and compared paired: {', '.join(TEST_TIME)}")
     p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--out", default=None, help="results JSON (default bench/results/one_shot.json)")
     a = p.parse_args()
+    a.test_time = [x for x in a.test_time.split(",") if x]
+    if set(a.test_time) - set(TEST_TIME):
+        p.error(f"--test-time takes {', '.join(TEST_TIME)}; got {a.test_time}")
 
     from siamese_core.config import recipe
 
@@ -320,14 +372,16 @@ def main() -> None:
         folds = [first] + [sorted(rest[i:i + 2]) for i in range(0, len(rest), 2)]
         folds = folds[:a.folds]
     results = [run_fold(a, cfgs, raw, net, labels, names, held) for held in folds]
-    rows = summarise(results, list(cfgs), a.peers)
+    recipes = list(cfgs) + a.test_time
+    rows = summarise(results, recipes, a.peers)
     print(f"{len(results)} fold(s): {[r['heldout_alphabets'] for r in results]}; "
           f"{a.seeds} seed(s) per fold; error %, 95 % interval over alphabets and episodes")
-    cols = ["setting", "folds", "n", "episodes", "ours"] + (
-        ["versus", "a - b", "p(a not better)"] if a.versus else []) + (
+    cols = ["setting", "folds", "n", "episodes", "ours"] + [
+        c for r in recipes[1:] for c in (r, f"ours - {r}", f"p({r} not worse)")] + (
         ["mhd", "raw_pixel_1nn"] if a.peers else [])
     print(table(rows, cols))
     path = save("one_shot", {"config": base.to_dict(), "versus": parse_sets(a.versus) or None,
+                             "test_time": a.test_time, "warps": WARPS,
                              "seeds": a.seeds, "chosen_alphabets": list(CHOSEN),
                              "summary": rows, "folds": results}, a.out)
     print(f"wrote {path}")
