@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from common import parse_sets, save, table
+from siamese_core.test_time import WARPS
 
 ZIPS = ("images_background_small1.zip", "images_background_small2.zip")
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))     # (N-way, k-shot)
@@ -48,10 +49,7 @@ SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))     # (N-way, k-shot)
 CHOSEN = ("Korean", "Latin", "Greek", "Japanese_(katakana)")
 N_BOOT = 2000
 TEST_TIME = ("tta", "centre")
-# Test-time warps (angle in degrees, scale, shift x, shift y in pixels): within the training
-# augmentation's ranges (augment.MAX_*), small enough to keep a character what it is.
-WARPS = ((0, 1, 0, 0), (-7, 1, 0, 0), (7, 1, 0, 0), (0, 0.93, 0, 0), (0, 1.07, 0, 0),
-         (0, 1, -1.5, 0), (0, 1, 1.5, 0), (0, 1, 0, -1.5), (0, 1, 0, 1.5))
+
 
 
 def load_omniglot(directory: Path, prep):
@@ -122,21 +120,6 @@ def ink_points(gray: np.ndarray) -> np.ndarray:
 def mhd(a, b, tree_a, tree_b) -> float:
     """Modified Hausdorff Distance (Dubuisson & Jain 1994)."""
     return max(tree_b.query(a)[0].mean(), tree_a.query(b)[0].mean())
-
-
-def tta_embed(model, images: np.ndarray) -> np.ndarray:
-    """The mean of the unit embeddings of each image under ``WARPS``, renormalised."""
-    import cv2
-    h, w = images.shape[1:3]
-    total = 0.0
-    for angle, scale, dx, dy in WARPS:
-        m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
-        m[:, 2] += (dx, dy)
-        warped = np.stack([cv2.warpAffine(im, m, (w, h), flags=cv2.INTER_LINEAR,
-                                          borderValue=0) for im in images])
-        e = model.embed(warped)
-        total = total + e / np.linalg.norm(e, axis=1, keepdims=True)
-    return total / np.linalg.norm(total, axis=1, keepdims=True)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -227,9 +210,11 @@ def run_fold(a, cfgs: dict, raw, net, labels, names, held: list[str]) -> dict:
         for cfg in seeds:
             end = train(cfg, out=out, train_data=train_ds, val_data=val_ds, test_data=test_ds)
             model = SiameseModel.load(out)
-            embs.setdefault(name, []).append(model.embed(net[test_idx]))
+            # Each recipe scored on its plain embeddings; "tta" on the same model's averaged
+            # over the warps (test_time.py), whichever the model was calibrated with.
+            embs.setdefault(name, []).append(model.embed(net[test_idx], test_time="none"))
             if name == "ours" and "tta" in a.test_time:
-                embs.setdefault("tta", []).append(tta_embed(model, net[test_idx]))
+                embs.setdefault("tta", []).append(model.embed(net[test_idx], test_time="tta"))
             runs.setdefault(name, []).append(
                 {"seed": cfg.seed, "train_seconds": end.meta["train_seconds"],
                  "best_epoch": end.best_epoch, "epochs_done": end.epochs_done,

@@ -22,6 +22,7 @@ from .data import (DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, few_held
 from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
 from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT
+from .test_time import TEST_TIMES
 from .train import Callback, check_classes, load_splits, subsample  # no TensorFlow at import
 
 EXIT_USAGE = 2
@@ -203,6 +204,9 @@ def _train_options() -> tuple[TrainOption, ...]:
                     "turned by 90/180/270 degrees as new classes", bool),
         TrainOption("augment", "--augment", "objective", "random rotations, zooms and shifts of "
                     "the training images", bool),
+        TrainOption("test_time", "--test-time", "objective", "tta: the saved model embeds "
+                    "each image as the mean over 9 small warps of it (turns, zooms, shifts), "
+                    "calibrated so; none: once (9x faster verdicts)", choices=TEST_TIMES),
         TrainOption("epochs", "--epochs", "budget", "passes over the training split (unset with "
                     "--seconds: no limit)", _int),
         TrainOption("seconds", "--seconds", "budget", "wall-clock budget", _float),

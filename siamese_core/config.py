@@ -9,6 +9,7 @@ from .data import HOLDOUTS, dataset_faces, dataset_kind, is_user_spec
 from .errors import DataError, ImageError
 from .losses import LOSSES as LOSS_REGISTRY
 from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT, Prep
+from .test_time import TEST_TIMES
 
 LOSSES = tuple(LOSS_REGISTRY)        # choices, in the registry's order (default first)
 DEFAULT_MARGIN = {n: s.default_margin or 0.0 for n, s in LOSS_REGISTRY.items()}
@@ -76,6 +77,9 @@ class TrainConfig:
     learning_rate: float = 1e-2
     augment: bool = True
     augment_warmup: float = 0.3          # augmentation eases in over this fraction of the run
+    # "tta": the saved model embeds each image as the mean over small warps of it
+    # (test_time.py), and its threshold is calibrated on such embeddings; "none": once.
+    test_time: str = "none"
     seed: int = 0
     pairing: str = "batch"
     val_pairs: int = 4000
@@ -121,6 +125,9 @@ class TrainConfig:
         V.number("batch_size", self.batch_size, 4, 4096, integer=True)
         V.number("learning_rate", self.learning_rate, 0, 1, lo_open=True)
         V.number("augment_warmup", self.augment_warmup, 0, 1)
+        if self.test_time not in TEST_TIMES:
+            raise DataError(f"unknown test_time {self.test_time!r}: use "
+                            f"{' or '.join(TEST_TIMES)}")
         V.seed(self.seed)
         V.number("val_pairs", self.val_pairs, 10, 1_000_000, integer=True)
         if self.val_every_seconds is not None:

@@ -14,6 +14,7 @@ from . import weights
 from .calibrate import confidence
 from .errors import ImageError, WeightsError
 from .preprocess import Prep, image_kind, prepare
+from .test_time import embedder
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,17 @@ class SiameseModel:
                 f"but the model knows only {self.trained_on}: its verdict on it means little. "
                 f"Train a model on images like it (Your data → Train).")
 
-    def embed(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    @property
+    def test_time(self) -> str:
+        """How the model embeds an image: "tta", the mean over small warps of it (the threshold
+        was calibrated so), or "none" (``test_time.py``)."""
+        return self.meta.get("test_time", "none")
+
+    def embed(self, images: np.ndarray, batch_size: int = 1024,
+              test_time: str | None = None) -> np.ndarray:
         """[N, H, W] (uint8 0..255 or float in the same range; ``input_shape``), MNIST
-        convention -> [N, D]. Images of another size: ``ImageError``."""
+        convention -> [N, D], as the model was calibrated (``test_time``; another value only
+        to measure what it changes). Images of another size: ``ImageError``."""
         x = np.asarray(images)
         if x.ndim == 2:
             x = x[None]
@@ -136,9 +145,14 @@ class SiameseModel:
             raise ImageError(f"this model takes {h}x{w} images; got shape "
                              f"{tuple(np.shape(images))}")
         x = x.astype(np.float32, copy=False)
-        out = [self._session.run(None, {self._input: x[i:i + batch_size]})[0]
-               for i in range(0, len(x), batch_size)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+        def once(x: np.ndarray) -> np.ndarray:
+            out = [self._session.run(None, {self._input: x[i:i + batch_size]})[0]
+                   for i in range(0, len(x), batch_size)]
+            return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+        if not len(x):
+            return once(x)
+        return embedder(once, self.test_time if test_time is None else test_time)(x)
 
     def verdict(self, distance: float, threshold: float | None = None) -> Verdict:
         """The verdict for a distance, at the calibrated threshold (or ``threshold``)."""

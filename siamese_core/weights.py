@@ -173,6 +173,10 @@ def check_meta(meta, name: str = "metadata") -> None:
         raise bad(str(e)) from None
     if m.get("block", BLOCKS[-1]) not in BLOCKS or not isinstance(m.get("normalize", True), bool):
         raise bad("unknown model block or normalize setting")
+    from .test_time import TEST_TIMES
+    if meta.get("test_time", "none") not in TEST_TIMES:
+        raise bad(f"unknown test_time {meta['test_time']!r}: this program knows "
+                  f"{' and '.join(TEST_TIMES)}")
     prep = meta.get("preprocess")
     if prep is not None:
         from .errors import ImageError

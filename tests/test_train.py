@@ -475,3 +475,32 @@ def test_wide_inputs_keep_their_shape_from_training_to_a_verdict(tmp_path, signa
     train(TrainConfig(dataset="prepared", epochs=1, batch_size=20, val_pairs=50),
           out=tmp_path / "arrays", train_data=arrays[0], val_data=arrays[1], test_data=arrays[2])
     assert SiameseModel.load(tmp_path / "arrays").input_shape == (40, 80)
+
+
+def test_a_tta_model_is_calibrated_on_the_embeddings_it_computes(tmp_path):
+    """Issue 23, 2: with test_time="tta" the saved model embeds each image as the mean over the
+    warps (test_time.py), the same through ONNX as in training, and its threshold and test
+    numbers are of those embeddings, not of the plain ones the epoch was chosen on."""
+    from siamese_core.test_time import tta_embed
+    from siamese_core.train import Trainer
+    t = Trainer(TrainConfig(**TINY, test_time="tta"), out=tmp_path / "tta")
+    end = t.run()
+    assert end.meta["test_time"] == "tta" and end.meta["train"]["test_time"] == "tta"
+    m = SiameseModel.load(tmp_path / "tta")
+    assert m.test_time == "tta"
+    x = t.val_ds.images[:32]
+    np.testing.assert_allclose(m.embed(x), tta_embed(lambda v: m.embed(v, test_time="none"), x),
+                               atol=1e-5)
+    np.testing.assert_allclose(m.embed(x), t.embed(x[..., None].astype(np.float32), "tta"),
+                               atol=1e-4)                    # ONNX as Keras
+    assert np.abs(m.embed(x) - m.embed(x, test_time="none")).max() > 1e-3
+    tta_cal, plain_cal = t.validate("tta")[0], t.validate("none")[0]
+    assert m.threshold == pytest.approx(tta_cal.threshold)
+    assert tta_cal.threshold != pytest.approx(plain_cal.threshold)
+    assert end.meta["metrics"]["threshold"] == pytest.approx(tta_cal.threshold)
+    assert end.meta["metrics"]["roc_auc"] == pytest.approx(tta_cal.roc_auc)
+    # A model file naming a test time this program does not know is refused, in one line.
+    meta = json.loads(W.paths(tmp_path / "tta")["json"].read_text())
+    W.paths(tmp_path / "tta")["json"].write_text(json.dumps({**meta, "test_time": "mixup"}))
+    with pytest.raises(WeightsError, match="unknown test_time 'mixup'"):
+        SiameseModel.load(tmp_path / "tta")
