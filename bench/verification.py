@@ -19,6 +19,7 @@ the training people) and LBP histograms for photos, HOG of the ink for signature
     python bench/verification.py FACES.zip --peers-only          # no training: the peers only
     python bench/verification.py FACES.zip --kinds              # what dataset_kind says, per zip
     python bench/verification.py FACES.zip --in-a-room --set face_crop=true   # camera framing
+    python bench/verification.py SIGS.zip --recipes ink --test-time   # the same models with TTA
 """
 from __future__ import annotations
 
@@ -303,11 +304,16 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
         from siamese_core import SiameseModel
         from siamese_core.train import train as fit
         end = fit(cfg, out=out, train_data=ds(train, "train"), val_data=ds(val, "val"))
-        emb = SiameseModel.load(out).embed(net[t_idx])
-        row[f"ours_{r}"] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps)
-        row[f"ours_{r}"].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
-                                best_epoch=end.best_epoch, epochs=end.epochs_done)
-        print(f"  ours_{r:9s} {row[f'ours_{r}']}", flush=True)
+        model = SiameseModel.load(out)
+        # --test-time: the same model scored on its plain embeddings and on their test-time
+        # augmented form (test_time.py), on the same episodes and pairs.
+        for tt, name in ((("none", f"ours_{r}"), ("tta", f"ours_{r}_tta")) if a.test_time
+                         else ((None, f"ours_{r}"),)):
+            emb = model.embed(net[t_idx], test_time=tt)
+            row[name] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps)
+            row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
+                             best_epoch=end.best_epoch, epochs=end.epochs_done)
+            print(f"  {name:14s} {row[name]}", flush=True)
         raw_ink = f"raw_{r}"
         if r != "photo" and raw_ink not in row:
             peer(raw_ink, zscored(net[t_idx]))
@@ -331,6 +337,8 @@ def main() -> None:
     p.add_argument("--peers-only", action="store_true", help="train nothing")
     p.add_argument("--ignore-forgeries", action="store_true",
                    help="ablation: train and calibrate without the forgeries (genuine only)")
+    p.add_argument("--test-time", action="store_true",
+                   help="also score each recipe's models with test-time augmentation (ours_<kind>_tta)")
     p.add_argument("--kinds", action="store_true", help="print data.dataset_kind per zip, stop")
     p.add_argument("--in-a-room", action="store_true",
                    help="put each photo somewhere in a larger scene first (a camera's framing)")
