@@ -404,6 +404,10 @@ def test_the_train_form_round_trips_a_config_without_an_epoch_limit():
     assert config_from_form("zip:x.zip", form_values(mine)) == mine
     demo = base_config("mnist-5k")                      # the page's quick demo
     assert config_from_form("mnist-5k", form_values(demo)) == demo and demo.epochs
+    # Test-time augmentation: the toggle's value is the config's, both ways.
+    tta = config_from_form("zip:x.zip", form_values(mine) | {"tta": True})
+    assert tta.test_time == "tta" and form_values(tta)["tta"] is True
+    assert config_from_form("zip:x.zip", form_values(tta) | {"tta": False}).test_time == "none"
 
 
 def _session(page: str, **state):
@@ -779,3 +783,17 @@ def test_enrolling_is_refused_when_the_servers_space_is_full(mnist_test, monkeyp
     assert not at.exception, at.exception
     assert any("space for trained models and uploads is full" in w.value for w in at.warning)
     assert not at.success and "gallery_folder" not in at.session_state
+
+
+def test_compare_says_when_the_model_embeds_with_test_time_augmentation(tmp_path):
+    """Issue 23: a TTA model's verdicts are of averaged embeddings; Compare says so (and says
+    nothing of it for a plain model)."""
+    import shutil
+    for f in ("default.json", "default.onnx", "default.weights.h5"):
+        shutil.copy(Path("weights") / f, tmp_path / f)
+    meta = json.loads((tmp_path / "default.json").read_text())
+    (tmp_path / "default.json").write_text(json.dumps({**meta, "test_time": "tta"}))
+    at = _session("pages/compare.py", active_model=str(tmp_path / "default"))
+    assert "test-time augmentation" in at.caption[0].value
+    at = _session("pages/compare.py")
+    assert "test-time augmentation" not in at.caption[0].value

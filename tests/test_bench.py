@@ -179,9 +179,11 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     pytest.importorskip("tensorflow")
     out, data = run("verification", str(signature_zip), "--folds", "4", "--only-folds", "1",
                     "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
-                    tmp_path=tmp_path)
+                    "--test-time", tmp_path=tmp_path)
     fold = data["folds"][0]
-    assert {"hog", "raw_photo", "ours_ink", "raw_ink"} <= set(fold)
+    assert {"hog", "raw_photo", "ours_ink", "ours_ink_tta", "raw_ink"} <= set(fold)
+    assert fold["ours_ink_tta"]["eer_skilled"] != fold["ours_ink"]["eer_skilled"] or \
+        fold["ours_ink_tta"]["one_shot"] != fold["ours_ink"]["one_shot"]   # scored apart
     assert 0 <= fold["ours_ink"]["eer_skilled"] <= 100
     assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
 

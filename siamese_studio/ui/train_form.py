@@ -25,7 +25,7 @@ def form_values(c: TrainConfig) -> dict:
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
             "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
             "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip,
-            "face": c.face_crop, "aspect": float(c.input_aspect)}
+            "face": c.face_crop, "aspect": float(c.input_aspect), "tta": c.test_time == "tta"}
 
 
 def base_config(spec: str, kind: str | None = None) -> TrainConfig:
@@ -50,7 +50,8 @@ def config_from_form(spec: str, v: dict) -> TrainConfig:
                    fit=base.fit if v.get("fit", base.prep.fit) == base.prep.fit else v["fit"],
                    rotated_classes=bool(v.get("rotated", False)),
                    group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)),
-                   face_crop=bool(v.get("face", False)) and base.prep.kind == "photo")
+                   face_crop=bool(v.get("face", False)) and base.prep.kind == "photo",
+                   test_time="tta" if v.get("tta", base.test_time == "tta") else "none")
 
 
 # Input shapes offered (width / height): wide images such as signatures keep their shape.
@@ -130,6 +131,12 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                                   help="Training images mirrored left-right at random: a face "
                                        "mirrored is the same face; a character mirrored may be "
                                        "another.")
+            v["tta"] = c5.toggle("Test-time augmentation", d.get("tta", False),
+                                 help="The model embeds each image as the mean over 9 small "
+                                      "turns, zooms and shifts of it, here and in Compare, and "
+                                      "its threshold is calibrated so: on new alphabets about "
+                                      "1 point less one-shot error (BENCHMARKS.md), 9× the "
+                                      "work per verdict.")
             v["rotated"] = c3.toggle("Turned copies", d["rotated"],
                                      help="Each training image turned by 90°, 180° and 270° counts "
                                           "as three more classes (turned copies as new classes): "
