@@ -26,7 +26,8 @@ def warp(images: np.ndarray, angle: float, scale: float, dx: float, dy: float) -
     x = np.asarray(images, np.float32)
     h, w = x.shape[1:3]
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
-    m[:, 2] += (dx, dy)
+    m[0, 2] += dx
+    m[1, 2] += dy
     out = np.stack([cv2.warpAffine(im, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
                     for im in x.reshape(-1, h, w)]) if len(x) else x.reshape(0, h, w)
     return out.reshape(x.shape)
@@ -35,11 +36,12 @@ def warp(images: np.ndarray, angle: float, scale: float, dx: float, dy: float) -
 def tta_embed(embed: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
     """The mean of the unit embeddings ``embed`` gives each image under ``WARPS``,
     renormalised to unit length."""
-    total = None
+    total: np.ndarray | None = None
     for params in WARPS:
         e = np.asarray(embed(warp(images, *params)), np.float32)
         e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         total = e if total is None else total + e
+    assert total is not None  # WARPS is not empty
     return total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
 
 

@@ -531,10 +531,10 @@ class Trainer:
         if tt != "none":
             # The epoch was chosen on plain embeddings (9x cheaper); its threshold and every
             # number below are of the embeddings the saved model computes.
-            cal, d, y, _ = self.validate(tt)
-            m = cal.to_dict()
+            tta_cal, d, y, _ = self.validate(tt)
+            m = tta_cal.to_dict()
             m["pair_accuracy"] = m.pop("accuracy")
-            best.update(cal=cal, d=d, y=y, metrics={**best["metrics"], **m})
+            best.update(cal=tta_cal, d=d, y=y, metrics={**best["metrics"], **m})
         fpr, tpr, _ = roc_curve(best["y"] == SAME, -best["d"])
         cal: Calibration = best["cal"]
         test = None

@@ -112,10 +112,14 @@ def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe(ink_zi
     assert mine.seconds == USER_RECIPE["seconds"] and mine.holdout == "auto"
     assert mine.rotated_classes and mine.group_batches and mine.input_size == 40
     assert mine.kind == "ink" and not mine.flip
+    # Test-time augmentation (BENCHMARKS section 9): on in the recipe for both kinds, off in
+    # the library defaults (the shipped digit model), and --test-time none turns it off.
+    assert mine.test_time == "tta" and cfg().test_time == "none"
+    assert cfg("--dataset", f"zip:{ink_zip}", "--test-time", "none").test_time == "none"
     faces = cfg("--dataset", f"zip:{photo_zip}")
     assert faces == TrainConfig(dataset=f"zip:{photo_zip}", **PHOTO_RECIPE)
     assert faces.kind == "photo" and faces.flip and not faces.rotated_classes
-    assert faces.prep.fit == "crop" and faces.input_size == 48
+    assert faces.prep.fit == "crop" and faces.input_size == 48 and faces.test_time == "tta"
     # Told the kind, the recipe is that kind's, whatever the images look like.
     assert cfg("--dataset", f"zip:{photo_zip}", "--kind", "ink").rotated_classes
     tuned = cfg("--dataset", "folder:sig", "--kind", "ink", "--loss", "triplet", "--input-size",

@@ -134,9 +134,9 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
             v["tta"] = c5.toggle("Test-time augmentation", d.get("tta", False),
                                  help="The model embeds each image as the mean over 9 small "
                                       "turns, zooms and shifts of it, here and in Compare, and "
-                                      "its threshold is calibrated so: on new alphabets about "
-                                      "1 point less one-shot error (BENCHMARKS.md), 9× the "
-                                      "work per verdict.")
+                                      "its threshold is calibrated so: on new alphabets, "
+                                      "writers and faces 0.5–3 points better in every fold "
+                                      "measured (BENCHMARKS.md), 9× the work per verdict.")
             v["rotated"] = c3.toggle("Turned copies", d["rotated"],
                                      help="Each training image turned by 90°, 180° and 270° counts "
                                           "as three more classes (turned copies as new classes): "
