@@ -23,6 +23,9 @@ from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
 from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT
 from .test_time import TEST_TIMES
+
+# Said where a run starts: the final numbers and every later verdict use it (9x the work).
+TTA_NOTE = "; the saved model embeds with test-time augmentation, --test-time none for one pass"
 from .train import Callback, check_classes, load_splits, subsample  # no TensorFlow at import
 
 EXIT_USAGE = 2
@@ -57,7 +60,8 @@ class _ConsoleProgress(Callback):
 
     def on_train_begin(self, e):
         print(f"training on {e.n_train} images, validating on {e.n_val} "
-              f"({e.config['loss']} loss, {e.config['pairing']} pairing)", file=sys.stderr)
+              f"({e.config['loss']} loss, {e.config['pairing']} pairing"
+              f"{TTA_NOTE if e.config.get('test_time') == 'tta' else ''})", file=sys.stderr)
         self.bar = self._tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
                               " {postfix}", file=sys.stderr, mininterval=0.5)
 

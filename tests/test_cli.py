@@ -89,10 +89,13 @@ def test_train_tiny_in_process(tmp_path, capsys):
     from siamese_core.cli import main
     out = tmp_path / "tiny"
     rc = main(["train", "--epochs", "1", "--max-train", "200", "--max-val", "100",
-               "--batch-size", "40", "--out", str(out)])
+               "--batch-size", "40", "--test-time", "tta", "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr()
     assert "pair accuracy" in printed.out and "%" in printed.err   # final metrics + progress bar
+    # The first line says the model embeds with test-time augmentation, and how to turn it off.
+    first = next(line for line in printed.err.splitlines() if line.startswith("training on"))
+    assert "test-time augmentation, --test-time none" in first
     assert W.read_meta(out)["train"]["epochs"] == 1
 
 
