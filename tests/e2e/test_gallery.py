@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.e2e.test_browser import go, metric, no_exceptions
 from tests.e2e.test_your_data import no_server_paths, png, upload
@@ -86,13 +87,22 @@ def test_faces_upload_train_enrol_from_the_camera_and_identify(camera_page, serv
         panel.get_by_label("Name", exact=True).fill(name)
         panel.get_by_label("Name", exact=True).press("Enter")
         enrol.get_by_text("Upload").first.click()
+        seen = enrol.locator('[data-testid="stImage"] img')
+        before = seen.first.get_attribute("src") if seen.count() else None
         enrol.locator('input[type="file"]').first.set_input_files(
             files=[{"name": f"{name}.png", "mimeType": "image/png",
                     "buffer": png(Image.fromarray(image))}])
         enrol.get_by_text(f"{name}.png").first.wait_for()
+        # The previous person's "what the network sees" stays on the page until the rerun
+        # for this upload has drawn this one: wait for the new image, not the old caption (a
+        # click on Enrol before it could enrol in a run that had not seen the upload).
         enrol.get_by_text("what the network sees").first.wait_for()
+        if before is not None:
+            expect(seen.first).not_to_have_attribute("src", before, timeout=60_000)
         page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
-        enrol.get_by_role("button", name="Enrol this image").click()
+        button = enrol.get_by_role("button", name="Enrol this image")
+        expect(button).to_be_enabled()
+        button.click()
         page.get_by_text(f"{name}: 1 image enrolled").wait_for()
     panel.get_by_label("Name", exact=True).fill("person03")
     panel.get_by_label("Name", exact=True).press("Enter")
