@@ -23,12 +23,11 @@ from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
 from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT
 from .test_time import TEST_TIMES
-
-# Said where a run starts: the final numbers and every later verdict use it (9x the work).
-TTA_NOTE = "; the saved model embeds with test-time augmentation, --test-time none for one pass"
 from .train import Callback, check_classes, load_splits, subsample  # no TensorFlow at import
 
 EXIT_USAGE = 2
+# Said where a run starts: the final numbers and every later verdict use it (9x the work).
+TTA_NOTE = "; the saved model embeds with test-time augmentation, --test-time none for one pass"
 
 
 def _cmd_pairs(args) -> int:
