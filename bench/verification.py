@@ -125,6 +125,7 @@ def scores(dist: np.ndarray, person, forged, eps) -> dict:
     out = {"one_shot": float(100 * np.mean([np.argmin(dist[s, q]) == t for s, q, t in eps]))}
     sets = pair_sets(person, forged)
     same = dist[sets["same"]]
+    out["mean_distance_same"] = float(same.mean())   # continuous: tells two scorings apart
     for name in ("random", "skilled"):
         if name in sets:
             out[f"eer_{name}"] = eer(same, dist[sets[name]])

@@ -182,8 +182,10 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
                     "--test-time", tmp_path=tmp_path)
     fold = data["folds"][0]
     assert {"hog", "raw_photo", "ours_ink", "ours_ink_tta", "raw_ink"} <= set(fold)
-    assert fold["ours_ink_tta"]["eer_skilled"] != fold["ours_ink"]["eer_skilled"] or \
-        fold["ours_ink_tta"]["one_shot"] != fold["ours_ink"]["one_shot"]   # scored apart
+    # Scored apart: the rates of a 3-s model on a tiny fold can coincide (CI saw 43.5 % and
+    # 100 % for both), the genuine pairs' mean distance cannot unless TTA did nothing.
+    assert fold["ours_ink_tta"]["mean_distance_same"] != pytest.approx(
+        fold["ours_ink"]["mean_distance_same"], rel=1e-6)
     assert 0 <= fold["ours_ink"]["eer_skilled"] <= 100
     assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
 
