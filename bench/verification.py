@@ -9,7 +9,9 @@ its own preprocessing) and scores, on the same episodes and pairs, them and non-
   of one of them to recognise (N = 10, or fewer where a fold has fewer people);
 - the equal error rate (EER) of all pairs of held-out images: genuine pairs against pairs of two
   people ("random" forgeries) and, where the zip has forgeries, against genuine-forged pairs of
-  one person ("skilled" forgeries).
+  one person ("skilled" forgeries);
+- the same EERs when a questioned image is compared with K genuine references of the claimed
+  person (``--references``, the median distance, as an enrolled gallery decides).
 
 Peers: raw pixels (z-scored, as each kind's preprocessing leaves them), Eigenfaces (PCA fitted on
 the training people) and LBP histograms for photos, HOG of the ink for signatures.
@@ -20,6 +22,7 @@ the training people) and LBP histograms for photos, HOG of the ink for signature
     python bench/verification.py FACES.zip --kinds              # what dataset_kind says, per zip
     python bench/verification.py FACES.zip --in-a-room --set face_crop=true   # camera framing
     python bench/verification.py SIGS.zip --recipes ink --test-time   # the same models with TTA
+    python bench/verification.py SIGS.zip --peers-only --references 1 3 5   # k references
 """
 from __future__ import annotations
 
@@ -120,8 +123,40 @@ def episodes(person: np.ndarray, forged: np.ndarray, n_way: int, count: int, see
     return out
 
 
-def scores(dist: np.ndarray, person, forged, eps) -> dict:
-    """One-shot accuracy and EERs from a full distance matrix of the held-out images."""
+def reference_eers(dist: np.ndarray, person: np.ndarray, forged: np.ndarray, k: int,
+                   draws: int = 20, seed: int = 0) -> dict:
+    """EERs (%) of verification against ``k`` genuine references of the claimed person, as a
+    gallery verifies (``Gallery.verify``: the median distance to the enrolled samples): per
+    person with more than ``k`` genuine images, ``draws`` random reference sets, each against
+    the person's other genuine images, their forgeries (skilled) and every other person's
+    genuine images (random). The draws depend only on ``person``/``forged`` and ``seed``, so
+    every method is scored on the same ones."""
+    rng = np.random.default_rng(seed)
+    same, rand, skilled = [], [], []
+    for p in np.unique(person):
+        mine = person == p
+        g, f = np.flatnonzero(mine & ~forged), np.flatnonzero(mine & forged)
+        others = np.flatnonzero(~mine & ~forged)
+        if len(g) <= k:
+            continue
+        for _ in range(draws):
+            ref = rng.choice(g, k, replace=False)
+            same.append(np.median(dist[np.ix_(ref, np.setdiff1d(g, ref))], axis=0))
+            rand.append(np.median(dist[np.ix_(ref, others)], axis=0))
+            if len(f):
+                skilled.append(np.median(dist[np.ix_(ref, f)], axis=0))
+    if not same:
+        return {}
+    d_same = np.concatenate(same)
+    out = {f"eer_random_k{k}": eer(d_same, np.concatenate(rand))}
+    if skilled:
+        out[f"eer_skilled_k{k}"] = eer(d_same, np.concatenate(skilled))
+    return out
+
+
+def scores(dist: np.ndarray, person, forged, eps, references: tuple[int, ...] = ()) -> dict:
+    """One-shot accuracy and EERs from a full distance matrix of the held-out images: of single
+    pairs, and against each of ``references`` genuine references (``reference_eers``)."""
     out = {"one_shot": float(100 * np.mean([np.argmin(dist[s, q]) == t for s, q, t in eps]))}
     sets = pair_sets(person, forged)
     same = dist[sets["same"]]
@@ -129,6 +164,8 @@ def scores(dist: np.ndarray, person, forged, eps) -> dict:
     for name in ("random", "skilled"):
         if name in sets:
             out[f"eer_{name}"] = eer(same, dist[sets[name]])
+    for k in references:
+        out.update(reference_eers(dist, person, forged, k))
     return out
 
 
@@ -273,7 +310,7 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
           f"{row['people']['train']}; {n_way}-way one-shot, {len(eps)} episodes", flush=True)
 
     def peer(name, features):
-        row[name] = scores(l2_matrix(features), person[t_idx], forged[t_idx], eps)
+        row[name] = scores(l2_matrix(features), person[t_idx], forged[t_idx], eps, a.references)
         print(f"  {name:14s} {row[name]}", flush=True)
 
     # The peers see what the photo recipe sees, face crop included when it is set.
@@ -311,7 +348,7 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
         for tt, name in ((("none", f"ours_{r}"), ("tta", f"ours_{r}_tta")) if a.test_time
                          else ((None, f"ours_{r}"),)):
             emb = model.embed(net[t_idx], test_time=tt)
-            row[name] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps)
+            row[name] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps, a.references)
             row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
                              best_epoch=end.best_epoch, epochs=end.epochs_done)
             print(f"  {name:14s} {row[name]}", flush=True)
@@ -333,6 +370,9 @@ def main() -> None:
     p.add_argument("--way", type=int, default=10)
     p.add_argument("--episodes", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--references", type=int, nargs="*", default=[5], metavar="K",
+                   help="also the EERs against K genuine references of the claimed person, "
+                        "median distance as a gallery verifies (default: 5; none: only pairs)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                    help="TrainConfig override for every recipe (repeatable)")
     p.add_argument("--peers-only", action="store_true", help="train nothing")
@@ -368,14 +408,18 @@ def main() -> None:
         rows = [run_fold(a, raw, person, forged, names, held, i) for i, held in enumerate(parts)]
         methods = [k for k in rows[0] if isinstance(rows[0][k], dict) and "one_shot" in rows[0][k]]
         summary = []
+        metrics = ["one_shot", "eer_random", "eer_skilled"] + [
+            f"eer_{kind}_k{k}" for k in a.references for kind in ("random", "skilled")]
+        metrics = [m for m in metrics if any(m in rows[0][x] for x in methods)]
         for m in methods:
             line = {"method": m}
-            for metric in ("one_shot", "eer_random", "eer_skilled"):
-                if metric in rows[0][m]:
+            for metric in metrics:
+                if all(metric in r[m] for r in rows):
                     line[metric] = float(np.mean([r[m][metric] for r in rows]))
             summary.append(line)
-        print(f"{z.name}: mean of {len(rows)} fold(s), % (one-shot accuracy; EER)")
-        print(table(summary, ["method", "one_shot", "eer_random", "eer_skilled"]))
+        print(f"{z.name}: mean of {len(rows)} fold(s), % (one-shot accuracy; EER; _kK: "
+              f"against K references)")
+        print(table(summary, ["method"] + metrics))
         name = "verification_" + z.stem.split("_")[0]
         path = save(name, {"zip": z.name, "folds": rows, "mean": summary, "ink_shortcut": shortcut,
                            "args": {k: v for k, v in vars(a).items() if k != "zips"}}

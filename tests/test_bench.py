@@ -173,6 +173,38 @@ def test_one_shot_bootstrap_intervals_and_the_paired_difference():
     assert same["difference"] == same["difference_low"] == same["difference_high"] == 0
 
 
+def test_verification_against_k_references_takes_the_median():
+    """bench/verification.reference_eers: a questioned image against k genuine references of
+    the claimed person is judged on the median distance, so one odd reference does not decide;
+    skilled and random forgeries are scored apart."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from verification import reference_eers
+    finally:
+        sys.path.remove(str(BENCH))
+    import numpy as np
+    # Two people, 5 genuine images each; person 0 also has 3 forgeries. Genuine pairs of a
+    # person 0.2 apart, forgeries 0.5 from their person's genuine images, other people 0.9;
+    # one odd genuine pair of person 0 (images 0 and 1) 2.0 apart, beyond everything.
+    person = np.array([0] * 8 + [1] * 5)
+    forged = np.array([False] * 5 + [True] * 3 + [False] * 5)
+    dist = np.where(person[:, None] == person[None], 0.2, 0.9)
+    dist[np.ix_(forged, forged)] = 0.9
+    dist[np.ix_(forged, ~forged)] = dist[np.ix_(~forged, forged)] = 0.9
+    dist[np.ix_(forged, ~forged & (person == 0))] = 0.5
+    dist[np.ix_(~forged & (person == 0), forged)] = 0.5
+    dist[0, 1] = dist[1, 0] = 2.0
+    np.fill_diagonal(dist, 0)
+    # Three references: the odd pair is at most one of three distances, the median is 0.2.
+    assert reference_eers(dist, person, forged, 3) == {"eer_random_k3": 0.0,
+                                                       "eer_skilled_k3": 0.0}
+    # One reference: where it is image 0 and the questioned image 1 (or back), the genuine
+    # pair is at 2.0 and loses to every forgery.
+    one = reference_eers(dist, person, forged, 1)
+    assert one["eer_skilled_k1"] > 0 and one["eer_random_k1"] > 0
+    assert reference_eers(dist, person, forged, 5) == {}     # nobody has more than 5 genuine
+
+
 def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     """bench/verification.py on a zip with skilled forgeries: they train as negatives, the
     peers and ours report skilled-forgery EERs, and the ink shortcut is measured."""
@@ -187,6 +219,7 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     assert fold["ours_ink_tta"]["mean_distance_same"] != pytest.approx(
         fold["ours_ink"]["mean_distance_same"], rel=1e-6)
     assert 0 <= fold["ours_ink"]["eer_skilled"] <= 100
+    assert 0 <= fold["hog"]["eer_skilled_k5"] <= 100 and "eer_random_k5" in fold["ours_ink_tta"]
     assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
 
 
