@@ -16,9 +16,9 @@ from typing import Any, Callable
 
 from . import distributed
 from . import validate as V
-from .config import BLOCKS, LOSSES, PAIRINGS, TrainConfig, recipe
-from .data import (DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, few_held_out_note,
-                   is_user_spec, load_dataset)
+from .config import BLOCKS, LOSSES, PAIRINGS, WIDE_INPUT_ASPECT, TrainConfig, recipe
+from .data import (DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, WIDE_INK_ASPECT,
+                   few_held_out_note, is_user_spec, load_dataset)
 from .errors import SiameseError
 from .losses import LOSSES as LOSS_SPECS
 from .preprocess import FITS, KINDS, MAX_ASPECT, MAX_INPUT, MIN_INPUT
@@ -178,7 +178,9 @@ def _train_options() -> tuple[TrainOption, ...]:
                     f"({MIN_INPUT}-{MAX_INPUT}); its height, for wide inputs", _int, metavar="PX"),
         TrainOption("input_aspect", "--input-aspect", "data", f"your images: {n} width as a "
                     f"multiple of its height (1-{MAX_ASPECT}; 2: wide images such as signatures "
-                    f"keep their shape; with it, turned copies are turned by 180 degrees only)",
+                    f"keep their shape, the recipe's choice for ink at least "
+                    f"{WIDE_INK_ASPECT:g} times as wide as high; with it, turned copies are "
+                    f"turned by 180 degrees only)",
                     _float, metavar="W/H"),
         TrainOption("fit", "--fit", "data", "your images: ink: centre its centre of mass in "
                     "20/28 of the frame (MNIST style) or fit its box to the whole frame (wide "
@@ -248,6 +250,8 @@ def _starting_points(field: str, library: TrainConfig, yours: dict[str, TrainCon
     lib = getattr(library, field)
     if field == "kind":
         return f"(default {lib})"       # each recipe is its kind's: nothing more to say
+    if field == "input_aspect":         # chosen from the images' shape (config.recipe)
+        return f"(default {_shown(field, lib)}; your wide ink: {_shown(field, WIDE_INPUT_ASPECT)})"
     mine = {kind: getattr(cfg, field) for kind, cfg in yours.items()}
     if lib is None and all(v is None for v in mine.values()):
         return ""            # unset means none: the help says what that does

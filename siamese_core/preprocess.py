@@ -409,6 +409,30 @@ def even_lighting(gray: np.ndarray) -> np.ndarray:
     return np.clip((x + tau) * (255.0 / (2 * tau)), 0, 255).astype(np.uint8)
 
 
+def _ink(gray: np.ndarray) -> np.ndarray:
+    """The ink of a grey image, white on black, cropped to its box."""
+    import cv2
+
+    gray = to_mnist_polarity(gray)
+    # Otsu separates ink from background; TOZERO keeps the ink's anti-aliased grey levels.
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, ink = cv2.threshold(gray, t, 255, cv2.THRESH_TOZERO)
+    x, y, w, h = cv2.boundingRect(ink)  # of the non-zero pixels
+    if w == 0 or h == 0:
+        raise ImageError("nothing drawn: the image is blank")
+    return ink[y:y + h, x:x + w]
+
+
+def ink_aspect(image) -> float | None:
+    """Width over height of an ink image's ink box, as the ink preprocessing crops it (None:
+    blank). ~1 for characters and digits, ~2.4 for signatures."""
+    try:
+        h, w = _ink(_work_gray(image)).shape
+    except ImageError:
+        return None
+    return w / h
+
+
 def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
     """Otsu's ink, cropped, fitted and centred (the module's MNIST recipe)."""
     import cv2
@@ -417,14 +441,8 @@ def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
     # The box the ink is fitted into: 20/28 of the frame (MNIST) or all of it.
     bh, bw = ((max(1, round(size * BOX / OUT)), max(1, round(width * BOX / OUT)))
               if prep.fit == "centre" else (size, width))
-    gray = to_mnist_polarity(gray)
-    # Otsu separates ink from background; TOZERO keeps the ink's anti-aliased grey levels.
-    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    _, ink = cv2.threshold(gray, t, 255, cv2.THRESH_TOZERO)
-    x, y, w, h = cv2.boundingRect(ink)  # of the non-zero pixels
-    if w == 0 or h == 0:
-        raise ImageError("nothing drawn: the image is blank")
-    crop = ink[y:y + h, x:x + w]
+    crop = _ink(gray)
+    h, w = crop.shape
     scale = min(bw / w, bh / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR

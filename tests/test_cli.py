@@ -99,7 +99,8 @@ def test_train_tiny_in_process(tmp_path, capsys):
     assert W.read_meta(out)["train"]["epochs"] == 1
 
 
-def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe(ink_zip, photo_zip):
+def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe(ink_zip, photo_zip,
+                                                                         signature_zip):
     """The CLI must not carry its own copy of the training defaults (it once did, stale). Your
     own images with no other option get the recipe measured for new classes of their kind
     (issues 13, 21): ink for drawings, photo for photographs, decided from the images."""
@@ -123,6 +124,12 @@ def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe(ink_zi
     assert faces == TrainConfig(dataset=f"zip:{photo_zip}", **PHOTO_RECIPE)
     assert faces.kind == "photo" and faces.flip and not faces.rotated_classes
     assert faces.prep.fit == "crop" and faces.input_size == 48 and faces.test_time == "tta"
+    assert mine.input_aspect == 1.0 and faces.input_aspect == 1.0
+    # Wide ink (signatures, ~3:1 here) gets a wide frame (BENCHMARKS section 10); told a
+    # shape, the recipe takes it.
+    sigs = cfg("--dataset", f"zip:{signature_zip}")
+    assert sigs.kind == "ink" and sigs.input_aspect == 2.0 and sigs.prep.shape == (40, 80)
+    assert cfg("--dataset", f"zip:{signature_zip}", "--input-aspect", "1").input_aspect == 1.0
     # Told the kind, the recipe is that kind's, whatever the images look like.
     assert cfg("--dataset", f"zip:{photo_zip}", "--kind", "ink").rotated_classes
     tuned = cfg("--dataset", "folder:sig", "--kind", "ink", "--loss", "triplet", "--input-size",
@@ -336,6 +343,8 @@ def test_every_option_is_explained():
         if "--dataset" in text:
             assert "folder:DIR" in text and "idx:DIR" in text and "mnist-5k" in text
     assert "(default: None)" not in sub["train"].format_help()
+    # Defaults the recipe takes from the images are said as such.
+    assert "(default 1; your wide ink: 2)" in " ".join(sub["train"].format_help().split())
 
 
 def test_train_on_a_zip_reports_held_out_classes(tmp_path, capsys):

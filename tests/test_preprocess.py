@@ -267,6 +267,16 @@ def test_detect_kind_tells_photos_from_ink(mnist_test):
         mnist_test.images[0]) == "ink"
 
 
+def test_ink_aspect_is_the_ink_box_of_the_ink_preprocessing():
+    """Width over height of the ink's box, whatever the paper around it or the ink's colour."""
+    page = np.full((200, 300), 250, np.uint8)
+    page[90:110, 40:240] = 30                       # a stroke 200 wide, 20 high
+    assert PP.ink_aspect(page) == pytest.approx(10.0, rel=0.05)
+    assert PP.ink_aspect(np.ascontiguousarray(page.T)) == pytest.approx(0.1, rel=0.05)
+    assert PP.ink_aspect(255 - page) == pytest.approx(10.0, rel=0.05)     # white on black
+    assert PP.ink_aspect(np.full((50, 50), 255, np.uint8)) is None        # blank
+
+
 def _png(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "PNG")

@@ -122,7 +122,8 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                 "Input shape", shapes, index=shapes.index(aspect),
                 format_func=lambda a: ASPECT_LABELS.get(a, f"{a:g}:1 wide"),
                 help="Wide images (signatures, ~2:1) squeezed into a square keep half their "
-                     "height; a wide frame keeps their shape. Turned copies are then turned "
+                     "height; a wide frame keeps their shape. The recipe makes it 2:1 when "
+                     "the ink is wide (Your data says so). Turned copies are then turned "
                      "by 180° only.")
             fits = KIND_FITS[v["kind"]]
             v["fit"] = c2.selectbox("Fit", fits, index=fits.index(d["fit"]) if d["fit"] in fits
