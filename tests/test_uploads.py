@@ -79,3 +79,4 @@ def test_a_camera_frame_reaches_the_page_to_be_judged_by_its_own_limit(mgr):
     assert data is None and isinstance(why, Refusal)
     assert why == "That photo is 21.0 MB; the limit is 20 MB."
     assert sized(b"\0" * (6 * MB), 5)[1] == "That file is 6.0 MB; the limit is 5 MB."
+

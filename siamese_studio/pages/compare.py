@@ -51,7 +51,8 @@ except SiameseError as e:
 def given(side: str, pick_from=None):
     """An input column's (network input, image as given), or None after showing why not; Pick
     offers the images of ``pick_from`` (by default the test split)."""
-    raw, msg = image_input(side, test_ds if pick_from is None else pick_from, what, MODES)
+    raw, msg = image_input(side, test_ds if pick_from is None else pick_from, what, MODES,
+                           aspect=m.prep.width / m.prep.size)
     if raw is None:           # a prompt (what to give) or why what was given is refused
         if isinstance(msg, Refusal):
             st.warning(msg, icon=":material/warning:")

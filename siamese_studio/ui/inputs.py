@@ -26,10 +26,26 @@ def _clear(side: str) -> None:
     st.session_state[f"drawing_{side}"] = _empty(_drawing(side)["gen"] + 1)
 
 
-def canvas(side: str):
-    """A 280x280 drawing (white on black) that survives a switch to another input mode and
-    back, with a Clear button; None without the optional canvas package or before any
-    drawing."""
+CANVAS_SIDE = 280
+CANVAS_STROKE = 22
+
+
+def canvas_shape(aspect: float = 1.0) -> tuple[int, int, int]:
+    """(height, width, stroke width) of the drawing canvas for a model whose inputs are
+    ``aspect`` times as wide as high: 280 x 280 for square inputs; a wide model's (a
+    signature's) as wide as one column holds, 400 px, its strokes as thick relative to the
+    height."""
+    if aspect <= 1:
+        return CANVAS_SIDE, CANVAS_SIDE, CANVAS_STROKE
+    width = 400
+    height = max(100, round(width / min(float(aspect), 4.0)))
+    return height, width, max(6, round(CANVAS_STROKE * height / CANVAS_SIDE))
+
+
+def canvas(side: str, aspect: float = 1.0):
+    """A drawing (white on black, ``canvas_shape``) that survives a switch to another input
+    mode and back, with a Clear button; None without the optional canvas package or before
+    any drawing."""
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception:  # the component is optional: upload and pick still work
@@ -39,8 +55,10 @@ def canvas(side: str):
     # The canvas's toolbar (undo, redo, reset) slides 2.65rem above it on hover: room for it
     # so that it does not cover the input radio.
     st.space(30)
-    res = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000",
-                    height=280, width=280, drawing_mode="freedraw", key=f"canvas_{side}_{d['gen']}",
+    height, width, stroke = canvas_shape(aspect)
+    res = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                    height=height, width=width, drawing_mode="freedraw",
+                    key=f"canvas_{side}_{d['gen']}",
                     initial_drawing=d["restore"], update_streamlit=True, return_image_data=True)
     st.button("Clear", icon=":material/delete:", key=f"clear_{side}", on_click=_clear,
               args=(side,))
@@ -55,12 +73,13 @@ SPLIT_NAMES = {"val": "validation", "train": "training", "test": "test"}
 
 
 def image_input(side: str, pick_from=None, what: str = "digit",
-                modes: tuple[str, ...] = ("Draw", "Upload", "Pick")):
+                modes: tuple[str, ...] = ("Draw", "Upload", "Pick"), aspect: float = 1.0):
     """One input: returns (raw image or None, a message to show instead). ``pick_from``: a
-    ``Dataset`` split to pick from; "Camera" takes a webcam photo."""
+    ``Dataset`` split to pick from; "Camera" takes a webcam photo; ``aspect``: the model's
+    input width over height (the canvas's shape)."""
     mode = st.radio("Input", modes, horizontal=True, key=f"mode_{side}")
     if mode == "Draw":
-        img = canvas(side)
+        img = canvas(side, aspect)
         if img is None or np.asarray(img)[..., :3].max() == 0:
             article = "an" if what[0] in "aeiou" else "a"
             return None, f"Draw {article} {what} (white on black)."
