@@ -58,9 +58,13 @@ class _ConsoleProgress(Callback):
         self.val = ""
 
     def on_train_begin(self, e):
+        c = e.config
+        size, aspect = c.get("input_size"), float(c.get("input_aspect") or 1)
+        wide = (f", {size}×{round(size * aspect)} inputs (wide; --input-aspect 1 for square)"
+                if aspect > 1 and size else "")
         print(f"training on {e.n_train} images, validating on {e.n_val} "
-              f"({e.config['loss']} loss, {e.config['pairing']} pairing"
-              f"{TTA_NOTE if e.config.get('test_time') == 'tta' else ''})", file=sys.stderr)
+              f"({c['loss']} loss, {c['pairing']} pairing{wide}"
+              f"{TTA_NOTE if c.get('test_time') == 'tta' else ''})", file=sys.stderr)
         self.bar = self._tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
                               " {postfix}", file=sys.stderr, mininterval=0.5)
 

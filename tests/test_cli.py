@@ -319,6 +319,21 @@ def test_cli_errors_print_one_line(tmp_path):
     assert not (tmp_path / "m.json").exists()
 
 
+def test_the_first_line_says_when_the_inputs_are_wide(capsys):
+    """The recipe widens the frame for wide ink (signatures): ``train`` says so, and how to
+    undo it; square inputs are not mentioned."""
+    from siamese_core.cli import _ConsoleProgress
+    from siamese_core.train import TrainBegin
+    for aspect in (2.0, 1.0):
+        p = _ConsoleProgress()
+        p.on_train_begin(TrainBegin({"loss": "bce", "pairing": "batch", "input_size": 40,
+                                     "input_aspect": aspect}, 10, 5, 1, 1, ["a"]))
+        p.abort()
+        first = capsys.readouterr().err.splitlines()[0]
+        assert first.startswith("training on 10 images, validating on 5 (bce loss")
+        assert ("40×80 inputs (wide; --input-aspect 1 for square)" in first) == (aspect == 2)
+
+
 def test_a_failed_training_leaves_no_half_drawn_bar():
     """An error during training (after the bar is drawn) must be the only thing left on the
     line: the bar is cleared, not left half-drawn above it."""
