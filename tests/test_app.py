@@ -684,7 +684,7 @@ def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_
     at = _with_upload(spec, "signatures.zip", "pages/your_data.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["People"] == "8" and metrics["Genuine images"] == "48"
-    assert metrics["Skilled forgeries"] == "32"
+    assert metrics["Skilled forgeries"] == "32" and metrics["Held out for test"] == "2 people"
     assert any("Genuine and forged images per person" in m.value for m in at.markdown)
     # Wide ink: said, and the sample is drawn as the network sees it (issue 21, 2).
     assert any(m.value.startswith("**Shape**") and "40×80 px" in m.value for m in at.markdown)

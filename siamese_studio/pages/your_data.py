@@ -123,7 +123,8 @@ st.subheader(plain(dataset_label(spec)))
 c = st.columns(5 if s.forged else 4)
 c[0].metric("People" if s.forged else "Classes", f"{len(s.class_names):,}")
 c[1].metric("Genuine images" if s.forged else "Images", f"{sum(s.counts):,}")
-c[2].metric("Held out for test", f"{s.splits['test'][1]} classes" if s.holdout == "class"
+c[2].metric("Held out for test", f"{s.splits['test'][1]} {'people' if s.forged else 'classes'}"
+            if s.holdout == "class"
             else f"{s.splits['test'][0]:,} images")
 c[3].metric("Images per class", f"{min(s.counts)}–{max(s.counts)}")
 if s.forged:
