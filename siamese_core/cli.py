@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from . import distributed
 from . import validate as V
-from .config import BLOCKS, LOSSES, PAIRINGS, WIDE_INPUT_ASPECT, TrainConfig, recipe
+from .config import (BLOCKS, LOSSES, PAIRINGS, WIDE_INPUT_ASPECT, WIDE_INPUT_SIZE, TrainConfig,
+                     recipe)
 from .data import (DEFAULT_DATASET, FACE_SCENE_SHARE, HOLDOUTS, SPLITS, WIDE_INK_ASPECT,
                    few_held_out_note, is_user_spec, load_dataset)
 from .errors import SiameseError
@@ -265,6 +266,8 @@ def _starting_points(field: str, library: TrainConfig, yours: dict[str, TrainCon
             parts.append(f"your data: {_shown(field, next(iter(mine.values())))}")
     else:
         parts += [f"your {kind}: {_shown(field, v)}" for kind, v in mine.items()]
+    if field == "input_size":           # wide ink's frame (config.recipe)
+        parts.append(f"your wide ink: {WIDE_INPUT_SIZE}")
     return f"({'; '.join(parts)})"
 
 

@@ -214,7 +214,8 @@ PHOTO_RECIPE: dict[str, Any] = dict(
     USER_RECIPE, kind="photo", loss="triplet", rotated_classes=False, group_batches=False,
     flip=True, input_size=48)
 RECIPES = {"ink": USER_RECIPE, "photo": PHOTO_RECIPE}
-WIDE_INPUT_ASPECT = 2.0          # the recipe's frame for wide ink (``data.WIDE_INK_ASPECT``)
+# The recipe's frame for wide ink (``data.WIDE_INK_ASPECT``): 56 high, 112 wide.
+WIDE_INPUT_SIZE, WIDE_INPUT_ASPECT = 56, 2.0
 
 
 def recipe(dataset: str, new_classes: bool | None = None, kind: str | None = None,
@@ -243,16 +244,16 @@ def recipe(dataset: str, new_classes: bool | None = None, kind: str | None = Non
             kw["face_crop"] = dataset_faces(dataset).scenes
         except DataError:
             pass
-    if kind == "ink" and is_user_spec(dataset):
-        # Wide ink (signatures): a 40 x 80 frame keeps its height. On the 64-writer signatures,
-        # people held out, two runs of 3 folds: skilled-forgery EER 31.9 -> 30.3 % and
-        # 31.2 -> 28.6 % (with TTA), random 11.6 -> 10.2 and 12.0 -> 9.3, one-shot 80.6 -> 83.2
-        # and 81.7 -> 86.6 (BENCHMARKS.md section 10).
+    if kind == "ink" and is_user_spec(dataset) and "input_aspect" not in overrides:
+        # Wide ink (signatures): a 2:1 frame keeps its height. On the 64-writer signatures,
+        # people held out, 3 folds, with TTA: 40 x 40 -> 40 x 80 -> 56 x 112, skilled-forgery
+        # EER 31.2 -> 28.6 -> 24.8 %, random 12.0 -> 9.3 -> 6.9, 10-way one-shot 81.7 -> 86.6
+        # -> 90.0, each step better on every fold (BENCHMARKS.md section 10).
         try:
             aspect = dataset_ink_aspect(dataset)
         except DataError:
             aspect = None
         if aspect is not None and aspect >= WIDE_INK_ASPECT:
-            kw["input_aspect"] = WIDE_INPUT_ASPECT
+            kw["input_size"], kw["input_aspect"] = WIDE_INPUT_SIZE, WIDE_INPUT_ASPECT
     kw.update(overrides)
     return TrainConfig(dataset=dataset, **kw)

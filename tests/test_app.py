@@ -687,8 +687,8 @@ def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_
     assert metrics["Skilled forgeries"] == "32" and metrics["Held out for test"] == "2 people"
     assert any("Genuine and forged images per person" in m.value for m in at.markdown)
     # Wide ink: said, and the sample is drawn as the network sees it (issue 21, 2).
-    assert any(m.value.startswith("**Shape**") and "40×80 px" in m.value for m in at.markdown)
-    assert any("as the network sees them: 40×80 px" in m.value for m in at.markdown)
+    assert any(m.value.startswith("**Shape**") and "56×112 px" in m.value for m in at.markdown)
+    assert any("as the network sees them: 56×112 px" in m.value for m in at.markdown)
     # 8 writers: 2 validation and 2 test writers, said before anything is trained.
     assert any(i.value.startswith("Few classes held out: validation has 2 and test 2")
                for i in at.info), [i.value for i in at.info]

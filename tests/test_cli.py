@@ -128,8 +128,8 @@ def test_train_defaults_are_the_library_defaults_and_the_user_data_recipe(ink_zi
     # Wide ink (signatures, ~3:1 here) gets a wide frame (BENCHMARKS section 10); told a
     # shape, the recipe takes it.
     sigs = cfg("--dataset", f"zip:{signature_zip}")
-    assert sigs.kind == "ink" and sigs.input_aspect == 2.0 and sigs.prep.shape == (40, 80)
-    assert cfg("--dataset", f"zip:{signature_zip}", "--input-aspect", "1").input_aspect == 1.0
+    assert sigs.kind == "ink" and sigs.input_aspect == 2.0 and sigs.prep.shape == (56, 112)
+    assert cfg("--dataset", f"zip:{signature_zip}", "--input-aspect", "1").prep.shape == (40, 40)
     # Told the kind, the recipe is that kind's, whatever the images look like.
     assert cfg("--dataset", f"zip:{photo_zip}", "--kind", "ink").rotated_classes
     tuned = cfg("--dataset", "folder:sig", "--kind", "ink", "--loss", "triplet", "--input-size",
@@ -359,7 +359,9 @@ def test_every_option_is_explained():
             assert "folder:DIR" in text and "idx:DIR" in text and "mnist-5k" in text
     assert "(default: None)" not in sub["train"].format_help()
     # Defaults the recipe takes from the images are said as such.
-    assert "(default 1; your wide ink: 2)" in " ".join(sub["train"].format_help().split())
+    text = " ".join(sub["train"].format_help().split())
+    assert "(default 1; your wide ink: 2)" in text
+    assert "(default 28; your ink: 40; your photo: 48; your wide ink: 56)" in text
 
 
 def test_train_on_a_zip_reports_held_out_classes(tmp_path, capsys):

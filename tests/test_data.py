@@ -299,7 +299,7 @@ def test_faces_in_scenes_get_the_face_crop_and_face_crops_do_not(face_zip, photo
 
 def test_wide_ink_gets_a_wide_frame_and_characters_do_not(signature_zip, ink_zip, photo_zip,
                                                            tmp_path):
-    """Issue 21, 2: the ink recipe's inputs are 40 x 80 when the sampled ink boxes are at least
+    """Issue 21, 2: the ink recipe's inputs are 56 x 112 when the sampled ink boxes are at least
     ``WIDE_INK_ASPECT`` times as wide as high (signatures), square otherwise (characters, a
     signature turned upright); photos are never widened; an option given wins."""
     from siamese_core.config import recipe
@@ -308,8 +308,10 @@ def test_wide_ink_gets_a_wide_frame_and_characters_do_not(signature_zip, ink_zip
     wide = dataset_ink_aspect(f"zip:{signature_zip}")
     assert wide is not None and 2.5 < wide < 4         # drawn 96 px wide, ~30 px high
     assert recipe(f"zip:{signature_zip}").input_aspect == 2.0
-    assert recipe(f"zip:{signature_zip}").prep.shape == (40, 80)
-    assert recipe(f"zip:{signature_zip}", input_aspect=1.0).input_aspect == 1.0
+    assert recipe(f"zip:{signature_zip}").prep.shape == (56, 112)
+    # A shape given is the user's: square means the square recipe, a size keeps the frame wide.
+    assert recipe(f"zip:{signature_zip}", input_aspect=1.0).prep.shape == (40, 40)
+    assert recipe(f"zip:{signature_zip}", input_size=40).prep.shape == (40, 80)
     assert dataset_ink_aspect(f"zip:{ink_zip}") < WIDE_INK_ASPECT
     assert recipe(f"zip:{ink_zip}").input_aspect == 1.0
     assert recipe(f"zip:{photo_zip}").input_aspect == 1.0

@@ -451,7 +451,7 @@ def test_wide_inputs_keep_their_shape_from_training_to_a_verdict(tmp_path, signa
     from siamese_core.config import recipe
     from siamese_core.train import Trainer
     spec = f"zip:{signature_zip}"
-    cfg = recipe(spec, kind="ink", input_aspect=2, epochs=1, seconds=None)
+    cfg = recipe(spec, kind="ink", input_size=40, input_aspect=2, epochs=1, seconds=None)
     assert cfg.prep.shape == (40, 80) and cfg.rotated_classes
     t = Trainer(cfg, out=tmp_path / "wide")
     assert t.train_ds.images.shape[1:] == (40, 80)

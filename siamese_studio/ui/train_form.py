@@ -113,8 +113,8 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
         v["seed"] = c4.number_input("Seed", 0, 1_000_000, d["seed"])
         if is_user_spec(spec):
             c1, c2, c3, c4, c5 = st.columns(5)
-            v["input_size"] = c1.select_slider("Input size (px)", [28, 32, 40, 48, 64],
-                                               d["input_size"], help="Larger keeps finer detail, "
+            sizes = sorted({28, 32, 40, 48, 56, 64, int(d["input_size"])})
+            v["input_size"] = c1.select_slider("Input size (px)", sizes, int(d["input_size"]), help="Larger keeps finer detail, "
                                                "and costs time per step.")
             aspect = float(d.get("aspect", 1.0))
             shapes = ASPECTS if aspect in ASPECTS else ASPECTS + (aspect,)
