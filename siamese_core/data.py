@@ -36,16 +36,8 @@ import numpy as np
 from . import forgery
 from .archive import SUFFIX_FORMATS, scan_folder, scan_zip
 from .errors import DataError, ImageError
-from .preprocess import (
-    MAX_INPUT,
-    MIN_INPUT,
-    NoFaceError,
-    Prep,
-    detect_kind,
-    image_header,
-    load_image,
-    prepare,
-)
+from .preprocess import (MAX_INPUT, MIN_INPUT, NoFaceError, Prep, detect_kind, image_header,
+                         ink_aspect, load_image, prepare)
 
 # Validation and test hold out images of every class, or whole classes (new people or
 # characters); "auto": whole classes for your own images with enough of them.
@@ -548,8 +540,6 @@ WIDE_INK_ASPECT = 1.6
 
 @functools.lru_cache(maxsize=8)
 def _aspect_of(spec: str, stamp) -> float | None:
-    from .preprocess import ink_aspect
-
     shapes = [a for a in map(ink_aspect, _sample(spec, stamp)) if a is not None]
     return float(np.median(shapes)) if shapes else None
 

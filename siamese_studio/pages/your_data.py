@@ -6,9 +6,9 @@ import streamlit as st
 
 from siamese_core import SiameseError, runs
 from siamese_core.config import recipe
-from siamese_core.data import (MAX_DATASET_PIXELS, MIN_CLASS_HOLDOUT, WIDE_INK_ASPECT,
-                               dataset_faces, dataset_ink_aspect, dataset_kind,
-                               few_held_out_note, is_user_spec, summarize)
+from siamese_core.data import (MAX_DATASET_PIXELS, MIN_CLASS_HOLDOUT, dataset_faces,
+                               dataset_ink_aspect, dataset_kind, few_held_out_note,
+                               is_user_spec, summarize)
 from siamese_core.pairs import class_montage
 from siamese_core.preprocess import MAX_INPUT
 from siamese_studio.ui.common import (
@@ -153,9 +153,9 @@ if kind == "photo":
                         "in the Train form." if faces.scenes else
                         "Framed like a face database's photos: no face crop needed (the Train "
                         "form offers it)."))
-if kind == "ink":
+if kind == "ink" and prep.width > prep.size:       # the recipe widened the frame
     aspect = dataset_ink_aspect(spec)
-    if aspect is not None and aspect >= WIDE_INK_ASPECT:
+    if aspect is not None:
         st.markdown(f"**Shape** — the ink is about {aspect:.1f} times as wide as high (median "
                     f"of the sampled images), so the network sees it {prep.size}×{prep.width} "
                     "px, keeping its height instead of squeezing it into a square (the Train "
