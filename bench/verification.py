@@ -352,6 +352,14 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
             row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
                              best_epoch=end.best_epoch, epochs=end.epochs_done)
             print(f"  {name:14s} {row[name]}", flush=True)
+            if a.binarised and r == "ink":
+                # The ink shortcut, asked of the model: the same test images with every ink
+                # pixel at one level (no ink darkness left to tell forged from genuine).
+                flat = np.where(net[t_idx] > 0, np.uint8(255), np.uint8(0))
+                b = f"{name}_binarised"
+                row[b] = scores(l2_matrix(model.embed(flat, test_time=tt)), person[t_idx],
+                                forged[t_idx], eps, a.references)
+                print(f"  {b:14s} {row[b]}", flush=True)
         raw_ink = f"raw_{r}"
         if r != "photo" and raw_ink not in row:
             peer(raw_ink, zscored(net[t_idx]))
@@ -380,6 +388,9 @@ def main() -> None:
                    help="ablation: train and calibrate without the forgeries (genuine only)")
     p.add_argument("--test-time", action="store_true",
                    help="also score each recipe's models with test-time augmentation (ours_<kind>_tta)")
+    p.add_argument("--binarised", action="store_true",
+                   help="also score each ink model on its test inputs with every ink pixel at one "
+                        "level (<method>_binarised): what is left without the ink's darkness")
     p.add_argument("--kinds", action="store_true", help="print data.dataset_kind per zip, stop")
     p.add_argument("--in-a-room", action="store_true",
                    help="put each photo somewhere in a larger scene first (a camera's framing)")

@@ -75,6 +75,12 @@ class TrainConfig:
     epochs: int | None = 12
     seconds: float | None = None
     batch_size: int = 100
+    # Skilled forgeries (forgery.py) in each in-batch pairing batch: forged rows per genuine row,
+    # forgeries of the batch's own people, each a negative of every other row.
+    forged_share: float = 0.2
+    # That share of the loss's negative half goes to the pairs of a forgery and the genuine
+    # writing it imitates (losses.hard_mask): ~1 % of a batch's negatives, else weighed as such.
+    hard_weight: float = 0.0
     learning_rate: float = 1e-2
     augment: bool = True
     augment_warmup: float = 0.3          # augmentation eases in over this fraction of the run
@@ -125,6 +131,10 @@ class TrainConfig:
             V.number("seconds", self.seconds, 0, MAX_SECONDS, lo_open=True)
         V.number("batch_size", self.batch_size, 4, 4096, integer=True)
         V.number("learning_rate", self.learning_rate, 0, 1, lo_open=True)
+        V.number("forged_share", self.forged_share, 0, 4, lo_open=True)
+        V.number("hard_weight", self.hard_weight, 0, 0.95)
+        if self.hard_weight and self.loss == "triplet":
+            raise DataError("hard_weight weighs pairs: use it with loss bce or contrastive")
         V.number("augment_warmup", self.augment_warmup, 0, 1)
         if self.test_time not in TEST_TIMES:
             raise DataError(f"unknown test_time {self.test_time!r}: use "

@@ -23,7 +23,7 @@ from .data import (Dataset, check_classes, class_groups, is_user_spec, load_data
                    with_rotated_classes)
 from .distributed import Replicas, replicas_for
 from .errors import DataError
-from .losses import LOSSES
+from .losses import LOSSES, forged_labels
 from .preprocess import Prep
 from .test_time import embedder
 from .pairs import SAME, make_pairs, make_triplets, pk_batches
@@ -32,7 +32,6 @@ from .validate import writable_prefix
 VAL_PAIR_SEED = 1234      # validation pairs are fixed so epochs are comparable
 MAP_POINTS = 600          # embeddings sent for the 2-D map
 WARMUP = 10               # steps of linear learning-rate warm-up (30 was slower to 95 %)
-FORGED_SHARE = 5          # with skilled forgeries: one forged row per this many genuine ones
 
 
 # --- events (plain, picklable: they cross a process boundary to the app) ------------------------
@@ -213,6 +212,8 @@ class Trainer:
         self.by_auc = self.val_ds.holdout == "class"
         self.loss = LOSSES[cfg.loss]
         self.margin = cfg.effective_margin
+        # The hard negatives' weight goes to the loss only where it weighs them (pair losses).
+        self.hard = {"hard_weight": cfg.hard_weight} if cfg.hard_weight else {}
         # In-batch pairs across the replicas' global batch, where the loss adds up over rows.
         self.global_pairs = (self.replicas.count > 1 and cfg.global_pairs
                              and cfg.pairing == "batch" and self.loss.additive)
@@ -227,9 +228,11 @@ class Trainer:
         # Skilled forgeries (``forgery``) are hard negatives of the person they imitate: rows
         # after each in-batch pairing batch's genuine ones, each with a label no other row has.
         self.forgery_of = self.train_ds.forgery_of if self.train_ds.n_forgeries else None
+        self.forged_y = np.zeros(0, np.int32)   # their labels: losses.forged_label
         if self.forgery_of is not None:
             self.x_train = np.concatenate(
                 [self.x_train, self.train_ds.forgeries[..., None].astype(np.float32)])
+            self.forged_y = forged_labels(self.forgery_of)
         self.x_val = self.val_ds.images[..., None].astype(np.float32)
         self.val_pairs = make_pairs(self.val_ds.labels, VAL_PAIR_SEED, n_pairs=cfg.val_pairs)
         # With forgeries, the threshold is calibrated on genuine pairs against skilled ones.
@@ -321,7 +324,7 @@ class Trainer:
                 e = self._embed_train(x, rid)
                 ref = self.replicas.reference(e, y, across=self.global_pairs)
                 value = ref.share * self.loss.batch(e, y, self.margin, self.head, ref.e, ref.y,
-                                                    ref.offset)
+                                                    ref.offset, **self.hard)
             loss = ref.grad * value
         grads = tape.gradient(loss, self.train_vars)
         self.optimizer.apply_gradients(zip(grads, self.train_vars))
@@ -353,19 +356,20 @@ class Trainer:
         return [(idx[:, i:i + bs], y[i:i + bs]) for i in range(0, idx.shape[1], bs)]
 
     def _with_forgeries(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A batch's image indices and labels, plus (with forgeries) one forged row per
-        ``FORGED_SHARE`` genuine ones, forgeries of the batch's own people where there are any:
-        each labelled ``-1 - its index``, the negative of every other row, its person's too."""
+        """A batch's image indices and labels, plus (with forgeries) ``forged_share`` forged
+        rows per genuine one, forgeries of the batch's own people where there are any:
+        each labelled apart (``losses.forged_label``), the negative of every other row, its
+        person's too."""
         y = self.y_train[i]
         if self.forgery_of is None:
             return i, y
-        n = max(1, len(i) // FORGED_SHARE)
+        n = max(1, round(len(i) * self.cfg.forged_share))
         pool = np.flatnonzero(np.isin(self.forgery_of, y))
         if not len(pool):
             pool = np.arange(len(self.forgery_of))
         f = self.rng.choice(pool, n, replace=len(pool) < n)
         return (np.concatenate([i, len(self.y_train) + f]),
-                np.concatenate([y, -1 - f]).astype(np.int32))
+                np.concatenate([y, self.forged_y[f]]).astype(np.int32))
 
     # --- the loop ---------------------------------------------------------------------------
 

@@ -211,9 +211,14 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     pytest.importorskip("tensorflow")
     out, data = run("verification", str(signature_zip), "--folds", "4", "--only-folds", "1",
                     "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
-                    "--test-time", tmp_path=tmp_path)
+                    "--test-time", "--binarised", tmp_path=tmp_path)
     fold = data["folds"][0]
     assert {"hog", "raw_photo", "ours_ink", "ours_ink_tta", "raw_ink"} <= set(fold)
+    # --binarised: each model also scored on its test inputs without grey levels (the ink
+    # shortcut's check): other inputs, other distances.
+    assert fold["ours_ink_binarised"]["mean_distance_same"] != pytest.approx(
+        fold["ours_ink"]["mean_distance_same"], rel=1e-6)
+    assert "eer_skilled" in fold["ours_ink_tta_binarised"]
     # Scored apart: the rates of a 3-s model on a tiny fold can coincide (CI saw 43.5 % and
     # 100 % for both), the genuine pairs' mean distance cannot unless TTA did nothing.
     assert fold["ours_ink_tta"]["mean_distance_same"] != pytest.approx(

@@ -58,6 +58,57 @@ def test_in_batch_losses_match_brute_force():
                                atol=1e-3)
 
 
+def test_hard_negatives_get_their_own_share_of_the_negative_weight():
+    """Skilled forgeries (labels from ``forged_label``): with ``hard_weight`` w the negative
+    half is (1 - w) x the mean over all different-label pairs + w x the mean over the pairs of
+    a forgery and genuine writing of the person it imitates; w = 0 is the plain loss."""
+    import keras
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(8, 3)).astype("float32") * 0.5
+    genuine = [0, 0, 1, 1, 2, 2]
+    forged = losses.forged_labels([0, 1])          # a forgery of 0's and one of 1's writing
+    labels = np.array(genuine + list(forged))
+    assert list(np.asarray(losses.owner_of(labels))) == genuine + [0, 1]
+    d = np.linalg.norm(emb[:, None] - emb[None], axis=-1).astype(float)
+    same, off = labels[:, None] == labels[None], ~np.eye(8, dtype=bool)
+    owner = np.array(genuine + [0, 1])
+    is_f = np.array([False] * 6 + [True] * 2)
+    hard = (owner[:, None] == owner[None]) & (is_f[:, None] != is_f[None])
+    assert hard.sum() == 8                          # 2 forgeries x 2 genuine, both orders
+    m, w = 0.9, 0.4
+    neg_c = np.square(np.maximum(m - d, 0))
+    want = 0.5 * (np.mean(np.square(d)[same & off])
+                  + (1 - w) * np.mean(neg_c[~same]) + w * np.mean(neg_c[hard]))
+    got = float(losses.batch_contrastive_loss(emb, labels, m, hard_weight=w))
+    assert got == pytest.approx(want, rel=1e-4)
+    plain = 0.5 * (np.mean(np.square(d)[same & off]) + np.mean(neg_c[~same]))
+    assert float(losses.batch_contrastive_loss(emb, labels, m)) == pytest.approx(plain, rel=1e-4)
+    assert abs(want - plain) > 1e-3                 # the weight changes the value
+    # Without forgeries in the batch there are no hard pairs: the weight changes nothing.
+    assert float(losses.batch_contrastive_loss(emb[:6], labels[:6], m, hard_weight=w)) == \
+        pytest.approx(float(losses.batch_contrastive_loss(emb[:6], labels[:6], m)), rel=1e-6)
+    head = keras.layers.Dense(1, activation="sigmoid")
+    head.build((None, 1))
+    head.set_weights([np.array([[-3.0]], "float32"), np.array([1.5], "float32")])
+    p = 1 / (1 + np.exp(-(-3.0 * d + 1.5)))
+    want_b = 0.5 * (np.mean(-np.log(p[same & off])) + (1 - w) * np.mean(-np.log(1 - p[~same]))
+                    + w * np.mean(-np.log(1 - p[hard])))
+    assert float(losses.batch_bce_loss(emb, labels, head, hard_weight=w)) == \
+        pytest.approx(want_b, rel=1e-4)
+
+
+def test_forged_labels_are_unique_and_bounded():
+    """Labels of forgeries: negative, one each (counted per person), whole in a float32 (they
+    are gathered across replicas beside the embeddings); too many people is a DataError."""
+    from siamese_core.errors import DataError
+    y = losses.forged_labels([5, 5, 7, 5, 16_382])
+    assert (y < 0).all() and len(set(y.tolist())) == 5
+    assert np.array_equal(y.astype(np.float32).astype(np.int32), y)
+    assert list(np.asarray(losses.owner_of(y))) == [5, 5, 7, 5, 16_382]
+    with pytest.raises(DataError, match="forgeries of 16,384 classes"):
+        losses.forged_labels([16_383])
+
+
 def test_distance_layer_and_shared_weights():
     d = EuclideanDistance()([np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])])
     assert float(np.asarray(d)[0, 0]) == pytest.approx(5.0)
@@ -137,8 +188,8 @@ def test_pooling_first_commutes_with_positive_bn():
     np.testing.assert_allclose(np.asarray(a(x)), np.asarray(b(x)), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["contrastive", "bce"])
-def test_rows_of_the_global_batch_add_up_to_the_in_batch_loss(name):
+@pytest.mark.parametrize("name,hard", [("contrastive", 0.0), ("bce", 0.0), ("bce", 0.5)])
+def test_rows_of_the_global_batch_add_up_to_the_in_batch_loss(name, hard):
     """Across replicas, each computes its rows of the global pair matrix against the gathered
     (gradient-free) embeddings, with the loss's one in-batch form: the rows' losses sum to the
     in-batch loss of the whole batch, and twice a replica's gradient is the whole gradient of
@@ -153,17 +204,22 @@ def test_rows_of_the_global_batch_add_up_to_the_in_batch_loss(name):
     rng = np.random.default_rng(0)
     e = tf.constant(rng.normal(size=(12, 4)).astype(np.float32))
     e = e / tf.norm(e, axis=1, keepdims=True)
-    y = tf.constant(np.array([0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 2, 1], np.int32))
+    labels = [0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 2, 1]
+    if hard:          # the hard pairs' term too: two rows are forgeries of 1's and 2's writing
+        labels[5], labels[10] = losses.forged_labels([1, 2])
+    y = tf.constant(np.array(labels, np.int32))
+    kw = {"hard_weight": hard} if hard else {}
     with tf.GradientTape() as tape:
         tape.watch(e)
-        full = spec.in_batch(e, y, 0.9, head)
+        full = spec.batch(e, y, 0.9, head, **kw)
     g_full = tape.gradient(full, e)
     total, grads = 0.0, []
     for r in range(3):                       # three replicas of 4 rows each
         rows = e[4 * r:4 * r + 4]
         with tf.GradientTape() as tape:
             tape.watch(rows)
-            part = spec.batch(rows, y[4 * r:4 * r + 4], 0.9, head, tf.stop_gradient(e), y, 4 * r)
+            part = spec.batch(rows, y[4 * r:4 * r + 4], 0.9, head, tf.stop_gradient(e), y, 4 * r,
+                              **kw)
         total += float(part)
         grads.append(2.0 * tape.gradient(part, rows))
     assert total == pytest.approx(float(full), rel=1e-5)

@@ -412,18 +412,24 @@ def test_forgeries_train_as_hard_negatives_and_are_reported(tmp_path, signature_
     (negatives of their own writer too); the threshold is calibrated on genuine pairs against
     skilled forgeries, and validation and test say FRR, both FARs and both EERs."""
     from siamese_core.config import recipe
-    from siamese_core.train import FORGED_SHARE, Trainer
+    from siamese_core.losses import owner_of
+    from siamese_core.train import Trainer
     spec = f"zip:{signature_zip}"
+    half = Trainer(recipe(spec, kind="ink", epochs=2, seconds=None, rotated_classes=False,
+                          forged_share=0.5))
+    for idx, _ in half.epoch_plan():      # forged_share: forged rows per genuine one
+        assert (idx >= len(half.y_train)).sum() == round(0.5 * (idx < len(half.y_train)).sum())
     t = Trainer(recipe(spec, kind="ink", epochs=2, seconds=None, rotated_classes=False),
                 out=tmp_path / "sig")
     n = len(t.y_train)
     for idx, y in t.epoch_plan():
         genuine, forged = idx < n, idx >= n
-        assert forged.sum() == max(1, genuine.sum() // FORGED_SHARE)
+        assert forged.sum() == max(1, round(genuine.sum() * 0.2))   # the default, one in five
         assert (y[forged] < 0).all() and len(set(y[forged])) == forged.sum()   # labelled apart
         writers = t.train_ds.forgery_of[idx[forged] - n]
         assert set(writers) <= set(y[genuine])       # the batch's own writers' forgeries
-        assert np.array_equal(y[forged], -1 - (idx[forged] - n))
+        # ... and each says whose writing it imitates, for the loss's hard pairs
+        assert np.array_equal(np.asarray(owner_of(y[forged])), writers)
     end = t.run()
     meta = end.meta
     assert meta["calibrated_on"] == "skilled forgeries"
