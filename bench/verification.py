@@ -290,6 +290,11 @@ def ink_shortcut(raw, forged: np.ndarray, kinds: list[str]) -> dict:
     return out
 
 
+def binary(x: np.ndarray) -> np.ndarray:
+    """Ink inputs with every ink pixel at one level: their shape without their grey levels."""
+    return np.where(x > 0, np.uint8(255), np.uint8(0))
+
+
 def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict:
     from siamese_core.config import recipe
     from siamese_core.data import Dataset
@@ -329,6 +334,9 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
         # (``Dataset.forgeries``), as ``train --dataset zip:`` does with such a zip.
         cfg = recipe("bench", new_classes=True, kind=r, seed=a.seed, **a.overrides)
         net, _ = inputs(raw, cfg.prep)
+        if a.binarise_all and r == "ink":
+            # The ink-level ablation: trained and tested without grey levels at all.
+            net = binary(net)
         labels = person.astype(np.int64)
 
         def ds(mask, split):
@@ -355,10 +363,9 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
             if a.binarised and r == "ink":
                 # The ink shortcut, asked of the model: the same test images with every ink
                 # pixel at one level (no ink darkness left to tell forged from genuine).
-                flat = np.where(net[t_idx] > 0, np.uint8(255), np.uint8(0))
                 b = f"{name}_binarised"
-                row[b] = scores(l2_matrix(model.embed(flat, test_time=tt)), person[t_idx],
-                                forged[t_idx], eps, a.references)
+                flat = model.embed(binary(net[t_idx]), test_time=tt)
+                row[b] = scores(l2_matrix(flat), person[t_idx], forged[t_idx], eps, a.references)
                 print(f"  {b:14s} {row[b]}", flush=True)
         raw_ink = f"raw_{r}"
         if r != "photo" and raw_ink not in row:
@@ -391,6 +398,9 @@ def main() -> None:
     p.add_argument("--binarised", action="store_true",
                    help="also score each ink model on its test inputs with every ink pixel at one "
                         "level (<method>_binarised): what is left without the ink's darkness")
+    p.add_argument("--binarise-all", action="store_true",
+                   help="ablation: train and test the ink recipe on such inputs (the ink "
+                        "shortcut's worth to a network: what it loses without grey levels)")
     p.add_argument("--kinds", action="store_true", help="print data.dataset_kind per zip, stop")
     p.add_argument("--in-a-room", action="store_true",
                    help="put each photo somewhere in a larger scene first (a camera's framing)")

@@ -217,6 +217,13 @@ def _train_options() -> tuple[TrainOption, ...]:
         TrainOption("test_time", "--test-time", "objective", "tta: the saved model embeds "
                     "each image as the mean over 9 small warps of it (turns, zooms, shifts), "
                     "calibrated so; none: once (9x faster verdicts)", choices=TEST_TIMES),
+        TrainOption("forged_share", "--forged-share", "objective", "your signatures with "
+                    "skilled forgeries: forged images per genuine one in each batch, forgeries "
+                    "of the batch's own people (0 < share <= 4)", _float),
+        TrainOption("hard_weight", "--hard-weight", "objective", "with forgeries: the share of "
+                    "the loss's weight on different pairs given to a forgery against the "
+                    "writing it imitates (0: weighed as any other different pair; up to 0.95; "
+                    "bce and contrastive)", _float),
         TrainOption("epochs", "--epochs", "budget", "passes over the training split (unset with "
                     "--seconds: no limit)", _int),
         TrainOption("seconds", "--seconds", "budget", "wall-clock budget", _float),

@@ -228,6 +228,26 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
 
 
+def test_verification_binarise_all_trains_without_grey_levels(tmp_path, signature_zip):
+    """--binarise-all (the ink-level ablation): the ink recipe trains and is tested on inputs
+    whose ink is at one level, so scoring them binarised again changes nothing."""
+    pytest.importorskip("tensorflow")
+    _, data = run("verification", str(signature_zip), "--folds", "4", "--only-folds", "1",
+                  "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
+                  "--references", "--binarise-all", "--binarised", tmp_path=tmp_path)
+    fold = data["folds"][0]
+    scored = fold["ours_ink_binarised"]
+    assert scored == {k: fold["ours_ink"][k] for k in scored} and "eer_skilled" in scored
+    import numpy as np
+    sys.path.insert(0, str(BENCH))
+    try:
+        from verification import binary
+    finally:
+        sys.path.remove(str(BENCH))
+    x = np.array([[0, 3, 128, 255]], np.uint8)
+    assert binary(x).tolist() == [[0, 255, 255, 255]]
+
+
 def test_gallery_smoke(tmp_path, photo_zip):
     """bench/gallery.py: enrol k photos of people a model never saw, identify the rest."""
     pytest.importorskip("tensorflow")
