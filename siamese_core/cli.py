@@ -63,6 +63,8 @@ class _ConsoleProgress(Callback):
         size, aspect = c.get("input_size"), float(c.get("input_aspect") or 1)
         wide = (f", {size}×{round(size * aspect)} inputs (wide; --input-aspect 1 for square)"
                 if aspect > 1 and size else "")
+        if c.get("binary_ink"):
+            wide += ", binary ink (no pen darkness; --no-binary-ink for grey levels)"
         print(f"training on {e.n_train} images, validating on {e.n_val} "
               f"({c['loss']} loss, {c['pairing']} pairing{wide}"
               f"{TTA_NOTE if c.get('test_time') == 'tta' else ''})", file=sys.stderr)
@@ -195,6 +197,9 @@ def _train_options() -> tuple[TrainOption, ...]:
                     "face first (photos from a camera or phone, not a face database's framing); "
                     "images without a face are left out. Unset: on when most sampled photos "
                     f"show a face covering under {100 * FACE_SCENE_SHARE:.0f} %% of the photo", bool),
+        TrainOption("binary_ink", "--binary-ink", "data", "your ink: every ink pixel at one "
+                    "level, the writing's shape without the pen's darkness. Unset: on with skilled "
+                    "forgeries (their pens can differ from the genuine ones)", bool),
         TrainOption("flip", "--flip", "objective", "mirror training images left-right at "
                     "random (faces, objects; not characters)", bool),
         TrainOption("max_train", "--max-train", "data", "subsample the training split (unset: "

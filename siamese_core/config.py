@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from . import validate as V
-from .data import (HOLDOUTS, WIDE_INK_ASPECT, dataset_faces, dataset_ink_aspect, dataset_kind,
+from .data import (HOLDOUTS, WIDE_INK_ASPECT, dataset_faces, dataset_forged_folders,
+                   dataset_ink_aspect, dataset_kind,
                    is_user_spec)
 from .errors import DataError, ImageError
 from .losses import LOSSES as LOSS_REGISTRY
@@ -56,6 +57,9 @@ class TrainConfig:
     # Photos: crop each image to its face first (preprocess.crop_face), for photos of
     # people that are not tight face crops (a camera, a phone); images without one are skipped.
     face_crop: bool = False
+    # Ink: inputs without grey levels (preprocess.Prep.binary); the recipe's choice for ink
+    # with skilled forgeries, whose pen darkness can tell them apart instead of the writing.
+    binary_ink: bool = False
     # Training images mirrored left-right at random (faces, objects; not characters).
     flip: bool = False
     # Training images turned by 90, 180 and 270 degrees count as 3 more classes each (a drawn
@@ -155,7 +159,7 @@ class TrainConfig:
     def _prep_of(self, kind: str) -> Prep:
         try:
             return Prep(int(self.input_size), self.fit, kind, face=bool(self.face_crop),
-                        width=self.input_width)
+                        width=self.input_width, binary=bool(self.binary_ink))
         except ImageError as e:
             raise DataError(str(e)) from None
 
@@ -265,5 +269,13 @@ def recipe(dataset: str, new_classes: bool | None = None, kind: str | None = Non
             aspect = None
         if aspect is not None and aspect >= WIDE_INK_ASPECT:
             kw["input_size"], kw["input_aspect"] = WIDE_INPUT_SIZE, WIDE_INPUT_ASPECT
+    if kind == "ink" and is_user_spec(dataset):
+        # Ink with skilled forgeries: binary inputs. On the 64-writer signatures the forgeries'
+        # darker ink let the network tell them by their grey levels: trained and tested without
+        # them its skilled-forgery EER is ~6 points higher, level with HOG (BENCHMARKS.md §10).
+        try:
+            kw["binary_ink"] = dataset_forged_folders(dataset) > 0
+        except DataError:
+            pass
     kw.update(overrides)
     return TrainConfig(dataset=dataset, **kw)

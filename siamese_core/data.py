@@ -552,6 +552,21 @@ def dataset_ink_aspect(spec: str) -> float | None:
     return _aspect_of(spec.strip(), _stamp(spec.strip()))
 
 
+@functools.lru_cache(maxsize=8)
+def _forged_folders_of(spec: str, stamp) -> int:
+    path = Path(spec.split(":", 1)[1]).expanduser()
+    tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
+    return sum(forged for _, forged in forgery.layout(list(tree.classes)).values())
+
+
+def dataset_forged_folders(spec: str) -> int:
+    """How many folders of a ``folder:``/``zip:`` dataset hold skilled forgeries of a person
+    (``forgery.layout``; names only, nothing decoded); 0 for other datasets."""
+    if not is_user_spec(spec):
+        return 0
+    return _forged_folders_of(spec.strip(), _stamp(spec.strip()))
+
+
 def dataset_kind(spec: str) -> tuple[str, str]:
     """(kind, why): "photo" or "ink" for a ``folder:``/``zip:`` dataset, from a sample of its
     images spread over its classes (``preprocess.detect_kind``); built-in datasets are ink."""

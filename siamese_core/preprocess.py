@@ -71,6 +71,9 @@ class Prep:
     kind: str = "ink"
     face: bool = False       # photo: crop to the face first (``crop_face``)
     width: int | None = None
+    # Ink: every ink pixel at one level, the shape without its grey levels. A pen's darkness
+    # is no evidence of who wrote (in the 64-writer signatures it marks the forgeries).
+    binary: bool = False
 
     def __post_init__(self):
         if not isinstance(self.size, int) or not MIN_INPUT <= self.size <= MAX_INPUT:
@@ -86,6 +89,8 @@ class Prep:
             raise ImageError(f"unknown image kind {self.kind!r}: use {' or '.join(KINDS)}")
         if self.face and self.kind != "photo":
             raise ImageError("the face crop is for photos: use it with the photo kind")
+        if self.binary and self.kind != "ink":
+            raise ImageError("binary inputs are for ink: photos keep their grey levels")
         fits = KIND_FITS[self.kind]
         if self.fit is None:
             object.__setattr__(self, "fit", fits[0])
@@ -102,6 +107,8 @@ class Prep:
         d = asdict(self)
         if self.width == self.size:
             del d["width"]      # square: the metadata of models before wide inputs
+        if not self.binary:
+            del d["binary"]     # grey levels: the metadata of models before binary inputs
         return d
 
     @classmethod
@@ -112,7 +119,7 @@ class Prep:
         fit, width = d.get("fit"), d.get("width")
         return cls(size=int(d.get("size", size)), fit=None if fit is None else str(fit),
                    kind=str(d.get("kind", "ink")), face=d.get("face") is True,
-                   width=None if width is None else int(width))
+                   width=None if width is None else int(width), binary=d.get("binary") is True)
 
 
 def load_image(source: str | Path | bytes | bytearray | io.IOBase,
@@ -462,6 +469,8 @@ def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.max() == 0:
         raise ImageError("nothing drawn: the image is blank")
+    if prep.binary:
+        return np.where(out > 0, np.uint8(255), np.uint8(0))
     # Stretch to full contrast: MNIST strokes peak at 255.
     return cv2.convertScaleAbs(out, alpha=255.0 / float(out.max()))
 

@@ -689,6 +689,9 @@ def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_
     # Wide ink: said, and the sample is drawn as the network sees it (issue 21, 2).
     assert any(m.value.startswith("**Shape**") and "56×112 px" in m.value for m in at.markdown)
     assert any("as the network sees them: 56×112 px" in m.value for m in at.markdown)
+    # Skilled forgeries: binary ink, and why (the ink shortcut).
+    assert any(m.value.startswith("**Ink levels**") and "pen's darkness" in m.value
+               for m in at.markdown)
     # 8 writers: 2 validation and 2 test writers, said before anything is trained.
     assert any(i.value.startswith("Few classes held out: validation has 2 and test 2")
                for i in at.info), [i.value for i in at.info]

@@ -335,6 +335,25 @@ def test_the_first_line_says_when_the_inputs_are_wide(capsys):
         first = capsys.readouterr().err.splitlines()[0]
         assert first.startswith("training on 10 images, validating on 5 (bce loss")
         assert ("40×80 inputs (wide; --input-aspect 1 for square)" in first) == (aspect == 2)
+    # Binary ink (the recipe's with skilled forgeries) is said too, with its way back.
+    p = _ConsoleProgress()
+    p.on_train_begin(TrainBegin({"loss": "bce", "pairing": "batch", "binary_ink": True},
+                                10, 5, 1, 1, ["a"]))
+    p.abort()
+    assert "binary ink (no pen darkness; --no-binary-ink for grey levels)" in \
+        capsys.readouterr().err.splitlines()[0]
+
+
+def test_binary_ink_is_an_option_the_command_line_keeps(signature_zip):
+    """``--no-binary-ink`` takes the recipe's binary ink back for a set with forgeries, and the
+    Train page's command line for such a run says so (the recipe's own choice is left out)."""
+    from siamese_core.cli import build_parser, command_for, config_from_args
+    spec = f"zip:{signature_zip}"
+    on = config_from_args(build_parser().parse_args(["train", "--dataset", spec, "--out", "x"]))
+    off = config_from_args(build_parser().parse_args(
+        ["train", "--dataset", spec, "--out", "x", "--no-binary-ink"]))
+    assert on.prep.binary and not off.prep.binary
+    assert "--no-binary-ink" in command_for(off, "x") and "binary" not in command_for(on, "x")
 
 
 def test_a_failed_training_leaves_no_half_drawn_bar():

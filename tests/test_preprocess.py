@@ -180,6 +180,26 @@ def test_prep_kinds_and_fits_are_checked_and_old_models_are_ink():
         PP.prepare(np.full((50, 50), 90, np.uint8), PP.Prep(32, kind="photo"))
 
 
+def test_binary_ink_keeps_the_shape_without_grey_levels():
+    """``Prep(binary=True)``: the ink pixels of the grey preparation, all at 255 (a light and a
+    dark pen give the same input); recorded only when on (older models' metadata is grey); not
+    for photos."""
+    pale = np.full((60, 120), 255, np.uint8)
+    pale[20:40, 10:110] = 150                       # a light stroke on white paper
+    dark = pale.copy()
+    dark[20:40, 10:110] = 40                        # the same stroke, a darker pen
+    grey, flat = PP.Prep(40, width=80), PP.Prep(40, width=80, binary=True)
+    g = PP.prepare(pale, grey)
+    b_pale, b_dark = PP.prepare(pale, flat), PP.prepare(dark, flat)
+    assert set(np.unique(b_pale)) == {0, 255} and np.array_equal(b_pale > 0, g > 0)
+    assert np.array_equal(b_pale, b_dark)
+    assert len(np.unique(g)) > 2                    # grey: the stroke's anti-aliased edge
+    assert "binary" not in grey.to_dict() and flat.to_dict()["binary"] is True
+    assert PP.Prep.from_dict(flat.to_dict()) == flat and PP.Prep.from_dict(grey.to_dict()) == grey
+    with pytest.raises(ImageError, match="binary inputs are for ink"):
+        PP.Prep(48, kind="photo", binary=True)
+
+
 def test_wide_frames_keep_a_wide_image_s_shape():
     """Issue 21, 2: a signature (~2:1) fitted into a square loses half its height; a frame
     twice as wide keeps it, for ink (both fits) and photos (both fits), and old models'

@@ -468,9 +468,13 @@ def test_wide_inputs_keep_their_shape_from_training_to_a_verdict(tmp_path, signa
     assert meta["model"]["input_width"] == 80 and meta["preprocess"]["width"] == 80
     m = SiameseModel.load(tmp_path / "wide")
     assert m.input_shape == (40, 80) and m.prep == cfg.prep
+    # With skilled forgeries the recipe's inputs are binary ink: recorded, and applied to a
+    # verdict's raw images as in training.
+    assert cfg.prep.binary and meta["preprocess"]["binary"] is True
+    assert set(np.unique(t.train_ds.images)) == {0, 255}
     with zipfile.ZipFile(signature_zip) as z:
         a, b = (z.read(n) for n in ("w00/genuine/0.png", "w01/genuine/0.png"))
-    assert m.prepare(a).shape == (40, 80)
+    assert m.prepare(a).shape == (40, 80) and set(np.unique(m.prepare(a))) == {0, 255}
     assert np.isfinite(m.compare(a, b).distance) and m.compare(a, a).distance < 1e-3
     with pytest.raises(ImageError, match="this model takes 40x80 images"):
         m.embed(np.zeros((1, 40, 40), np.uint8))

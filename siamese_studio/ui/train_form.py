@@ -25,7 +25,8 @@ def form_values(c: TrainConfig) -> dict:
             "augment": c.augment, "seed": c.seed, "holdout": c.holdout,
             "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
             "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip,
-            "face": c.face_crop, "aspect": float(c.input_aspect), "tta": c.test_time == "tta"}
+            "face": c.face_crop, "aspect": float(c.input_aspect), "tta": c.test_time == "tta",
+            "binary": c.binary_ink}
 
 
 def base_config(spec: str, kind: str | None = None) -> TrainConfig:
@@ -51,6 +52,7 @@ def config_from_form(spec: str, v: dict) -> TrainConfig:
                    rotated_classes=bool(v.get("rotated", False)),
                    group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)),
                    face_crop=bool(v.get("face", False)) and base.prep.kind == "photo",
+                   binary_ink=bool(v.get("binary", base.binary_ink)) and base.prep.kind == "ink",
                    test_time="tta" if v.get("tta", base.test_time == "tta") else "none")
 
 
@@ -146,6 +148,14 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                                      help="Each batch takes its classes from one parent folder "
                                           "(e.g. one alphabet), so the pairs to tell apart are the "
                                           "hard ones.")
+            if v["kind"] == "ink":
+                v["binary"] = c2.toggle(
+                    "Binary ink", d.get("binary", False),
+                    help="Every ink pixel at one level, here and in Compare: the network sees "
+                         "the writing's shape, not the pen's darkness. On by default with "
+                         "skilled forgeries, whose pens can differ from the genuine ones (in "
+                         "the 64-writer signatures they are darker: with grey levels a network "
+                         "learnt that instead of the writing, BENCHMARKS.md).")
             if v["kind"] == "photo":
                 v["face"] = st.toggle(
                     "Crop to the face", d.get("face", False),
