@@ -162,10 +162,10 @@ if kind == "ink" and prep.width > prep.size:       # the recipe widened the fram
                     "form's *Input shape* can change it).")
 if prep.binary:                                    # the recipe's choice with skilled forgeries
     st.markdown("**Ink levels** — with skilled forgeries the network sees every ink pixel at "
-                "one level: a pen's darkness is no evidence of who wrote, yet it can tell a "
-                "forgery from a genuine signature in a set like this one (the forgers' pens "
-                "differ), so the network learns the shape of the writing instead (the Train "
-                "form's *Binary ink* can change it).")
+                "one level: a pen's darkness is no evidence of who wrote, yet where forgers "
+                "used other pens it tells forged from genuine (in one public set it did, "
+                "BENCHMARKS.md §10), so the network learns the shape of the writing instead "
+                "(the Train form's *Binary ink* can change it).")
 st.markdown(f"**Splits** — held out by {how}.")
 st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
                             "used for": {"train": "learning", "val": "best epoch, threshold",
