@@ -272,7 +272,7 @@ def recipe(dataset: str, new_classes: bool | None = None, kind: str | None = Non
     if kind == "ink" and is_user_spec(dataset):
         # Ink with skilled forgeries: binary inputs. On the 64-writer signatures the forgeries'
         # darker ink let the network tell them by their grey levels: trained and tested without
-        # them its skilled-forgery EER is 5 points higher, level with HOG (BENCHMARKS.md §10).
+        # them its skilled-forgery EER is 5-6 points higher, level with HOG (BENCHMARKS.md §10).
         try:
             kw["binary_ink"] = dataset_forged_folders(dataset) > 0
         except DataError:
