@@ -174,16 +174,16 @@ def test_readme_command_rebuilds_the_shipped_network():
         shipped.filters, shipped.block, shipped.top_convs, shipped.embedding_dim)
     assert (cfg.epochs, cfg.learning_rate, cfg.margin, cfg.batch_size) == (80, 6e-3, 1.0, 100)
     # The command it ran. Fields added since (kind, flip, face_crop, input_aspect, test_time,
-    # forged_share, hard_weight) take the values that mean what that run did (digits are ink,
-    # never mirrored, square, embedded once; forgeries as then, had there been any); fit None
-    # is the ink kind's "centre".
+    # forged_share, hard_weight, binary_ink) take the values that mean what that run did
+    # (digits are ink, never mirrored, square, embedded once, grey; forgeries as then, had
+    # there been any); fit None is the ink kind's "centre".
     ran, now = W.read_meta(W.default_prefix())["train"], cfg.to_dict()
     assert {k: now[k] for k in ran if k != "fit"} == {k: v for k, v in ran.items() if k != "fit"}
     assert cfg.prep.fit == ran["fit"] and cfg.resolved().kind == "ink" and not cfg.flip
     assert set(now) - set(ran) == {"kind", "flip", "face_crop", "input_aspect", "test_time",
-                                   "forged_share", "hard_weight"}
+                                   "forged_share", "hard_weight", "binary_ink"}
     assert not cfg.face_crop and cfg.input_aspect == 1.0 and cfg.test_time == "none"
-    assert cfg.forged_share == 0.2 and cfg.hard_weight == 0
+    assert cfg.forged_share == 0.2 and cfg.hard_weight == 0 and not cfg.prep.binary
 
 
 def test_train_rejects_bad_filters(capsys):
