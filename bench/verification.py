@@ -290,14 +290,10 @@ def ink_shortcut(raw, forged: np.ndarray, kinds: list[str]) -> dict:
     return out
 
 
-def binary(x: np.ndarray) -> np.ndarray:
-    """Ink inputs with every ink pixel at one level: their shape without their grey levels."""
-    return np.where(x > 0, np.uint8(255), np.uint8(0))
-
-
 def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict:
     from siamese_core.config import recipe
     from siamese_core.data import Dataset
+    from siamese_core.preprocess import binary_ink
 
     test = np.isin(person, held)
     rest_people = np.setdiff1d(np.unique(person), held)
@@ -336,7 +332,7 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
         net, _ = inputs(raw, cfg.prep)
         if a.binarise_all and r == "ink":
             # The ink-level ablation: trained and tested without grey levels at all.
-            net = binary(net)
+            net = binary_ink(net)
         labels = person.astype(np.int64)
 
         def ds(mask, split):
@@ -364,7 +360,7 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
                 # The ink shortcut, asked of the model: the same test images with every ink
                 # pixel at one level (no ink darkness left to tell forged from genuine).
                 b = f"{name}_binarised"
-                flat = model.embed(binary(net[t_idx]), test_time=tt)
+                flat = model.embed(binary_ink(net[t_idx]), test_time=tt)
                 row[b] = scores(l2_matrix(flat), person[t_idx], forged[t_idx], eps, a.references)
                 print(f"  {b:14s} {row[b]}", flush=True)
         raw_ink = f"raw_{r}"

@@ -61,12 +61,12 @@ class _ConsoleProgress(Callback):
     def on_train_begin(self, e):
         c = e.config
         size, aspect = c.get("input_size"), float(c.get("input_aspect") or 1)
-        wide = (f", {size}×{round(size * aspect)} inputs (wide; --input-aspect 1 for square)"
-                if aspect > 1 and size else "")
+        inputs = (f", {size}×{round(size * aspect)} inputs (wide; --input-aspect 1 for square)"
+                  if aspect > 1 and size else "")
         if c.get("binary_ink"):
-            wide += ", binary ink (no pen darkness; --no-binary-ink for grey levels)"
+            inputs += ", binary ink (no pen darkness; --no-binary-ink for grey levels)"
         print(f"training on {e.n_train} images, validating on {e.n_val} "
-              f"({c['loss']} loss, {c['pairing']} pairing{wide}"
+              f"({c['loss']} loss, {c['pairing']} pairing{inputs}"
               f"{TTA_NOTE if c.get('test_time') == 'tta' else ''})", file=sys.stderr)
         self.bar = self._tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
                               " {postfix}", file=sys.stderr, mininterval=0.5)

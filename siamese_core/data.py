@@ -475,11 +475,16 @@ def _stamp(spec: str):
         return None
 
 
+def _scan(spec: str):
+    """The class folders of a ``folder:``/``zip:`` spec (``archive``; names only)."""
+    path = Path(spec.split(":", 1)[1]).expanduser()
+    return scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
+
+
 @functools.lru_cache(maxsize=8)
 def _sample(spec: str, stamp) -> tuple[np.ndarray, ...]:
     """Up to ``KIND_SAMPLE`` of a dataset's raw grey images, spread over its classes."""
-    path = Path(spec.split(":", 1)[1]).expanduser()
-    tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
+    tree = _scan(spec)
     entries = [e for files in tree.classes.values() for _, e in files]
     pick = np.linspace(0, len(entries) - 1, min(KIND_SAMPLE, len(entries))).round().astype(int)
     images = []
@@ -554,9 +559,7 @@ def dataset_ink_aspect(spec: str) -> float | None:
 
 @functools.lru_cache(maxsize=8)
 def _forged_folders_of(spec: str, stamp) -> int:
-    path = Path(spec.split(":", 1)[1]).expanduser()
-    tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
-    return sum(forged for _, forged in forgery.layout(list(tree.classes)).values())
+    return sum(forged for _, forged in forgery.layout(list(_scan(spec).classes)).values())
 
 
 def dataset_forged_folders(spec: str) -> int:
@@ -582,8 +585,7 @@ def _some(items: list[str], shown: int = 3) -> str:
 
 
 def _decode_user_images(spec: str, prep, on_progress=None):
-    path = Path(spec.split(":", 1)[1]).expanduser()
-    tree = scan_zip(path, spec) if spec.startswith("zip:") else scan_folder(path, spec)
+    tree = _scan(spec)
     notes = list(tree.notes)
     total = sum(len(v) for v in tree.classes.values())
     images: list[np.ndarray] = []

@@ -430,6 +430,12 @@ def _ink(gray: np.ndarray) -> np.ndarray:
     return ink[y:y + h, x:x + w]
 
 
+def binary_ink(x: np.ndarray) -> np.ndarray:
+    """Ink (white on black) with every ink pixel at 255: its shape without its grey levels
+    (``Prep.binary``)."""
+    return np.where(np.asarray(x) > 0, np.uint8(255), np.uint8(0))
+
+
 def ink_aspect(image) -> float | None:
     """Width over height of an ink image's ink box, as the ink preprocessing crops it (None:
     blank). ~1 for characters and digits, ~2.4 for signatures."""
@@ -470,7 +476,7 @@ def _prepare_ink(gray: np.ndarray, prep: Prep) -> np.ndarray:
     if out.max() == 0:
         raise ImageError("nothing drawn: the image is blank")
     if prep.binary:
-        return np.where(out > 0, np.uint8(255), np.uint8(0))
+        return binary_ink(out)
     # Stretch to full contrast: MNIST strokes peak at 255.
     return cv2.convertScaleAbs(out, alpha=255.0 / float(out.max()))
 

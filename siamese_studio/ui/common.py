@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import astuple
 import io
 import logging
 import re
@@ -117,9 +118,9 @@ def dataset(spec: str, split: str, holdout: str = "auto",
     return load_dataset(spec, split, holdout, Prep(*prep))
 
 
-def prep_key(prep: Prep) -> tuple[int, str | None, str, bool, int | None, bool]:
-    """A ``Prep`` as the hashable key ``dataset`` caches on (its fields in order)."""
-    return prep.size, prep.fit, prep.kind, prep.face, prep.width, prep.binary
+def prep_key(prep: Prep) -> tuple:
+    """A ``Prep`` as the hashable key ``dataset`` caches on: its fields in order."""
+    return astuple(prep)
 
 
 def model_dataset(m: SiameseModel, split: str):
