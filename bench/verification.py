@@ -14,7 +14,10 @@ its own preprocessing) and scores, on the same episodes and pairs, them and non-
   person (``--references``, the median distance, as an enrolled gallery decides).
 
 Peers: raw pixels (z-scored, as each kind's preprocessing leaves them), Eigenfaces (PCA fitted on
-the training people) and LBP histograms for photos, HOG of the ink for signatures.
+the training people) and LBP histograms for photos, HOG of the ink for signatures (of its strokes
+as written and thinned, ``hog_thin``), and for signatures with forgeries two pens (``pen``: the
+stroke grey, the stroke width), which know nothing of the handwriting: what they score is what a
+pen shortcut is worth.
 
     python bench/verification.py ../shared/data/faces/extended_yale_b_cropped_38s.zip
     python bench/verification.py ../shared/data/signatures/sigcomp2011_nl_sign_data_64w.zip
@@ -239,15 +242,42 @@ def hog(x: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray:
     return np.array(out, np.float32)
 
 
-def ink_box(gray: np.ndarray, h: int = 64, w: int = 128) -> np.ndarray:
+def ink_box(gray: np.ndarray, h: int = 64, w: int = 128, thin: bool = False) -> np.ndarray:
     """Signatures for HOG: ink (Otsu) cropped, fitted into h x w keeping its aspect, black
-    background: no paper texture, no ink colour beyond the strokes' shape."""
+    background: no paper texture, no ink colour beyond the strokes' shape (``thin``: strokes
+    thinned first, ``Prep.thin``: no pen width either)."""
     from siamese_core.preprocess import Prep, prepare
-    wide = prepare(gray, Prep(128, "box"))            # white ink on black, whole width
+    wide = prepare(gray, Prep(128, "box", thin=thin))  # white ink on black, whole width
     rows = np.flatnonzero(wide.max(1))
     strip = wide[rows.min():rows.max() + 1] if rows.size else wide
     import cv2
     return cv2.resize(strip, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def stroke_width(gray: np.ndarray) -> float:
+    """Mean width (px) of a scan's ink strokes at the working resolution: twice the ink's area
+    over the length of its outlines (a stroke of width w and length L has area wL and outline
+    about 2L). A pen's trait, like its darkness, not the writer's."""
+    from siamese_core.preprocess import _ink, _work_gray
+    return ink_width(_ink(_work_gray(gray)))
+
+
+def ink_width(ink: np.ndarray) -> float:
+    """``stroke_width`` of an image of white ink on black (its non-zero pixels)."""
+    import cv2
+
+    mask = (np.asarray(ink) > 0).astype(np.uint8)
+    outlines, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    return float(2 * mask.sum() / max(1.0, sum(cv2.arcLength(c, True) for c in outlines)))
+
+
+def pen(raw) -> dict[str, np.ndarray]:
+    """The pen peers' one-number features of each scan: the stroke grey (its 2nd-percentile
+    grey level) and the stroke width (``stroke_width``), as logs so that distances are ratios.
+    They know nothing of the handwriting: what they score on skilled forgeries is what a pen
+    alone is worth, the bar a model's shortcut would show against."""
+    return {"pen_grey": np.log1p([np.percentile(g, 2) for g in raw])[:, None],
+            "pen_width": np.log([stroke_width(g) for g in raw])[:, None]}
 
 
 def inputs(raw, prep) -> tuple[np.ndarray, int]:
@@ -268,11 +298,14 @@ def inputs(raw, prep) -> tuple[np.ndarray, int]:
 
 # --- one fold ---------------------------------------------------------------------------------
 
-def ink_shortcut(raw, forged: np.ndarray, kinds: list[str]) -> dict:
-    """How well one number, the ink's grey level, tells forged from genuine images (ROC AUC,
-    0.5 = not at all): of the raw scans (their 2nd-percentile grey, the stroke colour) and of
-    each recipe's network inputs (the mean of the ink pixels). A model can learn that number
-    instead of the handwriting; the network inputs should leave little of it."""
+def ink_shortcut(raw, forged: np.ndarray, kinds: list[str], overrides: dict | None = None
+                 ) -> dict:
+    """How well one number of the pen tells forged from genuine images (ROC AUC, 0.5 = not at
+    all): the ink's grey level and its stroke width, of the raw scans (the 2nd-percentile grey,
+    the stroke colour; ``stroke_width``) and of each recipe's network inputs (the mean of the
+    ink pixels; the width of their strokes). A model can learn such a number instead of the
+    handwriting; the network inputs (with ``overrides``, as trained: ``--set``) should leave
+    little of it."""
     from sklearn.metrics import roc_auc_score
 
     from siamese_core.config import recipe
@@ -281,12 +314,15 @@ def ink_shortcut(raw, forged: np.ndarray, kinds: list[str]) -> dict:
     def auc(values) -> float:
         v = roc_auc_score(forged.astype(int), np.asarray(values, dtype=np.float64))
         return round(float(max(v, 1 - v)), 3)
-    out = {"raw scans: stroke grey": auc([np.percentile(g, 2) for g in raw])}
+    out = {"raw scans: stroke grey": auc([np.percentile(g, 2) for g in raw]),
+           "raw scans: stroke width": auc([stroke_width(g) for g in raw])}
     for kind in kinds:
-        prep = recipe("bench", new_classes=True, kind=kind).prep
+        prep = recipe("bench", new_classes=True, kind=kind, **(overrides or {})).prep
         x = [prepare(g, prep) for g in raw]
         out[f"{kind} inputs: mean ink level"] = auc(
             [im[im > 0].mean() if kind == "ink" else im.mean() for im in x])
+        if kind == "ink":
+            out["ink inputs: stroke width"] = auc([ink_width(im) for im in x])
     return out
 
 
@@ -320,8 +356,11 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
     p_img, row["faceless"] = inputs(raw, photo)
     peer("raw_photo", zscored(p_img[t_idx]))
     if forged.any():
-        boxes = np.stack([ink_box(g) for g in raw])
-        peer("hog", hog(boxes[t_idx]))
+        for name, thin in (("hog", False), ("hog_thin", True)):
+            boxes = np.stack([ink_box(g, thin=thin) for g in raw])
+            peer(name, hog(boxes[t_idx]))
+        for name, feature in pen(raw).items():
+            peer(name, feature[t_idx])
     else:
         peer("eigenfaces", eigenfaces(p_img[train], p_img[t_idx]))
         peer("lbp", lbp_histograms(p_img[t_idx]))
@@ -418,9 +457,10 @@ def main() -> None:
             raw = in_a_room(raw, a.seed)
         print(f"{z.name}: {len(raw)} images, {len(names)} people, {int(forged.sum())} forged "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
-        shortcut = ink_shortcut(raw, forged, a.recipes or ["ink"]) if forged.any() else None
+        shortcut = (ink_shortcut(raw, forged, a.recipes or ["ink"], a.overrides) if forged.any()
+                    else None)
         if shortcut:
-            print(f"ink shortcut (ROC AUC of one grey level, genuine vs forged): {shortcut}")
+            print(f"ink shortcut (ROC AUC of one number of the pen, genuine vs forged): {shortcut}")
         parts = folds(len(names), a.folds, a.seed)[:a.only_folds]
         rows = [run_fold(a, raw, person, forged, names, held, i) for i, held in enumerate(parts)]
         methods = [k for k in rows[0] if isinstance(rows[0][k], dict) and "one_shot" in rows[0][k]]

@@ -65,6 +65,8 @@ class _ConsoleProgress(Callback):
                   if aspect > 1 and size else "")
         if c.get("binary_ink"):
             inputs += ", binary ink (no pen darkness; --no-binary-ink for grey levels)"
+        if c.get("thin_ink"):
+            inputs += ", thin strokes (no pen width; --no-thin-ink for strokes as written)"
         print(f"training on {e.n_train} images, validating on {e.n_val} "
               f"({c['loss']} loss, {c['pairing']} pairing{inputs}"
               f"{TTA_NOTE if c.get('test_time') == 'tta' else ''})", file=sys.stderr)
@@ -200,6 +202,9 @@ def _train_options() -> tuple[TrainOption, ...]:
         TrainOption("binary_ink", "--binary-ink", "data", "your ink: every ink pixel at one "
                     "level, the writing's shape without the pen's darkness. Unset: on with skilled "
                     "forgeries (their pens can differ from the genuine ones)", bool),
+        TrainOption("thin_ink", "--thin-ink", "data", "your ink: strokes thinned to one pixel, "
+                    "the writing's shape without the pen's width. Unset: on with skilled "
+                    "forgeries", bool),
         TrainOption("flip", "--flip", "objective", "mirror training images left-right at "
                     "random (faces, objects; not characters)", bool),
         TrainOption("max_train", "--max-train", "data", "subsample the training split (unset: "

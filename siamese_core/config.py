@@ -60,6 +60,9 @@ class TrainConfig:
     # Ink: inputs without grey levels (preprocess.Prep.binary); the recipe's choice for ink
     # with skilled forgeries, whose pen darkness can tell them apart instead of the writing.
     binary_ink: bool = False
+    # Ink: strokes thinned to one pixel before the fit (preprocess.Prep.thin), so a pen's width
+    # tells nothing either; with binary_ink, the recipe's choice for ink with skilled forgeries.
+    thin_ink: bool = False
     # Training images mirrored left-right at random (faces, objects; not characters).
     flip: bool = False
     # Training images turned by 90, 180 and 270 degrees count as 3 more classes each (a drawn
@@ -159,7 +162,8 @@ class TrainConfig:
     def _prep_of(self, kind: str) -> Prep:
         try:
             return Prep(int(self.input_size), self.fit, kind, face=bool(self.face_crop),
-                        width=self.input_width, binary=bool(self.binary_ink))
+                        width=self.input_width, binary=bool(self.binary_ink),
+                        thin=bool(self.thin_ink))
         except ImageError as e:
             raise DataError(str(e)) from None
 
@@ -273,8 +277,10 @@ def recipe(dataset: str, new_classes: bool | None = None, kind: str | None = Non
         # Ink with skilled forgeries: binary inputs. On the 64-writer signatures the forgeries'
         # darker ink let the network tell them by their grey levels: trained and tested without
         # them its skilled-forgery EER is 5-6 points higher, level with HOG (BENCHMARKS.md §10).
+        # Their pens are thinner too: the stroke width alone gives a skilled EER as low as HOG's,
+        # so the strokes are thinned as well (section 10, "... and its width").
         try:
-            kw["binary_ink"] = dataset_forged_folders(dataset) > 0
+            kw["binary_ink"] = kw["thin_ink"] = dataset_forged_folders(dataset) > 0
         except DataError:
             pass
     kw.update(overrides)

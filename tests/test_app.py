@@ -689,15 +689,23 @@ def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_
     # Wide ink: said, and the sample is drawn as the network sees it (issue 21, 2).
     assert any(m.value.startswith("**Shape**") and "56×112 px" in m.value for m in at.markdown)
     assert any("as the network sees them: 56×112 px" in m.value for m in at.markdown)
-    # Skilled forgeries: binary ink, and why (the ink shortcut).
-    assert any(m.value.startswith("**Ink levels**") and "pen's darkness" in m.value
-               for m in at.markdown)
+    # Skilled forgeries: binary ink and thin strokes, and why (the pen shortcut).
+    assert any(m.value.startswith("**Pen**") and "every stroke thinned to one pixel" in m.value
+               and "darkness and width" in m.value for m in at.markdown)
     # 8 writers: 2 validation and 2 test writers, said before anything is trained.
     assert any(i.value.startswith("Few classes held out: validation has 2 and test 2")
                for i in at.info), [i.value for i in at.info]
+    at.switch_page("pages/train.py").run()
+    toggles = {t.label: t.value for t in at.toggle}
+    assert toggles["Binary ink"] is True and toggles["Thin strokes"] is True
+    from siamese_studio.ui.train_form import base_config, config_from_form, form_values
+    v = form_values(base_config(spec))
+    assert config_from_form(spec, v).prep.thin
+    assert not config_from_form(spec, v | {"thin": False}).prep.thin
     at.session_state["active_model"] = str(out)
     at.switch_page("pages/compare.py").run()
     assert not at.exception, at.exception
+    assert any("strokes thinned to one pixel" in c.value for c in at.caption)
     labels = {m.label for m in at.metric}
     assert {"False accepts: skilled forgeries", "False accepts: random", "False rejects"} <= labels
 

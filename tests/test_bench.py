@@ -173,6 +173,32 @@ def test_one_shot_bootstrap_intervals_and_the_paired_difference():
     assert same["difference"] == same["difference_low"] == same["difference_high"] == 0
 
 
+def test_stroke_width_measures_the_pen():
+    """bench/verification.stroke_width: the mean width of a scan's strokes, whatever their
+    length or darkness; the pen peers are its log and the stroke grey's."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from verification import ink_width, pen, stroke_width
+    finally:
+        sys.path.remove(str(BENCH))
+    import cv2
+    import numpy as np
+
+    def scan(thickness, grey=60, length=200):
+        page = np.full((120, 260), 235, np.uint8)
+        cv2.line(page, (20, 60), (20 + length, 60), grey, thickness)
+        return page
+    for t in (1, 3, 5, 9):
+        drawn = int((scan(t)[:, 100] < 150).sum())     # the stroke's width as drawn, in px
+        assert stroke_width(scan(t)) == pytest.approx(drawn, rel=0.1)
+        assert stroke_width(scan(t, length=120)) == pytest.approx(stroke_width(scan(t)), rel=0.1)
+    assert stroke_width(scan(5, grey=20)) == pytest.approx(stroke_width(scan(5, grey=90)), rel=0.15)
+    assert ink_width(np.zeros((5, 5), np.uint8)) == 0
+    f = pen([scan(2), scan(8, grey=20)])
+    assert f["pen_width"].shape == (2, 1) and f["pen_width"][1, 0] - f["pen_width"][0, 0] > 1
+    assert f["pen_grey"][0, 0] > f["pen_grey"][1, 0]       # the lighter pen, the higher grey
+
+
 def test_verification_against_k_references_takes_the_median():
     """bench/verification.reference_eers: a questioned image against k genuine references of
     the claimed person is judged on the median distance, so one odd reference does not decide;
@@ -213,7 +239,8 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
                     "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
                     "--test-time", "--binarised", tmp_path=tmp_path)
     fold = data["folds"][0]
-    assert {"hog", "raw_photo", "ours_ink", "ours_ink_tta", "raw_ink"} <= set(fold)
+    assert {"hog", "hog_thin", "pen_grey", "pen_width", "raw_photo", "ours_ink", "ours_ink_tta",
+            "raw_ink"} <= set(fold)
     # --binarised: each model also scored on its test inputs without grey levels (the ink
     # shortcut's check): other inputs, other distances.
     assert fold["ours_ink_binarised"]["mean_distance_same"] != pytest.approx(
@@ -225,7 +252,9 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
         fold["ours_ink"]["mean_distance_same"], rel=1e-6)
     assert 0 <= fold["ours_ink"]["eer_skilled"] <= 100
     assert 0 <= fold["hog"]["eer_skilled_k5"] <= 100 and "eer_random_k5" in fold["ours_ink_tta"]
-    assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "ink inputs: mean ink level"}
+    assert set(data["ink_shortcut"]) == {"raw scans: stroke grey", "raw scans: stroke width",
+                                         "ink inputs: mean ink level", "ink inputs: stroke width"}
+    assert 0 <= fold["pen_width"]["eer_skilled"] <= 100 and "eer_random_k5" in fold["pen_grey"]
 
 
 def test_verification_binarise_all_trains_without_grey_levels(tmp_path, signature_zip):

@@ -174,16 +174,17 @@ def test_readme_command_rebuilds_the_shipped_network():
         shipped.filters, shipped.block, shipped.top_convs, shipped.embedding_dim)
     assert (cfg.epochs, cfg.learning_rate, cfg.margin, cfg.batch_size) == (80, 6e-3, 1.0, 100)
     # The command it ran. Fields added since (kind, flip, face_crop, input_aspect, test_time,
-    # forged_share, hard_weight, binary_ink) take the values that mean what that run did
-    # (digits are ink, never mirrored, square, embedded once, grey; forgeries as then, had
-    # there been any); fit None is the ink kind's "centre".
+    # forged_share, hard_weight, binary_ink, thin_ink) take the values that mean what that run
+    # did (digits are ink, never mirrored, square, embedded once, grey, strokes as written;
+    # forgeries as then, had there been any); fit None is the ink kind's "centre".
     ran, now = W.read_meta(W.default_prefix())["train"], cfg.to_dict()
     assert {k: now[k] for k in ran if k != "fit"} == {k: v for k, v in ran.items() if k != "fit"}
     assert cfg.prep.fit == ran["fit"] and cfg.resolved().kind == "ink" and not cfg.flip
     assert set(now) - set(ran) == {"kind", "flip", "face_crop", "input_aspect", "test_time",
-                                   "forged_share", "hard_weight", "binary_ink"}
+                                   "forged_share", "hard_weight", "binary_ink", "thin_ink"}
     assert not cfg.face_crop and cfg.input_aspect == 1.0 and cfg.test_time == "none"
     assert cfg.forged_share == 0.2 and cfg.hard_weight == 0 and not cfg.prep.binary
+    assert not cfg.prep.thin
 
 
 def test_train_rejects_bad_filters(capsys):
@@ -337,11 +338,12 @@ def test_the_first_line_says_when_the_inputs_are_wide(capsys):
         assert ("40×80 inputs (wide; --input-aspect 1 for square)" in first) == (aspect == 2)
     # Binary ink (the recipe's with skilled forgeries) is said too, with its way back.
     p = _ConsoleProgress()
-    p.on_train_begin(TrainBegin({"loss": "bce", "pairing": "batch", "binary_ink": True},
-                                10, 5, 1, 1, ["a"]))
+    p.on_train_begin(TrainBegin({"loss": "bce", "pairing": "batch", "binary_ink": True,
+                                 "thin_ink": True}, 10, 5, 1, 1, ["a"]))
     p.abort()
-    assert "binary ink (no pen darkness; --no-binary-ink for grey levels)" in \
-        capsys.readouterr().err.splitlines()[0]
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "binary ink (no pen darkness; --no-binary-ink for grey levels)" in first
+    assert "thin strokes (no pen width; --no-thin-ink for strokes as written)" in first
 
 
 def test_binary_ink_is_an_option_the_command_line_keeps(signature_zip):
@@ -354,6 +356,11 @@ def test_binary_ink_is_an_option_the_command_line_keeps(signature_zip):
         ["train", "--dataset", spec, "--out", "x", "--no-binary-ink"]))
     assert on.prep.binary and not off.prep.binary
     assert "--no-binary-ink" in command_for(off, "x") and "binary" not in command_for(on, "x")
+    # Thin strokes likewise, apart from binary ink.
+    thick = config_from_args(build_parser().parse_args(
+        ["train", "--dataset", spec, "--out", "x", "--no-thin-ink"]))
+    assert on.prep.thin and not thick.prep.thin and thick.prep.binary
+    assert "--no-thin-ink" in command_for(thick, "x") and "thin" not in command_for(on, "x")
 
 
 def test_a_failed_training_leaves_no_half_drawn_bar():

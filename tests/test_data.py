@@ -324,23 +324,28 @@ def test_wide_ink_gets_a_wide_frame_and_characters_do_not(signature_zip, ink_zip
 
 def test_ink_with_skilled_forgeries_trains_on_binary_ink(signature_zip, ink_zip, photo_zip,
                                                           tmp_path):
-    """Issue 21, 6 (the ink shortcut): a dataset with forged folders gets binary ink inputs
-    (no pen darkness to tell forgeries by), counted from the folder names alone; characters and
-    photos keep their grey levels; an option given wins."""
+    """Issue 21, 6 (the ink shortcut): a dataset with forged folders gets binary ink inputs with
+    thin strokes (no pen darkness or width to tell forgeries by), counted from the folder names
+    alone; characters and photos keep their grey levels and strokes; an option given wins."""
     from siamese_core.config import recipe
     from siamese_core.data import dataset_forged_folders
     from tests.conftest import signature_images, write_zip
     assert dataset_forged_folders(f"zip:{signature_zip}") == 8
     assert recipe(f"zip:{signature_zip}").binary_ink and recipe(f"zip:{signature_zip}").prep.binary
     assert not recipe(f"zip:{signature_zip}", binary_ink=False).prep.binary
+    assert recipe(f"zip:{signature_zip}").prep.thin
+    assert not recipe(f"zip:{signature_zip}", thin_ink=False).prep.thin
     for other in (ink_zip, photo_zip):
         assert dataset_forged_folders(f"zip:{other}") == 0 and not recipe(f"zip:{other}").binary_ink
     genuine = write_zip(tmp_path / "genuine.zip", {k: v for k, v in signature_images().items()
                                                    if not k.endswith(("forged", "_forg"))})
     assert not recipe(f"zip:{genuine}").binary_ink       # signatures without forgeries: grey
+    assert not recipe(f"zip:{genuine}").thin_ink and not recipe(f"zip:{ink_zip}").prep.thin
     assert dataset_forged_folders("mnist-5k") == 0 and not recipe("mnist-5k").binary_ink
     with pytest.raises(DataError, match="binary inputs are for ink"):
         recipe(f"zip:{photo_zip}", binary_ink=True).prep
+    with pytest.raises(DataError, match="thin strokes are for ink"):
+        recipe(f"zip:{photo_zip}", thin_ink=True).prep
 
 
 def _glyphs(n: int, side: int = 64) -> list[np.ndarray]:

@@ -468,9 +468,16 @@ def test_wide_inputs_keep_their_shape_from_training_to_a_verdict(tmp_path, signa
     assert meta["model"]["input_width"] == 80 and meta["preprocess"]["width"] == 80
     m = SiameseModel.load(tmp_path / "wide")
     assert m.input_shape == (40, 80) and m.prep == cfg.prep
-    # With skilled forgeries the recipe's inputs are binary ink: recorded, and applied to a
-    # verdict's raw images as in training.
+    # With skilled forgeries the recipe's inputs are binary ink with thin strokes: recorded, and
+    # applied to a verdict's raw images as in training.
     assert cfg.prep.binary and meta["preprocess"]["binary"] is True
+    assert cfg.prep.thin and meta["preprocess"]["thin"] is True
+    from dataclasses import replace as with_
+    from siamese_core.preprocess import prepare
+    with zipfile.ZipFile(signature_zip) as z:
+        g = z.read("w00/genuine/0.png")
+    assert np.array_equal(m.prepare(g), prepare(g, cfg.prep))
+    assert not np.array_equal(m.prepare(g), prepare(g, with_(cfg.prep, thin=False)))
     assert set(np.unique(t.train_ds.images)) == {0, 255}
     with zipfile.ZipFile(signature_zip) as z:
         a, b = (z.read(n) for n in ("w00/genuine/0.png", "w01/genuine/0.png"))

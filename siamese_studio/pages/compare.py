@@ -38,7 +38,8 @@ st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** 
            f"references and neighbours come from that dataset, and every input is prepared as "
            f"its training images were ({m.prep.kind}, {m.prep.size}×{m.prep.width} px, {m.prep.fit} fit"
            f"{', cropped to the face' if m.prep.face else ''}"
-           f"{', every ink pixel at one level' if m.prep.binary else ''})"
+           f"{', every ink pixel at one level' if m.prep.binary else ''}"
+           f"{', strokes thinned to one pixel' if m.prep.thin else ''})"
            + ("; each is embedded as the mean over 9 small warps of it (test-time augmentation)."
               if m.test_time == "tta" else "."))
 try:

@@ -160,12 +160,16 @@ if kind == "ink" and prep.width > prep.size:       # the recipe widened the fram
                     f"of the sampled images), so the network sees it {prep.size}×{prep.width} "
                     "px, keeping its height instead of squeezing it into a square (the Train "
                     "form's *Input shape* can change it).")
-if prep.binary:                                    # the recipe's choice with skilled forgeries
-    st.markdown("**Ink levels** — with skilled forgeries the network sees every ink pixel at "
-                "one level: a pen's darkness is no evidence of who wrote, yet where forgers "
-                "used other pens it tells forged from genuine (in one public set it did, "
-                "BENCHMARKS.md §10), so the network learns the shape of the writing instead "
-                "(the Train form's *Binary ink* can change it).")
+if prep.binary or prep.thin:                       # the recipe's choice with skilled forgeries
+    pen = " and ".join(w for w, on in (("every ink pixel at one level", prep.binary),
+                                       ("every stroke thinned to one pixel", prep.thin)) if on)
+    toggles = " and ".join(f"*{w}*" for w, on in (("Binary ink", prep.binary),
+                                                   ("Thin strokes", prep.thin)) if on)
+    st.markdown(f"**Pen** — with skilled forgeries the network sees {pen}: a pen's darkness "
+                "and width are no evidence of who wrote, yet where forgers used other pens "
+                "they tell forged from genuine (in one public set they did, BENCHMARKS.md §10), "
+                f"so the network learns the shape of the writing instead (the Train form's "
+                f"{toggles} can change it).")
 st.markdown(f"**Splits** — held out by {how}.")
 st.dataframe(pd.DataFrame([{"split": k, "images": v[0], "classes": v[1],
                             "used for": {"train": "learning", "val": "best epoch, threshold",

@@ -26,7 +26,7 @@ def form_values(c: TrainConfig) -> dict:
             "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
             "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip,
             "face": c.face_crop, "aspect": float(c.input_aspect), "tta": c.test_time == "tta",
-            "binary": c.binary_ink}
+            "binary": c.binary_ink, "thin": c.thin_ink}
 
 
 def base_config(spec: str, kind: str | None = None) -> TrainConfig:
@@ -53,6 +53,7 @@ def config_from_form(spec: str, v: dict) -> TrainConfig:
                    group_batches=bool(v.get("grouped", False)), flip=bool(v.get("flip", False)),
                    face_crop=bool(v.get("face", False)) and base.prep.kind == "photo",
                    binary_ink=bool(v.get("binary", base.binary_ink)) and base.prep.kind == "ink",
+                   thin_ink=bool(v.get("thin", base.thin_ink)) and base.prep.kind == "ink",
                    test_time="tta" if v.get("tta", base.test_time == "tta") else "none")
 
 
@@ -156,6 +157,13 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                          "skilled forgeries, whose pens can differ from the genuine ones (in "
                          "the 64-writer signatures they are darker: with grey levels a network "
                          "learnt that instead of the writing, BENCHMARKS.md).")
+                v["thin"] = c3.toggle(
+                    "Thin strokes", d.get("thin", False),
+                    help="Every stroke thinned to one pixel, here and in Compare: the network "
+                         "sees where the pen went, not how wide it drew. On by default with "
+                         "skilled forgeries (in the 64-writer signatures the forgers' pens are "
+                         "also thinner: the width alone told forged from genuine as well as "
+                         "HOG did, BENCHMARKS.md).")
             if v["kind"] == "photo":
                 v["face"] = st.toggle(
                     "Crop to the face", d.get("face", False),

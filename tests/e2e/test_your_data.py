@@ -191,7 +191,8 @@ def test_a_session_keeps_its_newest_uploads_only(page, server, shots):
 def test_signatures_with_forgeries_upload_train_and_report_skilled_false_accepts(page, server,
                                                                                  shots):
     """Issue 21's signature flow in a browser: a zip with forgeries → writers, genuine and
-    forged counts → train → the skilled forgeries' false-accept rate on the finished page."""
+    forged counts, the pen left out (binary, thin) → train → the skilled forgeries'
+    false-accept rate on the finished page."""
     from tests.conftest import signature_images
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -203,6 +204,7 @@ def test_signatures_with_forgeries_upload_train_and_report_skilled_false_accepts
     assert metric(page, "People", timeout=60) == "8"
     assert metric(page, "Skilled forgeries") == "32"
     page.get_by_text("Genuine and forged images per person").wait_for()
+    page.get_by_text("every stroke thinned to one pixel", exact=False).wait_for()   # the pen
     shots(page, "signatures")
     go(page, server, "Train", "Set the hyperparameters")
     box = page.get_by_role("spinbutton", name="Time budget (s)")
