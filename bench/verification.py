@@ -314,8 +314,10 @@ def ink_shortcut(raw, forged: np.ndarray, kinds: list[str], overrides: dict | No
     def auc(values) -> float:
         v = roc_auc_score(forged.astype(int), np.asarray(values, dtype=np.float64))
         return round(float(max(v, 1 - v)), 3)
-    out = {"raw scans: stroke grey": auc([np.percentile(g, 2) for g in raw]),
-           "raw scans: stroke width": auc([stroke_width(g) for g in raw])}
+    # The pen peers' features: logs, which leave an AUC (a ranking) as it is.
+    scans = pen(raw)
+    out = {"raw scans: stroke grey": auc(scans["pen_grey"][:, 0]),
+           "raw scans: stroke width": auc(scans["pen_width"][:, 0])}
     for kind in kinds:
         prep = recipe("bench", new_classes=True, kind=kind, **(overrides or {})).prep
         x = [prepare(g, prep) for g in raw]

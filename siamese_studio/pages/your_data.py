@@ -160,11 +160,13 @@ if kind == "ink" and prep.width > prep.size:       # the recipe widened the fram
                     f"of the sampled images), so the network sees it {prep.size}×{prep.width} "
                     "px, keeping its height instead of squeezing it into a square (the Train "
                     "form's *Input shape* can change it).")
-if prep.binary or prep.thin:                       # the recipe's choice with skilled forgeries
-    pen = " and ".join(w for w, on in (("every ink pixel at one level", prep.binary),
-                                       ("every stroke thinned to one pixel", prep.thin)) if on)
-    toggles = " and ".join(f"*{w}*" for w, on in (("Binary ink", prep.binary),
-                                                   ("Thin strokes", prep.thin)) if on)
+# What the network is not shown of the pen, and the Train form's toggle for each.
+pen_off = [(seen, toggle) for seen, toggle, on in (
+    ("every ink pixel at one level", "*Binary ink*", prep.binary),
+    ("every stroke thinned to one pixel", "*Thin strokes*", prep.thin)) if on]
+if pen_off:                                        # the recipe's choice with skilled forgeries
+    pen = " and ".join(seen for seen, _ in pen_off)
+    toggles = " and ".join(toggle for _, toggle in pen_off)
     st.markdown(f"**Pen** — with skilled forgeries the network sees {pen}: a pen's darkness "
                 "and width are no evidence of who wrote, yet where forgers used other pens "
                 "they tell forged from genuine (in one public set they did, BENCHMARKS.md §10), "
