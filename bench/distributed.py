@@ -3,7 +3,8 @@
     python bench/distributed.py                      # ~3 minutes
     python bench/distributed.py --seconds 10 --equiv-steps 5 --max-train 1000 --epochs 1 \
         --seeds 0                                                                  # smoke
-    python bench/distributed.py --soak 600           # ~15 minutes: the long-run check alone
+    python bench/distributed.py --soak 600           # ~25 minutes: the long-run check alone
+    python bench/distributed.py --keys 5000          # ~2 minutes: instance keys, memory per call
 
 Runs, each in fresh processes (the workers with TF_CONFIG on free loopback ports):
 - speed: the Train page's recipe on mnist-5k for ``--seconds`` of training, validating every
@@ -22,6 +23,10 @@ Two workers on 2 shared cores cannot be faster: this measures the collectives' o
 SECONDS with the Train page's settings; every worker samples its thread count, resident memory
 and ms per step every ``--every`` seconds; then one process trains the same global batches
 (same seed, as many epochs): the kept validation and the test pair accuracy of both.
+
+``--keys CALLS`` runs only the collective instance-key check (issue 22): two workers make CALLS
+agreements (one all-reduce each) with TensorFlow's default fresh instance key per call, then
+with keys fixed at tracing (the Trainer's setting): memory kept and milliseconds per call.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from common import save, table
 
@@ -112,6 +119,54 @@ print(json.dumps({"chief": t.is_chief, "steps": t.step, "epochs": end.epochs_don
 """
 
 
+KEYS = r"""
+import json, os, sys, time
+import numpy as np
+import siamese_core.distributed as d
+d.REUSE_INSTANCE_KEYS = sys.argv[1] == "fixed"
+replicas = d.StrategyReplicas(d.strategy_from_env())
+calls = int(sys.argv[2])
+
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+for _ in range(300):                    # traced, connected, allocator warmed
+    replicas.agree(np.ones(3))
+m0, t0 = rss_mb(), time.perf_counter()
+for _ in range(calls):
+    replicas.agree(np.ones(3))
+print(json.dumps({"ms_per_call": 1000 * (time.perf_counter() - t0) / calls,
+                  "kb_per_call": (rss_mb() - m0) * 1024 / calls}))
+"""
+
+
+def instance_keys(calls: int) -> dict:
+    """Two workers, ``calls`` agreements (one all-reduce each) with TensorFlow's fresh instance
+    key per call, then with the keys fixed at tracing: memory kept and time per call."""
+    from siamese_core.distributed import local_tf_configs
+    rows = []
+    for keys in ("fresh", "fixed"):
+        print(f"keys: {keys} instance keys, 2 workers × {calls} calls …", flush=True)
+        procs = [subprocess.Popen([sys.executable, "-c", KEYS, keys, str(calls)], cwd=ROOT,
+                                  env=dict(os.environ, TF_CONFIG=json.dumps(c)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in local_tf_configs(2)]
+        outs = [p.communicate(timeout=1800) for p in procs]
+        for p, (_, err) in zip(procs, outs):
+            if p.returncode != 0:
+                raise SystemExit(f"a run failed (exit {p.returncode}):\n{err[-3000:]}")
+        for i, (out, _) in enumerate(outs):
+            r = json.loads(out.strip().splitlines()[-1])
+            rows.append({"instance keys": keys, "worker": i, "calls": calls,
+                         "KB kept per call": round(r["kb_per_call"], 3),
+                         "ms per call": round(r["ms_per_call"], 2)})
+    print(table(rows, list(rows[0])))
+    return {"calls": calls, "rows": rows}
+
+
 def soak(seconds: float, every: float) -> dict:
     """Two workers for ``seconds``, then one process on the same global batches."""
     from siamese_core.distributed import local_tf_configs
@@ -136,10 +191,10 @@ def soak(seconds: float, every: float) -> dict:
     one = launch({**base, "epochs": epochs, "seconds": None, "distributed": False},
                  [dict(os.environ)])[0]
     rows = []
-    for i, w in enumerate(workers):
+    for name, w in [(f"worker {i}", w) for i, w in enumerate(workers)] + [("1 process", one)]:
         s = w["samples"]
         first, last = s[0], s[-1]
-        rows.append({"run": f"worker {i}", "steps": w["steps"], "reason": w["reason"],
+        rows.append({"run": name, "steps": w["steps"], "reason": w["reason"],
                      "threads (first / last / max)":
                          f"{first['threads']} / {last['threads']} / {max(x['threads'] for x in s)}",
                      "RSS MB (first / last / max)":
@@ -147,7 +202,8 @@ def soak(seconds: float, every: float) -> dict:
                          f"{max(x['rss_mb'] for x in s):.0f}",
                      "ms per step (first / last / median)":
                          f"{first['ms_per_step']:.1f} / {last['ms_per_step']:.1f} / "
-                         f"{sorted(x['ms_per_step'] for x in s)[len(s) // 2]:.1f}"})
+                         f"{sorted(x['ms_per_step'] for x in s)[len(s) // 2]:.1f}",
+                     "RSS KB per step after 1 min": round(growth_per_step(s, after=60.0), 2)})
     print(table(rows, list(rows[0])))
     acc = [{"run": name, "steps": r["steps"], "epochs": r["epochs"],
             "kept val. pair acc.": round(r["val_pair_accuracy"], 4),
@@ -156,6 +212,17 @@ def soak(seconds: float, every: float) -> dict:
     print(table(acc, list(acc[0])))
     return {"seconds": seconds, "every": every, "config": base, "workers": workers, "one": one,
             "table": rows, "accuracy": acc}
+
+
+def growth_per_step(samples: list[dict], after: float) -> float:
+    """Resident memory's growth in KB per step: the least-squares slope over the samples taken
+    ``after`` seconds into the run (start-up and the first allocations excluded)."""
+    late = [x for x in samples if x["elapsed"] >= after]
+    if len(late) < 2:
+        return float("nan")
+    steps = np.array([x["step"] for x in late], float)
+    rss = np.array([x["rss_mb"] for x in late], float)
+    return float(np.polyfit(steps, rss, 1)[0] * 1024)
 
 
 def time_to(history, target: float):
@@ -172,6 +239,8 @@ def main() -> None:
     ap.add_argument("--soak", type=float, default=None, metavar="SECONDS",
                     help="only the long-run check: two workers for SECONDS")
     ap.add_argument("--every", type=float, default=15.0, help="--soak: seconds between samples")
+    ap.add_argument("--keys", type=int, default=None, metavar="CALLS",
+                    help="only the instance-key check: CALLS collective calls, fresh vs fixed keys")
     ap.add_argument("--parts", default="speed,schedule,equivalence",
                     help="comma-separated parts to run (default all three)")
     ap.add_argument("--out", default=None)
@@ -179,6 +248,9 @@ def main() -> None:
     parts = set(a.parts.split(","))
     if not parts or parts - {"speed", "schedule", "equivalence"}:
         ap.error(f"--parts takes speed, schedule, equivalence; got {a.parts!r}")
+    if a.keys is not None:
+        save("distributed_keys", instance_keys(a.keys), a.out)
+        return
     if a.soak is not None:
         save("distributed_soak", soak(a.soak, a.every), a.out)
         return

@@ -96,6 +96,27 @@ def test_distributed_smoke(tmp_path):
     assert 0.5 <= data["same_schedule"][0]["2 workers"] <= 1
 
 
+def test_distributed_keys_smoke(tmp_path):
+    """The instance-key check: two workers, fresh keys then fixed ones, a row for each worker."""
+    out, data = run("distributed", "--keys", "20", tmp_path=tmp_path)
+    rows = data["rows"]
+    assert [(r["instance keys"], r["worker"]) for r in rows] == [
+        ("fresh", 0), ("fresh", 1), ("fixed", 0), ("fixed", 1)]
+    assert all(r["calls"] == 20 and r["ms per call"] > 0 for r in rows) and "KB kept" in out
+
+
+def test_soak_growth_is_the_slope_after_the_first_minute():
+    import numpy as np
+    sys.path.insert(0, str(BENCH))
+    from distributed import growth_per_step
+    # 1 MB in the first minute (start-up), then 2 KB a step: only the later slope counts.
+    samples = [{"elapsed": t, "step": 100 * t,
+                "rss_mb": 800 + (t >= 60) * (1 + 100 * (t - 60) * 2 / 1024)}
+               for t in range(0, 300, 15)]
+    assert growth_per_step(samples, after=60.0) == pytest.approx(2.0)
+    assert np.isnan(growth_per_step(samples[:4], after=60.0))      # no sample after a minute
+
+
 def test_one_shot_smoke(tmp_path):
     """bench/one_shot.py on a fake Omniglot: two zips of 4 "alphabets" of 5 "characters" (each a
     bar at its own angle), 20-way episodes only where an alphabet has 20: none here, so the
