@@ -42,8 +42,8 @@ STALL_TIMEOUT_S = 600.0
 # *call* of a collective a fresh instance key, fed at call time; each worker's collective param
 # resolver keeps a record per (group, step, instance key) for ever and asks the leader over RPC
 # to complete each new one. Measured on two workers, one all-reduce per call (BENCHMARKS.md,
-# section 8): +6.3 MB per 5,000 calls and 7.7 ms a call with fresh keys; +0.1 MB (flat after the
-# first thousand) and 3.1 ms with keys fixed when the function is traced. Keys fixed at tracing
+# section 8, `bench/distributed.py --keys 5000`): 1.23 KB kept and 2.72 ms a call with fresh
+# keys; 0.11 KB and 1.51 ms with keys fixed when the function is traced. Keys fixed at tracing
 # need every worker to trace the same functions in the same order, which the Trainer's one loop
 # does (the same steps, validations and averages on every worker, agreed before each step).
 REUSE_INSTANCE_KEYS = True
@@ -136,7 +136,7 @@ def cluster_role(strategy) -> tuple[bool, int]:
 def reuse_collective_instance_keys() -> bool:
     """Make this process's collectives keep the instance keys assigned when a function is
     traced (see ``REUSE_INSTANCE_KEYS``), before any collective is traced. Returns whether the
-    setting took: a TensorFlow without the switch keeps its default (memory then grows ~1.3 KB
+    setting took: a TensorFlow without the switch keeps its default (memory then grows ~1.2 KB
     per collective call)."""
     try:
         from tensorflow.python.distribute import cross_device_utils

@@ -243,9 +243,9 @@ print(json.dumps(at))
 
 def test_collectives_keep_no_memory_per_call():
     """Issue 22: TensorFlow gave every call of a collective a fresh instance key and kept a
-    record of each for ever (~1.3 KB a call; ~9 KB a training step; +126 MB in a 10-minute
+    record of each for ever (~1.2 KB a call; ~9 KB a training step; +126 MB in a 10-minute
     run). With keys fixed when the function is traced, 3,000 agreements of two real workers
-    leave memory where it was (with fresh keys: +3.9 MB)."""
+    leave memory where it was (with fresh keys: +3.4 MB)."""
     import os
 
     from siamese_core.distributed import local_tf_configs
