@@ -9,6 +9,10 @@ accuracy (the nearest identity is the right one, threshold ignored), correct ide
 and strangers accepted as someone.
 
     python bench/gallery.py --weights runs/faces [--shots 1 3 5] [--repeats 20] [--far 0.01]
+
+``--ratios R ...`` also tries a second rule for strangers, not the Gallery's: accept the nearest
+identity only when it is clearly nearer than the second (d1 <= R * d2), against the threshold
+alone lowered until it identifies as many (BENCHMARKS.md section 12: no gain on Yale B).
 """
 from __future__ import annotations
 
@@ -65,6 +69,54 @@ def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int,
             "stranger accepted %": pct("stranger_accepted", "strangers")}
 
 
+def nearest_two(m: SiameseModel, ds, k: int, repeats: int, seed: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The same divisions as ``measure``; per question the distances to the nearest and the
+    second-nearest identity and whether the nearest is the right one: (enrolled people's
+    questions, strangers' questions), each an array of rows (d1, d2, right)."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(ds.labels)
+    known, strange = [], []
+    for _ in range(repeats):
+        order = rng.permutation(classes)
+        enrolled, strangers = order[:max(2, len(order) // 2)], order[max(2, len(order) // 2):]
+        with tempfile.TemporaryDirectory() as d:
+            g = Gallery(Path(d) / "g.sqlite", m)
+            asked = []
+            for c in enrolled:
+                idx = rng.permutation(np.flatnonzero(ds.labels == c))
+                g.enrol(ds.class_names[c], ds.images[idx[:k]])
+                asked += [(i, ds.class_names[c]) for i in idx[k:]]
+            asked += [(i, None) for c in strangers for i in np.flatnonzero(ds.labels == c)]
+            for i, name in asked:
+                (n1, v1), (_, v2) = g.identify(ds.images[i]).ranking[:2]
+                (known if name else strange).append((v1.distance, v2.distance, n1 == name))
+    return np.array(known, float).reshape(-1, 3), np.array(strange, float).reshape(-1, 3)
+
+
+def ratio_rows(m: SiameseModel, known: np.ndarray, strange: np.ndarray, k: int,
+               ratios: list[float]) -> list[dict]:
+    """A second rule tried for strangers (not the Gallery's): accept the nearest identity only
+    if it is also clearly nearer than the second (d1 / d2 <= r; Lowe's ratio test), at the
+    calibrated threshold. Beside each, the threshold alone lowered until it identifies at least
+    as many: the rule helps only where it accepts fewer strangers than that threshold."""
+    def rates(t: float, r: float) -> tuple[float, float]:
+        ok = lambda q: (q[:, 0] <= t) & (q[:, 0] <= r * q[:, 1])  # noqa: E731
+        pct = lambda hits: 100 * float(hits.mean()) if hits.size else 0.0  # noqa: E731
+        return pct(ok(known) & (known[:, 2] == 1)), pct(ok(strange))
+    t0 = m.threshold
+    grid = np.unique(np.concatenate([known[:, 0], [t0]]))
+    rows = []
+    for r in ratios:
+        ident, acc = rates(t0, r)
+        t_alone = min((t for t in grid if rates(t, np.inf)[0] >= ident), default=t0)
+        rows.append({"k": k, "ratio": r, "identified % (ratio rule)": round(ident, 1),
+                     "strangers accepted % (ratio rule)": round(acc, 1),
+                     "threshold alone, as many identified": round(float(t_alone), 3),
+                     "strangers accepted % (threshold alone)": round(rates(t_alone, np.inf)[1], 1)})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", required=True, help="a trained model's prefix")
@@ -74,6 +126,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--far", type=float, nargs="*", default=[0.01],
                     help="also at the thresholds with these validation false-accept rates")
+    ap.add_argument("--ratios", type=float, nargs="*", default=[],
+                    help="also try the ratio rule d1/d2 <= R against a lower threshold alone")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     m = SiameseModel.load(args.weights)
@@ -88,8 +142,14 @@ def main() -> None:
           f"the calibrated threshold {m.threshold:.3f} and at validation false-accept rates "
           f"{', '.join(f'{f:.0%}' for f in args.far)}:")
     print(table(rows, list(rows[0])))
-    print("saved", save("gallery", {"weights": args.weights, "dataset": spec, "rows": rows},
-                        args.out))
+    ratio = [row for k in shots if args.ratios for row in
+             ratio_rows(m, *nearest_two(m, ds, k, args.repeats, args.seed), k, args.ratios)]
+    if ratio:
+        print("the ratio rule (nearest identity clearly nearer than the second), at the "
+              "calibrated threshold, against the threshold alone identifying as many:")
+        print(table(ratio, list(ratio[0])))
+    print("saved", save("gallery", {"weights": args.weights, "dataset": spec, "rows": rows,
+                                    "ratio_rule": ratio}, args.out))
 
 
 if __name__ == "__main__":

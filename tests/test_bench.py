@@ -303,7 +303,7 @@ def test_gallery_smoke(tmp_path, photo_zip):
     out = tmp_path / "run" / "faces"
     train(recipe(f"zip:{photo_zip}", kind="photo", epochs=1, seconds=None), [], out=out)
     text, data = run("gallery", "--weights", str(out), "--shots", "1", "2", "--repeats", "2",
-                     tmp_path=tmp_path)
+                     "--ratios", "1.0", "0.5", tmp_path=tmp_path)
     assert "never trained on" in text and [r["k"] for r in data["rows"]] == [1, 2, 1, 2]
     # 2 test people, both enrolled (at least 2 always are): 2 repeats x 2 people x (6 - k).
     assert [r["questions"] for r in data["rows"]] == [20, 16, 20, 16]
@@ -312,6 +312,35 @@ def test_gallery_smoke(tmp_path, photo_zip):
     assert strict <= calibrated
     for r in data["rows"]:
         assert 0 <= r["identified %"] <= r["rank-1 %"] <= 100
+    # The ratio rule at r = 1 accepts whatever the threshold accepts: the same divisions give
+    # the calibrated rows' rates; a stricter r identifies no more.
+    by = {(r["k"], r["ratio"]): r for r in data["ratio_rule"]}
+    for row in data["rows"][:2]:
+        loose, strict = by[(row["k"], 1.0)], by[(row["k"], 0.5)]
+        assert loose["identified % (ratio rule)"] == row["identified %"]
+        assert loose["strangers accepted % (ratio rule)"] == row["stranger accepted %"]
+        assert strict["identified % (ratio rule)"] <= loose["identified % (ratio rule)"]
+
+
+def test_the_ratio_rule_against_the_threshold_alone_by_hand():
+    import numpy as np
+    sys.path.insert(0, str(BENCH))
+    try:
+        from gallery import ratio_rows
+    finally:
+        sys.path.remove(str(BENCH))
+
+    class Model:
+        threshold = 0.45
+    known = np.array([[0.2, 0.5, 1], [0.4, 0.45, 1], [0.3, 0.35, 0]])   # d1, d2, right
+    strange = np.array([[0.3, 0.6, 0], [0.5, 0.55, 0]])
+    (row,) = ratio_rows(Model(), known, strange, k=1, ratios=[0.8])
+    # Ratio rule: only the first question passes (0.4 > 0.8 * 0.45), and the first stranger.
+    assert row["identified % (ratio rule)"] == 33.3
+    assert row["strangers accepted % (ratio rule)"] == 50.0
+    # The threshold alone identifies as many from 0.2 on, where no stranger passes.
+    assert row["threshold alone, as many identified"] == 0.2
+    assert row["strangers accepted % (threshold alone)"] == 0.0
 
 
 def test_verification_smoke_faces_in_a_room(tmp_path, face_zip):
