@@ -26,6 +26,7 @@ pen shortcut is worth.
     python bench/verification.py FACES.zip --in-a-room --set face_crop=true   # camera framing
     python bench/verification.py SIGS.zip --recipes ink --test-time   # the same models with TTA
     python bench/verification.py SIGS.zip --peers-only --references 1 3 5   # k references
+    python bench/verification.py FACES.zip --recipes photo --fusion   # + raw pixels, fused
 """
 from __future__ import annotations
 
@@ -173,6 +174,13 @@ def scores(dist: np.ndarray, person, forged, eps, references: tuple[int, ...] = 
 
 
 # --- peers ------------------------------------------------------------------------------------
+
+def fused(*dists: np.ndarray) -> np.ndarray:
+    """A late fusion of distance matrices: each divided by its mean over pairs of two different
+    images (a scale taken without labels), then summed."""
+    off = ~np.eye(len(dists[0]), dtype=bool)
+    return sum(d / d[off].mean() for d in dists)
+
 
 def l2_matrix(f: np.ndarray) -> np.ndarray:
     sq = (f * f).sum(1)
@@ -397,6 +405,12 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
             row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
                              best_epoch=end.best_epoch, epochs=end.epochs_done)
             print(f"  {name:14s} {row[name]}", flush=True)
+            if a.fusion:
+                # Would raw pixels of the same inputs add what the network misses?
+                f = f"{name}+raw"
+                row[f] = scores(fused(l2_matrix(emb), l2_matrix(zscored(net[t_idx]))),
+                                person[t_idx], forged[t_idx], eps, a.references)
+                print(f"  {f:14s} {row[f]}", flush=True)
             if a.binarised and r == "ink":
                 # The ink shortcut, asked of the model: the same test images with every ink
                 # pixel at one level (no ink darkness left to tell forged from genuine).
@@ -438,6 +452,8 @@ def main() -> None:
     p.add_argument("--binarise-all", action="store_true",
                    help="ablation: train and test the ink recipe on such inputs (the ink "
                         "shortcut's worth to a network: what it loses without grey levels)")
+    p.add_argument("--fusion", action="store_true",
+                   help="also score each model's distances fused with raw pixels' (fused)")
     p.add_argument("--kinds", action="store_true", help="print data.dataset_kind per zip, stop")
     p.add_argument("--in-a-room", action="store_true",
                    help="put each photo somewhere in a larger scene first (a camera's framing)")

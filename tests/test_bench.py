@@ -252,16 +252,29 @@ def test_verification_against_k_references_takes_the_median():
     assert reference_eers(dist, person, forged, 5) == {}     # nobody has more than 5 genuine
 
 
+def test_fused_distances_are_scale_free_sums():
+    import numpy as np
+    sys.path.insert(0, str(BENCH))
+    try:
+        from verification import fused
+    finally:
+        sys.path.remove(str(BENCH))
+    a = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]])   # mean off-diagonal 2
+    b = np.array([[0.0, 30.0, 10.0], [30.0, 0.0, 20.0], [10.0, 20.0, 0.0]])   # mean 20
+    np.testing.assert_allclose(fused(a, b), a / 2 + b / 20)
+    np.testing.assert_allclose(fused(a, 100 * a), a)          # no distance outweighs by scale
+
+
 def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     """bench/verification.py on a zip with skilled forgeries: they train as negatives, the
     peers and ours report skilled-forgery EERs, and the ink shortcut is measured."""
     pytest.importorskip("tensorflow")
     out, data = run("verification", str(signature_zip), "--folds", "4", "--only-folds", "1",
                     "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
-                    "--test-time", "--binarised", tmp_path=tmp_path)
+                    "--test-time", "--binarised", "--fusion", tmp_path=tmp_path)
     fold = data["folds"][0]
     assert {"hog", "hog_thin", "pen_grey", "pen_width", "raw_photo", "ours_ink", "ours_ink_tta",
-            "raw_ink"} <= set(fold)
+            "raw_ink", "ours_ink+raw", "ours_ink_tta+raw"} <= set(fold)
     # --binarised: each model also scored on its test inputs without grey levels (the ink
     # shortcut's check): other inputs, other distances.
     assert fold["ours_ink_binarised"]["mean_distance_same"] != pytest.approx(
