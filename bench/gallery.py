@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,32 +36,42 @@ def threshold_at_far(m: SiameseModel, far: float) -> float:
     return float(max(ok)) if ok else float(min(p["threshold"]))
 
 
-def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int,
-            threshold: float | None = None) -> dict:
+def questions(m: SiameseModel, ds, k: int, repeats: int, seed: int
+              ) -> Iterator[tuple[Gallery, int, str | None]]:
+    """Per repeat, a random division of the test people into enrolled (k images each, in a
+    fresh gallery) and strangers; yields (gallery, image index, the right name) for every other
+    image of an enrolled person, then (gallery, image index, None) for every stranger's."""
     rng = np.random.default_rng(seed)
     classes = np.unique(ds.labels)
-    counts = dict(rank1=0, correct=0, rejected=0, asked=0, stranger_accepted=0, strangers=0)
     for _ in range(repeats):
         order = rng.permutation(classes)
         enrolled, strangers = order[:max(2, len(order) // 2)], order[max(2, len(order) // 2):]
         with tempfile.TemporaryDirectory() as d:
             g = Gallery(Path(d) / "g.sqlite", m)
-            asked = []
+            asked: list[tuple[int, str | None]] = []
             for c in enrolled:
                 idx = rng.permutation(np.flatnonzero(ds.labels == c))
                 g.enrol(ds.class_names[c], ds.images[idx[:k]])
                 asked += [(i, ds.class_names[c]) for i in idx[k:]]
+            asked += [(i, None) for c in strangers for i in np.flatnonzero(ds.labels == c)]
             for i, name in asked:
-                r = g.identify(ds.images[i], threshold)
-                counts["asked"] += 1
-                counts["rank1"] += r.ranking[0][0] == name
-                counts["correct"] += r.name == name
-                counts["rejected"] += r.ranking[0][0] == name and r.name is None
-            for c in strangers:
-                for i in np.flatnonzero(ds.labels == c):
-                    counts["strangers"] += 1
-                    counts["stranger_accepted"] += g.identify(ds.images[i], threshold).name \
-                        is not None
+                yield g, i, name
+
+
+def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int,
+            threshold: float | None = None) -> dict:
+    classes = np.unique(ds.labels)
+    counts = dict(rank1=0, correct=0, rejected=0, asked=0, stranger_accepted=0, strangers=0)
+    for g, i, name in questions(m, ds, k, repeats, seed):
+        r = g.identify(ds.images[i], threshold)
+        if name is None:
+            counts["strangers"] += 1
+            counts["stranger_accepted"] += r.name is not None
+            continue
+        counts["asked"] += 1
+        counts["rank1"] += r.ranking[0][0] == name
+        counts["correct"] += r.name == name
+        counts["rejected"] += r.ranking[0][0] == name and r.name is None
     pct = lambda a, b: round(100 * counts[a] / max(1, counts[b]), 1)  # noqa: E731
     return {"threshold": round(m.threshold if threshold is None else threshold, 3),
             "k": k, "enrolled": len(classes) // 2, "strangers": len(classes) - len(classes) // 2,
@@ -71,26 +82,13 @@ def measure(m: SiameseModel, ds, k: int, repeats: int, seed: int,
 
 def nearest_two(m: SiameseModel, ds, k: int, repeats: int, seed: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The same divisions as ``measure``; per question the distances to the nearest and the
+    """The same questions as ``measure``; per question the distances to the nearest and the
     second-nearest identity and whether the nearest is the right one: (enrolled people's
     questions, strangers' questions), each an array of rows (d1, d2, right)."""
-    rng = np.random.default_rng(seed)
-    classes = np.unique(ds.labels)
     known, strange = [], []
-    for _ in range(repeats):
-        order = rng.permutation(classes)
-        enrolled, strangers = order[:max(2, len(order) // 2)], order[max(2, len(order) // 2):]
-        with tempfile.TemporaryDirectory() as d:
-            g = Gallery(Path(d) / "g.sqlite", m)
-            asked = []
-            for c in enrolled:
-                idx = rng.permutation(np.flatnonzero(ds.labels == c))
-                g.enrol(ds.class_names[c], ds.images[idx[:k]])
-                asked += [(i, ds.class_names[c]) for i in idx[k:]]
-            asked += [(i, None) for c in strangers for i in np.flatnonzero(ds.labels == c)]
-            for i, name in asked:
-                (n1, v1), (_, v2) = g.identify(ds.images[i]).ranking[:2]
-                (known if name else strange).append((v1.distance, v2.distance, n1 == name))
+    for g, i, name in questions(m, ds, k, repeats, seed):
+        (n1, v1), (_, v2) = g.identify(ds.images[i]).ranking[:2]
+        (known if name else strange).append((v1.distance, v2.distance, n1 == name))
     return np.array(known, float).reshape(-1, 3), np.array(strange, float).reshape(-1, 3)
 
 

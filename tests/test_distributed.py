@@ -195,22 +195,29 @@ print(json.dumps({"steps": t.step, "at": probe.at}))
 """
 
 
+def _two_workers_report(script: str, timeout: float) -> list[dict]:
+    """Run ``script`` as two real workers on loopback ports; each must succeed and end with
+    one JSON line, which is returned per worker."""
+    import os
+
+    from siamese_core.distributed import local_tf_configs
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                              env=dict(os.environ, TF_CONFIG=json.dumps(c)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in local_tf_configs(2)]
+    reports = []
+    for p, (out, err) in zip(procs, _finish(procs, timeout=timeout)):
+        assert p.returncode == 0, err[-2000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    return reports
+
+
 def test_worker_threads_and_memory_do_not_grow_with_steps():
     """Issue 22: every collective once left a thread behind for the collective timeout (600 s),
     ~11 a step, and a worker died after ~50 s. Two real workers for 300 steps: the thread
     count after step 300 is within a small constant of the count after step 50 (the old code:
     +2,951 threads over those 250 steps), and resident memory grows by at most 12 MB."""
-    import os
-
-    from siamese_core.distributed import local_tf_configs
-    procs = [subprocess.Popen([sys.executable, "-c", GROWTH], cwd=ROOT,
-                              env=dict(os.environ, TF_CONFIG=json.dumps(c)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for c in local_tf_configs(2)]
-    outputs = _finish(procs, timeout=400)
-    for p, (out, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-2000:]
-        r = json.loads(out.strip().splitlines()[-1])
+    for r in _two_workers_report(GROWTH, timeout=400):
         assert r["steps"] == 300
         (t50, m50), (t300, m300) = r["at"]["50"], r["at"]["300"]
         assert t300 - t50 <= 8, r["at"]
@@ -246,17 +253,7 @@ def test_collectives_keep_no_memory_per_call():
     record of each for ever (~1.2 KB a call; ~9 KB a training step; +126 MB in a 10-minute
     run). With keys fixed when the function is traced, 3,000 agreements of two real workers
     leave memory where it was (with fresh keys: +3.4 MB)."""
-    import os
-
-    from siamese_core.distributed import local_tf_configs
-    procs = [subprocess.Popen([sys.executable, "-c", AGREE], cwd=ROOT,
-                              env=dict(os.environ, TF_CONFIG=json.dumps(c)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for c in local_tf_configs(2)]
-    outputs = _finish(procs, timeout=300)
-    for p, (out, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-2000:]
-        at = json.loads(out.strip().splitlines()[-1])
+    for at in _two_workers_report(AGREE, timeout=300):
         assert at["3300"] - at["300"] < 1.0, at
 
 
