@@ -403,12 +403,22 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
             emb = model.embed(net[t_idx], test_time=tt)
             row[name] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps, a.references)
             row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
-                             best_epoch=end.best_epoch, epochs=end.epochs_done)
+                             best_epoch=end.best_epoch, epochs=end.epochs_done,
+                             pixel_weight=model.meta["model"].get("pixels", 0.0))
             print(f"  {name:14s} {row[name]}", flush=True)
+            # The network's own part of the embedding (all of it, unless the model holds its
+            # pixels too: model.PixelFusion puts the network's first).
+            own = emb[:, :model.meta["model"]["embedding_dim"]]
+            own = own / np.maximum(np.linalg.norm(own, axis=1, keepdims=True), 1e-12)
+            if model.meta["model"].get("pixels"):
+                n = f"{name}_network"
+                row[n] = scores(l2_matrix(own), person[t_idx], forged[t_idx], eps, a.references)
+                print(f"  {n:14s} {row[n]}", flush=True)
             if a.fusion:
-                # Would raw pixels of the same inputs add what the network misses?
+                # Would raw pixels of the same inputs add what the network misses? (The
+                # distances added: the late fusion outside the model.)
                 f = f"{name}+raw"
-                row[f] = scores(fused(l2_matrix(emb), l2_matrix(zscored(net[t_idx]))),
+                row[f] = scores(fused(l2_matrix(own), l2_matrix(zscored(net[t_idx]))),
                                 person[t_idx], forged[t_idx], eps, a.references)
                 print(f"  {f:14s} {row[f]}", flush=True)
             if a.binarised and r == "ink":

@@ -67,6 +67,8 @@ class _ConsoleProgress(Callback):
             inputs += ", binary ink (no pen darkness; --no-binary-ink for grey levels)"
         if c.get("thin_ink"):
             inputs += ", thin strokes (no pen width; --no-thin-ink for strokes as written)"
+        if c.get("pixels"):
+            inputs += ", the inputs' pixels beside the network (--no-pixels for it alone)"
         print(f"training on {e.n_train} images, validating on {e.n_val} "
               f"({c['loss']} loss, {c['pairing']} pairing{inputs}"
               f"{TTA_NOTE if c.get('test_time') == 'tta' else ''})", file=sys.stderr)
@@ -227,6 +229,11 @@ def _train_options() -> tuple[TrainOption, ...]:
         TrainOption("test_time", "--test-time", "objective", "tta: the saved model embeds "
                     "each image as the mean over 9 small warps of it (turns, zooms, shifts), "
                     "calibrated so; none: once (9x faster verdicts)", choices=TEST_TIMES),
+        TrainOption("pixels", "--pixels", "objective", "the saved model's embedding also "
+                    "holds each input's own pixels, the network's distance and theirs each "
+                    "weighed by its mean over validation pairs (photos of new people: raw pixels "
+                    "see what a short training misses). Unset: on for photos and for ink with "
+                    "skilled forgeries", bool),
         TrainOption("forged_share", "--forged-share", "objective", "your signatures with "
                     "skilled forgeries: forged images per genuine one in each batch, forgeries "
                     "of the batch's own people (0 < share <= 4)", _float),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import weights
 from .errors import ImageError, SiameseError
 from .verdict import SiameseModel, Verdict
 
@@ -110,7 +111,7 @@ class Gallery:
         self.path = Path(path)
         self.model = model
         self.model_id = model_id(model)
-        self.dim = int(model.meta["model"]["embedding_dim"])
+        self.dim = weights.embedding_size(model.meta)
         if not self.path.exists():
             self._create()
         with closing(self._connect()) as con:

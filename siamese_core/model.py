@@ -11,6 +11,7 @@ from keras import layers, ops
 
 from .config import BLOCKS, TrainConfig
 from .losses import EPS   # one floor under squared distances, for the layer and the losses
+from .pixels import PIXEL_EPS
 # ``block``: the order of the layers in each convolutional block. Max-pooling before batch norm
 # and ReLU normalises a quarter of the values, and max-pooling commutes with both (per channel,
 # for a positive BN scale): faster steps, same quality (BENCHMARKS.md).
@@ -31,11 +32,16 @@ class ModelConfig:
     # 3x3 convolutions on the last pooled maps (3x3 for 28-px input), before the dense layer:
     # depth where it is cheapest. One makes a better model per second of training (BENCHMARKS.md).
     top_convs: int = 1
+    # The weight of the input's own pixels in the saved model's embedding (PixelFusion): 0, the
+    # network alone; set after training from validation distances (pixels.fusion_weight).
+    pixels: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
         if self.input_width is None:
             del d["input_width"]        # square: the metadata of models before wide inputs
+        if not self.pixels:
+            del d["pixels"]             # the network alone: as before the field existed
         return d
 
     @classmethod
@@ -71,6 +77,50 @@ class EuclideanDistance(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 1)
+
+
+@keras.saving.register_keras_serializable(package="siamese")
+class PixelFusion(layers.Layer):
+    """(images [N, H, W, 1], unit embeddings [N, D]) -> unit vectors [N, D + H*W]: the embedding
+    times sqrt(1 - w^2) beside the image's pixels, z-scored and scaled to unit length, times w.
+
+    The squared distance between two such vectors is (1 - w^2) d_net^2 + w^2 d_pixels^2: the
+    network and raw pixels together (``pixels.py`` says why and how w is chosen), still unit
+    vectors, so thresholds, test-time augmentation and galleries work as for the network alone.
+    """
+
+    def __init__(self, weight: float, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 < float(weight) < 1.0:
+            raise ValueError(f"pixel weight must lie in (0, 1); got {weight!r}")
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        images, emb = inputs
+        x = ops.reshape(images, (ops.shape(images)[0], -1))
+        x = x - ops.mean(x, axis=-1, keepdims=True)
+        # A flat image (one grey) has no pattern to compare: all zeros, as pixels.unit_pixels.
+        x = x / ops.maximum(ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)), PIXEL_EPS)
+        net = (1.0 - self.weight ** 2) ** 0.5
+        return ops.concatenate([net * emb, self.weight * x], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        (n, h, w, c), (_, d) = input_shape
+        return (n, d + h * w * c)
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
+def with_pixels(embedding: keras.Model, cfg: ModelConfig) -> keras.Model:
+    """The saved model's embedding network: ``embedding`` itself, or with ``cfg.pixels`` > 0
+    the same network's output beside the image's pixels (``PixelFusion``; no new weights)."""
+    if not cfg.pixels:
+        return embedding
+    h, w = cfg.input_shape
+    inp = keras.Input((h, w, 1), name="image")
+    out = PixelFusion(cfg.pixels, name="pixels")([inp, embedding(inp)])
+    return keras.Model(inp, out, name="embedding_pixels")
 
 
 def build_embedding(cfg: ModelConfig = ModelConfig()) -> keras.Model:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -255,6 +255,8 @@ class Trainer:
         self.prep = cfg.prep if self.train_ds.user_data else Prep(h, width=w)
         self.siamese: Any = None
         self.emb: Any = None
+        # The embedding network the saved model runs: ``emb``, or it beside its pixels.
+        self.saved_emb: Any = None
         self.head: Any = None
         self.distance: Any = None
         self.train_vars: list = []
@@ -294,6 +296,7 @@ class Trainer:
         self.model_cfg = ModelConfig.from_train(cfg, input_size=h, input_width=w)
         with self.replicas.scope():
             self.siamese, self.emb = build_siamese(self.model_cfg)
+            self.saved_emb = self.emb
             self.head = self.siamese.get_layer("same_head")
             self.distance = self.siamese.get_layer("distance")
             self.train_vars = self.emb.trainable_variables + (
@@ -457,7 +460,8 @@ class Trainer:
     def embed(self, x: np.ndarray, test_time: str = "none") -> np.ndarray:
         """Embeddings of [N, S, S, 1] float images, in inference mode; ``test_time`` "tta":
         as the saved model computes them (test_time.py)."""
-        return embedder(self._embed_once, test_time)(x)
+        own = self.model_cfg.embedding_dim if self.model_cfg.pixels else None
+        return embedder(self._embed_once, test_time, own)(x)
 
     def _embed_once(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([self.forward(x[i:i + 1000]).numpy()
@@ -532,9 +536,11 @@ class Trainer:
 
         best, cfg, tt = self.best, self.cfg, self.cfg.test_time
         self.siamese.set_weights(best["weights"])
-        if tt != "none":
-            # The epoch was chosen on plain embeddings (9x cheaper); its threshold and every
-            # number below are of the embeddings the saved model computes.
+        if cfg.pixels:
+            self._fuse_pixels()
+        if tt != "none" or cfg.pixels:
+            # The epoch was chosen on the network's plain embeddings (cheaper); its threshold
+            # and every number below are of the embeddings the saved model computes.
             tta_cal, d, y, _ = self.validate(tt)
             m = tta_cal.to_dict()
             m["pair_accuracy"] = m.pop("accuracy")
@@ -589,12 +595,30 @@ class Trainer:
             "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
         }
         if self.out is not None:
-            meta = weights.save(self.out, self.siamese, self.emb, meta)
+            meta = weights.save(self.out, self.siamese, self.saved_emb, meta)
         end = TrainEnd(self.reason or "completed", self.epoch, best["epoch"], best["metrics"], (fpr, tpr),
                        time.perf_counter() - self.t_start,
                        str(self.out) if self.out is not None else None, meta)
         self._emit("on_train_end", end)
         return end
+
+    def _fuse_pixels(self) -> None:
+        """The saved model's embedding from here on: the chosen network beside its inputs'
+        pixels (``model.with_pixels``), weighed by validation distances (``pixels.py``)."""
+        import tensorflow as tf
+
+        from .model import with_pixels
+        from .pixels import fusion_weight
+
+        try:
+            w = fusion_weight(self.embed(self.x_val), self.x_val, seed=self.cfg.seed)
+        except ValueError as e:
+            raise DataError(f"cannot weigh the pixels beside the network: {e} (train with "
+                            f"pixels off)") from None
+        self.model_cfg = replace(self.model_cfg, pixels=round(w, 6))
+        self.saved_emb = with_pixels(self.emb, self.model_cfg)
+        self.forward = tf.function(lambda x: self.saved_emb(x, training=False),
+                                   reduce_retracing=True, autograph=False)
 
     def _forgery_rates(self, ds: Dataset, emb: np.ndarray, threshold: float) -> dict:
         """``forgery.verification_rates`` of a split with forgeries ({} without)."""

@@ -125,6 +125,17 @@ class SiameseModel:
                 f"Train a model on images like it (Your data → Train).")
 
     @property
+    def pixels(self) -> float:
+        """The weight of the input's own pixels in this model's embeddings (``model.PixelFusion``;
+        0: the network alone)."""
+        return float(self.meta["model"].get("pixels", 0.0))
+
+    @property
+    def pixels_from(self) -> int | None:
+        """Where the input's own pixels begin in this model's embeddings (None: none there)."""
+        return int(self.meta["model"]["embedding_dim"]) if self.pixels else None
+
+    @property
     def test_time(self) -> str:
         """How the model embeds an image: "tta", the mean over small warps of it (the threshold
         was calibrated so), or "none" (``test_time.py``)."""
@@ -152,7 +163,8 @@ class SiameseModel:
             return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
         if not len(x):
             return once(x)
-        return embedder(once, self.test_time if test_time is None else test_time)(x)
+        return embedder(once, self.test_time if test_time is None else test_time,
+                        self.pixels_from)(x)
 
     def verdict(self, distance: float, threshold: float | None = None) -> Verdict:
         """The verdict for a distance, at the calibrated threshold (or ``threshold``)."""
@@ -214,7 +226,7 @@ def input_shape(meta: dict) -> tuple[int, int]:
 def _check_graph(session, meta: dict, name: str) -> None:
     """The ONNX graph must take [N, H, W, 1] floats and give [N, D], as the metadata says: a
     graph of another shape would fail on every call, deep inside onnxruntime."""
-    (h, w), dim = input_shape(meta), int(meta["model"]["embedding_dim"])
+    (h, w), dim = input_shape(meta), weights.embedding_size(meta)
     ins, outs = session.get_inputs(), session.get_outputs()
     if len(ins) != 1 or len(outs) < 1 or ins[0].type != "tensor(float)":
         raise WeightsError(f"{name}: the graph must take one float image batch")

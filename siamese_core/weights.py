@@ -169,6 +169,8 @@ def check_meta(meta, name: str = "metadata") -> None:
         if m.get("input_width") is not None:
             V.number("model input_width", m["input_width"], MIN_INPUT,
                      MAX_ASPECT * MAX_INPUT, integer=True, error=WeightsError)
+        if m.get("pixels") is not None:
+            V.number("model pixels", m["pixels"], 0, 0.999, error=WeightsError)
     except WeightsError as e:
         raise bad(str(e)) from None
     if m.get("block", BLOCKS[-1]) not in BLOCKS or not isinstance(m.get("normalize", True), bool):
@@ -204,13 +206,24 @@ def zip_bytes(prefix: str | os.PathLike) -> bytes:
 
 def load_keras(prefix: str | os.PathLike):
     """Rebuild the architecture in code from the metadata, then load the verified weights.
-    Returns (siamese, embedding, meta). Never deserialises an architecture from a file."""
-    from .model import ModelConfig, build_siamese
+    Returns (siamese, embedding, meta): ``embedding`` computes what the ONNX file does (with
+    the pixels where the model has them). Never deserialises an architecture from a file."""
+    from .model import ModelConfig, build_siamese, with_pixels
 
     meta = read_meta(prefix, verify=("weights",))
-    siamese, emb = build_siamese(ModelConfig.from_dict(meta["model"]))
+    cfg = ModelConfig.from_dict(meta["model"])
+    siamese, emb = build_siamese(cfg)
     try:
         siamese.load_weights(str(paths(prefix)["h5"]))
     except (ValueError, OSError) as e:
         raise WeightsError(f"weights do not fit the architecture in the metadata ({e})") from None
-    return siamese, emb, meta
+    return siamese, with_pixels(emb, cfg), meta
+
+
+def embedding_size(meta: dict) -> int:
+    """Length of a model's embeddings (its ONNX output): the network's ``embedding_dim``, and
+    one more per input pixel where the model holds its pixels (``model.PixelFusion``)."""
+    m = meta["model"]
+    s = int(m.get("input_size", 28))
+    return int(m["embedding_dim"]) + (s * int(m.get("input_width") or s) if m.get("pixels")
+                                      else 0)

@@ -448,12 +448,16 @@ def test_train_page_starts_from_the_recipe_of_the_images_kind(photo_zip):
     fit = next(s for s in at.selectbox if s.label == "Fit")
     assert fit.options == ["central square", "whole image"]
     toggles = {t.label: t.value for t in at.toggle}
-    assert toggles["Mirrored"] and not toggles["Turned copies"]
+    assert toggles["Mirrored"] and not toggles["Turned copies"] and toggles["Pixels too"]
     kind.set_value("ink").run()
     fit = next(s for s in at.selectbox if s.label == "Fit")
     assert fit.options == ["centre the ink", "fill the frame"]
     toggles = {t.label: t.value for t in at.toggle}
-    assert not toggles["Mirrored"] and toggles["Turned copies"]
+    assert not toggles["Mirrored"] and toggles["Turned copies"] and not toggles["Pixels too"]
+    from siamese_studio.ui.train_form import base_config, config_from_form, form_values
+    v = form_values(base_config(f"zip:{photo_zip}"))
+    assert config_from_form(f"zip:{photo_zip}", v).pixels
+    assert not config_from_form(f"zip:{photo_zip}", v | {"pixels": False}).pixels
     assert not at.exception
 
 
@@ -482,6 +486,9 @@ def test_the_face_crop_is_offered_for_photos_and_no_face_is_said_not_judged(phot
     at = _session("pages/compare.py", user_datasets={f"zip:{face_zip}": "room_faces.zip"},
                   active_model=str(face_model.prefix))
     assert "cropped to the face" in at.caption[0].value
+    # The photo recipe's pixels beside the network, and their weight, said too.
+    assert "holds the input's own pixels beside the network's (pixel weight 0." in \
+        at.caption[0].value
     wall = np.random.default_rng(3).uniform(0, 255, (90, 120)).astype(np.uint8)
     face = face_photos(1, 1, seed=4)["person00"][0]
     for side, image in (("left", face), ("right", wall)):
@@ -698,6 +705,7 @@ def test_signatures_with_forgeries_show_writers_forgeries_and_both_false_accept_
     at.switch_page("pages/train.py").run()
     toggles = {t.label: t.value for t in at.toggle}
     assert toggles["Binary ink"] is True and toggles["Thin strokes"] is True
+    assert toggles["Pixels too"] is True
     from siamese_studio.ui.train_form import base_config, config_from_form, form_values
     v = form_values(base_config(spec))
     assert config_from_form(spec, v).prep.thin

@@ -271,10 +271,16 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
     pytest.importorskip("tensorflow")
     out, data = run("verification", str(signature_zip), "--folds", "4", "--only-folds", "1",
                     "--recipes", "ink", "--seconds", "3", "--episodes", "50", "--way", "2",
-                    "--test-time", "--binarised", "--fusion", tmp_path=tmp_path)
+                    "--test-time", "--binarised", "--fusion", "--set", "pixels=true",
+                    tmp_path=tmp_path)
     fold = data["folds"][0]
     assert {"hog", "hog_thin", "pen_grey", "pen_width", "raw_photo", "ours_ink", "ours_ink_tta",
             "raw_ink", "ours_ink+raw", "ours_ink_tta+raw"} <= set(fold)
+    # A model with its pixels (--set pixels=true) is also scored on its network's part alone.
+    assert 0 < fold["ours_ink"]["pixel_weight"] < 1
+    assert {"ours_ink_network", "ours_ink_tta_network"} <= set(fold)
+    assert fold["ours_ink_network"]["mean_distance_same"] != pytest.approx(
+        fold["ours_ink"]["mean_distance_same"], rel=1e-6)
     # --binarised: each model also scored on its test inputs without grey levels (the ink
     # shortcut's check): other inputs, other distances.
     assert fold["ours_ink_binarised"]["mean_distance_same"] != pytest.approx(

@@ -174,15 +174,18 @@ def test_readme_command_rebuilds_the_shipped_network():
         shipped.filters, shipped.block, shipped.top_convs, shipped.embedding_dim)
     assert (cfg.epochs, cfg.learning_rate, cfg.margin, cfg.batch_size) == (80, 6e-3, 1.0, 100)
     # The command it ran. Fields added since (kind, flip, face_crop, input_aspect, test_time,
-    # forged_share, hard_weight, binary_ink, thin_ink) take the values that mean what that run
-    # did (digits are ink, never mirrored, square, embedded once, grey, strokes as written;
-    # forgeries as then, had there been any); fit None is the ink kind's "centre".
+    # forged_share, hard_weight, binary_ink, thin_ink, pixels) take the values that mean what
+    # that run did (digits are ink, never mirrored, square, embedded once, grey, strokes as
+    # written, the network alone; forgeries as then, had there been any); fit None is the ink
+    # kind's "centre".
     ran, now = W.read_meta(W.default_prefix())["train"], cfg.to_dict()
     assert {k: now[k] for k in ran if k != "fit"} == {k: v for k, v in ran.items() if k != "fit"}
     assert cfg.prep.fit == ran["fit"] and cfg.resolved().kind == "ink" and not cfg.flip
     assert set(now) - set(ran) == {"kind", "flip", "face_crop", "input_aspect", "test_time",
-                                   "forged_share", "hard_weight", "binary_ink", "thin_ink"}
+                                   "forged_share", "hard_weight", "binary_ink", "thin_ink",
+                                   "pixels"}
     assert not cfg.face_crop and cfg.input_aspect == 1.0 and cfg.test_time == "none"
+    assert not cfg.pixels
     assert cfg.forged_share == 0.2 and cfg.hard_weight == 0 and not cfg.prep.binary
     assert not cfg.prep.thin
 
@@ -344,6 +347,29 @@ def test_the_first_line_says_when_the_inputs_are_wide(capsys):
     first = capsys.readouterr().err.splitlines()[0]
     assert "binary ink (no pen darkness; --no-binary-ink for grey levels)" in first
     assert "thin strokes (no pen width; --no-thin-ink for strokes as written)" in first
+    assert "pixels" not in first
+    # The photo recipe's pixels beside the network, likewise.
+    p = _ConsoleProgress()
+    p.on_train_begin(TrainBegin({"loss": "triplet", "pairing": "batch", "pixels": True},
+                                10, 5, 1, 1, ["a"]))
+    p.abort()
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "the inputs' pixels beside the network (--no-pixels for it alone)" in first
+
+
+def test_pixels_are_the_photo_recipes_and_an_option_the_command_line_keeps(photo_zip):
+    """Photos of new people train with their pixels beside the network unless
+    ``--no-pixels``; ink does not (its recipe was measured without them)."""
+    from siamese_core.cli import build_parser, command_for, config_from_args
+    spec = f"zip:{photo_zip}"
+    on = config_from_args(build_parser().parse_args(["train", "--dataset", spec, "--out", "x"]))
+    off = config_from_args(build_parser().parse_args(
+        ["train", "--dataset", spec, "--out", "x", "--no-pixels"]))
+    assert on.prep.kind == "photo" and on.pixels and not off.pixels
+    assert "--no-pixels" in command_for(off, "x") and "pixels" not in command_for(on, "x")
+    ink = config_from_args(build_parser().parse_args(["train", "--dataset", spec, "--out", "x",
+                                                      "--kind", "ink"]))
+    assert not ink.pixels
 
 
 def test_binary_ink_is_an_option_the_command_line_keeps(signature_zip):

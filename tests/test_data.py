@@ -334,12 +334,16 @@ def test_ink_with_skilled_forgeries_trains_on_binary_ink(signature_zip, ink_zip,
     assert recipe(f"zip:{signature_zip}").binary_ink and recipe(f"zip:{signature_zip}").prep.binary
     assert not recipe(f"zip:{signature_zip}", binary_ink=False).prep.binary
     assert recipe(f"zip:{signature_zip}").prep.thin
+    # ... and the pixels beside the network (measured on signatures with forgeries only).
+    assert recipe(f"zip:{signature_zip}").pixels and not recipe(f"zip:{signature_zip}",
+                                                                pixels=False).pixels
     assert not recipe(f"zip:{signature_zip}", thin_ink=False).prep.thin
     for other in (ink_zip, photo_zip):
         assert dataset_forged_folders(f"zip:{other}") == 0 and not recipe(f"zip:{other}").binary_ink
     genuine = write_zip(tmp_path / "genuine.zip", {k: v for k, v in signature_images().items()
                                                    if not k.endswith(("forged", "_forg"))})
     assert not recipe(f"zip:{genuine}").binary_ink       # signatures without forgeries: grey
+    assert not recipe(f"zip:{genuine}").pixels and not recipe(f"zip:{ink_zip}").pixels
     assert not recipe(f"zip:{genuine}").thin_ink and not recipe(f"zip:{ink_zip}").prep.thin
     assert dataset_forged_folders("mnist-5k") == 0 and not recipe("mnist-5k").binary_ink
     with pytest.raises(DataError, match="binary inputs are for ink"):

@@ -7,8 +7,10 @@ from siamese_core import losses  # noqa: E402
 from siamese_core.model import (  # noqa: E402
     EuclideanDistance,
     ModelConfig,
+    PixelFusion,
     build_embedding,
     build_siamese,
+    with_pixels,
 )
 
 
@@ -126,6 +128,35 @@ def test_registered_layer_round_trips():
     layer = EuclideanDistance(name="d")
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, EuclideanDistance)
+
+
+def test_pixel_fusion_puts_the_pixels_beside_the_network():
+    """The saved model's embedding with pixels: the network's unit embedding times sqrt(1-w^2),
+    then the unit pixels (pixels.unit_pixels) times w; unit length; no weights of its own."""
+    from siamese_core.pixels import unit_pixels
+    cfg = ModelConfig(embedding_dim=8, filters=(4, 8), input_size=12, input_width=16,
+                      pixels=0.6)
+    _, emb = build_siamese(cfg)
+    fused = with_pixels(emb, cfg)
+    assert with_pixels(emb, ModelConfig(embedding_dim=8, filters=(4, 8))) is emb
+    assert fused.count_params() == emb.count_params()
+    x = np.random.default_rng(0).integers(0, 255, (3, 12, 16, 1)).astype("float32")
+    x[2] = 90.0                                                  # a flat image
+    out = np.asarray(fused(x))
+    assert out.shape == (3, 8 + 12 * 16)
+    np.testing.assert_allclose(out[:, :8], 0.8 * np.asarray(emb(x)), atol=1e-6)
+    np.testing.assert_allclose(out[:, 8:], 0.6 * unit_pixels(x), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(out[:2], axis=1), 1.0, rtol=1e-5)
+    assert not out[2, 8:].any()
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(PixelFusion(0.25, name="p")))
+    assert isinstance(restored, PixelFusion) and restored.weight == 0.25
+    for bad in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match="pixel weight"):
+            PixelFusion(bad)
+    # The weight round-trips through the metadata; a model without it writes none.
+    assert ModelConfig.from_dict(cfg.to_dict()).pixels == 0.6
+    assert "pixels" not in ModelConfig().to_dict()
 
 
 def _layer_kinds(emb) -> list[str]:

@@ -51,6 +51,29 @@ def test_tta_is_the_renormalised_mean_of_the_warped_unit_embeddings():
                                np.repeat([[0.6, 0.8]], 5, 0), rtol=1e-6)
 
 
+def test_an_embedding_with_pixels_averages_the_network_part_only():
+    """model.PixelFusion's embeddings: [0.8 * network, 0.6 * pixels]. TTA averages the network
+    part over the warps (keeping its length) and takes the pixels of the image as it is."""
+    from siamese_core.pixels import unit_pixels
+    rng = np.random.default_rng(1)
+    imgs = rng.integers(0, 256, (4, 12, 10)).astype(np.float32)
+    proj = rng.normal(size=(120, 3)).astype(np.float32)
+
+    def net(x):
+        v = x.reshape(len(x), -1) @ proj
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def fused(x):
+        return np.concatenate([0.8 * net(x), 0.6 * unit_pixels(x)], axis=1)
+    got = tta_embed(fused, imgs, own_from=3)
+    np.testing.assert_allclose(got[:, :3], 0.8 * tta_embed(net, imgs), rtol=1e-5)
+    np.testing.assert_allclose(got[:, 3:], 0.6 * unit_pixels(imgs), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(embedder(fused, "tta", 3)(imgs), got)
+    # Without own_from the pixels would be averaged over shifted copies: not the image's own.
+    assert np.abs(tta_embed(fused, imgs)[:, 3:] - got[:, 3:]).max() > 1e-2
+
+
 def test_embedder_is_the_embedding_itself_or_its_tta_form():
     def f(x):
         return np.ones((len(x), 3), np.float32)

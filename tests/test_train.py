@@ -521,3 +521,40 @@ def test_a_tta_model_is_calibrated_on_the_embeddings_it_computes(tmp_path):
     W.paths(tmp_path / "tta")["json"].write_text(json.dumps({**meta, "test_time": "mixup"}))
     with pytest.raises(WeightsError, match="unknown test_time 'mixup'"):
         SiameseModel.load(tmp_path / "tta")
+
+
+def test_a_pixels_model_holds_its_inputs_pixels_from_training_to_a_verdict(tmp_path):
+    """Issue 21: with pixels=True the saved model's embedding is the chosen network beside the
+    input's own pixels (model.PixelFusion), weighed by validation distances (pixels.py); the
+    ONNX file computes it, TTA averages the network part only, the threshold is of these
+    embeddings, and a gallery stores them."""
+    from siamese_core.gallery import Gallery
+    from siamese_core.pixels import fusion_weight, unit_pixels
+    from siamese_core.train import Trainer
+    t = Trainer(TrainConfig(**TINY, pixels=True, test_time="tta"), out=tmp_path / "px")
+    end = t.run()
+    m = SiameseModel.load(tmp_path / "px")
+    w = m.pixels
+    assert 0 < w < 1 and end.meta["model"]["pixels"] == w and end.meta["train"]["pixels"]
+    x = t.val_ds.images[:16]
+    e = m.embed(x)
+    assert e.shape == (16, 64 + 28 * 28)
+    np.testing.assert_allclose(e, t.embed(x[..., None].astype(np.float32), "tta"), atol=1e-4)
+    np.testing.assert_allclose(e[:, 64:], w * unit_pixels(x), atol=1e-5)     # as they are
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-4)
+    # The weight: the network's and the pixels' mean distances over validation images.
+    plain = m.embed(t.val_ds.images, test_time="none")[:, :64] / np.sqrt(1 - w * w)
+    assert fusion_weight(plain, t.val_ds.images, seed=0) == pytest.approx(w, abs=1e-5)
+    assert m.threshold == pytest.approx(t.validate("tta")[0].threshold)
+    _, emb, _ = W.load_keras(tmp_path / "px")
+    np.testing.assert_allclose(np.asarray(emb(x[..., None].astype(np.float32))),
+                               m.embed(x, test_time="none"), atol=1e-4)
+    g = Gallery(tmp_path / "g.sqlite", m)
+    g.enrol("first", x[:3])
+    assert g.identify(x[0]).ranking[0][0] == "first"
+    # A weight outside (0, 1) in the metadata is refused in one line.
+    meta = json.loads(W.paths(tmp_path / "px")["json"].read_text())
+    meta["model"]["pixels"] = 1.5
+    W.paths(tmp_path / "px")["json"].write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="model pixels"):
+        SiameseModel.load(tmp_path / "px")

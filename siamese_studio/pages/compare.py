@@ -40,6 +40,8 @@ st.caption(f"Model: **{'your trained model' if mine else 'the shipped model'}** 
            f"{', cropped to the face' if m.prep.face else ''}"
            f"{', every ink pixel at one level' if m.prep.binary else ''}"
            f"{', strokes thinned to one pixel' if m.prep.thin else ''})"
+           + (f"; its embedding holds the input's own pixels beside the network's "
+              f"(pixel weight {m.pixels:.2f})" if m.pixels else "")
            + ("; each is embedded as the mean over 9 small warps of it (test-time augmentation)."
               if m.test_time == "tta" else "."))
 try:

@@ -26,7 +26,7 @@ def form_values(c: TrainConfig) -> dict:
             "input_size": c.input_size, "fit": c.prep.fit, "rotated": c.rotated_classes,
             "grouped": c.group_batches, "kind": c.prep.kind, "flip": c.flip,
             "face": c.face_crop, "aspect": float(c.input_aspect), "tta": c.test_time == "tta",
-            "binary": c.binary_ink, "thin": c.thin_ink}
+            "binary": c.binary_ink, "thin": c.thin_ink, "pixels": c.pixels}
 
 
 def base_config(spec: str, kind: str | None = None) -> TrainConfig:
@@ -54,7 +54,8 @@ def config_from_form(spec: str, v: dict) -> TrainConfig:
                    face_crop=bool(v.get("face", False)) and base.prep.kind == "photo",
                    binary_ink=bool(v.get("binary", base.binary_ink)) and base.prep.kind == "ink",
                    thin_ink=bool(v.get("thin", base.thin_ink)) and base.prep.kind == "ink",
-                   test_time="tta" if v.get("tta", base.test_time == "tta") else "none")
+                   test_time="tta" if v.get("tta", base.test_time == "tta") else "none",
+                   pixels=bool(v.get("pixels", base.pixels)))
 
 
 # Input shapes offered (width / height): wide images such as signatures keep their shape.
@@ -141,6 +142,13 @@ def train_form(spec: str, d: dict, running: bool) -> tuple[bool, dict]:
                                       "its threshold is calibrated so: on new alphabets, "
                                       "writers and faces 0.5–3 points better in every fold "
                                       "measured (BENCHMARKS.md), 9× the work per verdict.")
+            v["pixels"] = c4.toggle(
+                "Pixels too", d.get("pixels", False),
+                help="The saved model's embedding also holds each input's own pixels, the "
+                     "network's distance and theirs each weighed by its typical size on the "
+                     "validation images: on faces of people never seen, raw pixels catch what a "
+                     "few minutes of training miss (BENCHMARKS.md). On by default for photos and "
+                     "for signatures with skilled forgeries.")
             v["rotated"] = c3.toggle("Turned copies", d["rotated"],
                                      help="Each training image turned by 90°, 180° and 270° counts "
                                           "as three more classes (turned copies as new classes): "

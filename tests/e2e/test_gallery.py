@@ -78,6 +78,8 @@ def test_faces_upload_train_enrol_from_the_camera_and_identify(camera_page, serv
     page.get_by_text("your trained model").first.wait_for()
 
     go(page, server, "Compare", "Random test pairs")
+    # The photo recipe keeps the inputs' pixels beside the network, and Compare says so.
+    page.get_by_text("its embedding holds the input's own pixels").first.wait_for()
     page.get_by_role("tab", name="Enrol & identify").click()
     panel = page.get_by_role("tabpanel").filter(has_text="Enrol this image")
     enrol, who = panel.locator('[data-testid="stColumn"]').nth(0), \
