@@ -404,13 +404,13 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
             row[name] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps, a.references)
             row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
                              best_epoch=end.best_epoch, epochs=end.epochs_done,
-                             pixel_weight=model.meta["model"].get("pixels", 0.0))
+                             pixel_weight=model.pixels)
             print(f"  {name:14s} {row[name]}", flush=True)
             # The network's own part of the embedding (all of it, unless the model holds its
             # pixels too: model.PixelFusion puts the network's first).
-            own = emb[:, :model.meta["model"]["embedding_dim"]]
+            own = emb[:, :model.pixels_from]
             own = own / np.maximum(np.linalg.norm(own, axis=1, keepdims=True), 1e-12)
-            if model.meta["model"].get("pixels"):
+            if model.pixels:
                 n = f"{name}_network"
                 row[n] = scores(l2_matrix(own), person[t_idx], forged[t_idx], eps, a.references)
                 print(f"  {n:14s} {row[n]}", flush=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibrate import pairwise_distances
+
 # Below this norm an image is flat (one grey): its pixel part is zero (model.PixelFusion).
 PIXEL_EPS = 1e-6
 FUSION_IMAGES = 1000     # validation images for the mean distances: ~500k pairs, plenty
@@ -31,12 +33,9 @@ def unit_pixels(images: np.ndarray) -> np.ndarray:
 def mean_distance(f: np.ndarray) -> float:
     """The mean Euclidean distance over all pairs of two different rows of ``f``."""
     f = np.asarray(f, np.float64)
-    n = len(f)
-    if n < 2:
+    if len(f) < 2:
         raise ValueError("the mean distance needs two or more rows")
-    sq = (f * f).sum(1)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * f @ f.T, 0))
-    return float(d[~np.eye(n, dtype=bool)].mean())
+    return float(pairwise_distances(f, f)[~np.eye(len(f), dtype=bool)].mean())
 
 
 def fusion_weight(embeddings: np.ndarray, images: np.ndarray, max_images: int = FUSION_IMAGES,

@@ -296,7 +296,6 @@ class Trainer:
         self.model_cfg = ModelConfig.from_train(cfg, input_size=h, input_width=w)
         with self.replicas.scope():
             self.siamese, self.emb = build_siamese(self.model_cfg)
-            self.saved_emb = self.emb
             self.head = self.siamese.get_layer("same_head")
             self.distance = self.siamese.get_layer("distance")
             self.train_vars = self.emb.trainable_variables + (
@@ -306,7 +305,14 @@ class Trainer:
             self.aug_seed = keras.random.SeedGenerator(cfg.seed + 1)
             self.aug_strength = tf.Variable(0.0 if cfg.augment_warmup else 1.0, trainable=False)
         self.step_fn = self.replicas.compile(self._replica_step, cfg.jit_compile)
-        self.forward = tf.function(lambda x: self.emb(x, training=False), reduce_retracing=True,
+        self._save_as(self.emb)
+
+    def _save_as(self, emb) -> None:
+        """The embedding network the saved model runs, and the compiled inference on it that
+        validation and the final numbers use (a new network needs a new trace)."""
+        import tensorflow as tf
+        self.saved_emb = emb
+        self.forward = tf.function(lambda x: emb(x, training=False), reduce_retracing=True,
                                    autograph=False)
 
     def _replica_step(self, x, y):
@@ -605,8 +611,6 @@ class Trainer:
     def _fuse_pixels(self) -> None:
         """The saved model's embedding from here on: the chosen network beside its inputs'
         pixels (``model.with_pixels``), weighed by validation distances (``pixels.py``)."""
-        import tensorflow as tf
-
         from .model import with_pixels
         from .pixels import fusion_weight
 
@@ -616,9 +620,7 @@ class Trainer:
             raise DataError(f"cannot weigh the pixels beside the network: {e} (train with "
                             f"pixels off)") from None
         self.model_cfg = replace(self.model_cfg, pixels=round(w, 6))
-        self.saved_emb = with_pixels(self.emb, self.model_cfg)
-        self.forward = tf.function(lambda x: self.saved_emb(x, training=False),
-                                   reduce_retracing=True, autograph=False)
+        self._save_as(with_pixels(self.emb, self.model_cfg))
 
     def _forgery_rates(self, ds: Dataset, emb: np.ndarray, threshold: float) -> dict:
         """``forgery.verification_rates`` of a split with forgeries ({} without)."""
