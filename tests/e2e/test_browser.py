@@ -108,6 +108,18 @@ def ink(page, index: int) -> int:
         " let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k] > 128) n++; return n; }")
 
 
+def wait_ink(page, n: int, timeout: float = 10) -> None:
+    """Wait until the first drawing canvas on the page has exactly ``n`` bright pixels; the
+    canvas is looked up on every poll, so a remounted one is the one counted."""
+    page.wait_for_function(
+        "n => { const c = document.querySelector('canvas.dc-canvas.lower-canvas') ||"
+        " [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
+        ".map(r => r.querySelector('canvas.dc-canvas.lower-canvas')).find(Boolean);"
+        " if (!c) return false; const d = c.getContext('2d').getImageData(0, 0, c.width,"
+        " c.height).data; let k = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) k++;"
+        " return k === n; }", arg=n, timeout=timeout * 1000)
+
+
 def test_a_drawing_survives_pick_and_back_and_clear_empties_it(page, server, shots):
     """UX 6: Draw -> Pick -> Draw shows the same strokes again and still judges them; the
     visible Clear button starts again. The canvas toolbar has room above the canvas (its
@@ -128,15 +140,14 @@ def test_a_drawing_survives_pick_and_back_and_clear_empties_it(page, server, sho
     page.get_by_text("of the test split").first.wait_for()
     radio.get_by_text("Draw").click()
     page.locator("canvas.upper-canvas").nth(1).wait_for()
-    page.wait_for_function("([c, n]) => { const d = c.getContext('2d').getImageData(0, 0, c.width,"
-                           " c.height).data; let k = 0; for (let i = 0; i < d.length; i += 4)"
-                           " if (d[i] > 128) k++; return k === n; }",
-                           arg=[page.locator("canvas.dc-canvas.lower-canvas").first.element_handle(),
-                                drawn])
+    wait_ink(page, drawn)
     page.get_by_text("what the network sees").first.wait_for()
     shots(page, "drawing-back")
     main(page).get_by_role("button", name="Clear").first.click()
     page.get_by_text("what the network sees").wait_for(state="detached")
+    # The canvas is mounted afresh after Clear: wait for the one on the page to be empty
+    # (reading once could catch the old one before the new one replaced it).
+    wait_ink(page, 0)
     assert ink(page, 0) == 0
     no_exceptions(page)
 
