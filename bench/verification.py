@@ -11,7 +11,8 @@ its own preprocessing) and scores, on the same episodes and pairs, them and non-
   people ("random" forgeries) and, where the zip has forgeries, against genuine-forged pairs of
   one person ("skilled" forgeries);
 - the same EERs when a questioned image is compared with K genuine references of the claimed
-  person (``--references``, the median distance, as an enrolled gallery decides).
+  person (``--references``: the median distance, as an enrolled gallery decides, and two other
+  rules, the mean and the mean less the references' own spread; ``reference_scores``).
 
 Peers: raw pixels (z-scored, as each kind's preprocessing leaves them), Eigenfaces (PCA fitted on
 the training people) and LBP histograms for photos, HOG of the ink for signatures (of its strokes
@@ -127,16 +128,27 @@ def episodes(person: np.ndarray, forged: np.ndarray, n_way: int, count: int, see
     return out
 
 
+def reference_scores(dist: np.ndarray, ref: np.ndarray, questioned: np.ndarray) -> dict:
+    """Each rule's score of ``questioned`` images against the references ``ref`` (lower: more
+    alike): ``median`` of the distances (``Gallery.verify`` until now), their ``mean``, and
+    ``spread``: the mean less the references' own mean distance among themselves (a
+    writer-dependent score: a person who signs alike every time is held to it; with one
+    reference there is no spread and it is the mean)."""
+    d = dist[np.ix_(ref, questioned)]
+    spread = (dist[np.ix_(ref, ref)].sum() / (len(ref) * (len(ref) - 1))) if len(ref) > 1 else 0.0
+    return {"": np.median(d, axis=0), "_mean": d.mean(axis=0), "_spread": d.mean(axis=0) - spread}
+
+
 def reference_eers(dist: np.ndarray, person: np.ndarray, forged: np.ndarray, k: int,
                    draws: int = 20, seed: int = 0) -> dict:
-    """EERs (%) of verification against ``k`` genuine references of the claimed person, as a
-    gallery verifies (``Gallery.verify``: the median distance to the enrolled samples): per
-    person with more than ``k`` genuine images, ``draws`` random reference sets, each against
-    the person's other genuine images, their forgeries (skilled) and every other person's
-    genuine images (random). The draws depend only on ``person``/``forged`` and ``seed``, so
-    every method is scored on the same ones."""
+    """EERs (%) of verification against ``k`` genuine references of the claimed person, by each
+    rule of ``reference_scores`` (``eer_skilled_k5``: the median, ``..._mean``, ``..._spread``):
+    per person with more than ``k`` genuine images, ``draws`` random reference sets, each
+    against the person's other genuine images, their forgeries (skilled) and every other
+    person's genuine images (random). The draws depend only on ``person``/``forged`` and
+    ``seed``, so every method and rule is scored on the same ones."""
     rng = np.random.default_rng(seed)
-    same, rand, skilled = [], [], []
+    scored: dict[tuple[str, str], list] = {}
     for p in np.unique(person):
         mine = person == p
         g, f = np.flatnonzero(mine & ~forged), np.flatnonzero(mine & forged)
@@ -145,16 +157,15 @@ def reference_eers(dist: np.ndarray, person: np.ndarray, forged: np.ndarray, k: 
             continue
         for _ in range(draws):
             ref = rng.choice(g, k, replace=False)
-            same.append(np.median(dist[np.ix_(ref, np.setdiff1d(g, ref))], axis=0))
-            rand.append(np.median(dist[np.ix_(ref, others)], axis=0))
-            if len(f):
-                skilled.append(np.median(dist[np.ix_(ref, f)], axis=0))
-    if not same:
-        return {}
-    d_same = np.concatenate(same)
-    out = {f"eer_random_k{k}": eer(d_same, np.concatenate(rand))}
-    if skilled:
-        out[f"eer_skilled_k{k}"] = eer(d_same, np.concatenate(skilled))
+            for kind, q in (("same", np.setdiff1d(g, ref)), ("random", others), ("skilled", f)):
+                if len(q):
+                    for rule, v in reference_scores(dist, ref, q).items():
+                        scored.setdefault((kind, rule), []).append(v)
+    out = {}
+    for (kind, rule), values in scored.items():
+        if kind != "same":
+            out[f"eer_{kind}_k{k}{rule}"] = eer(np.concatenate(scored[("same", rule)]),
+                                                np.concatenate(values))
     return out
 
 
@@ -404,7 +415,10 @@ def run_fold(a, raw, person, forged, names, held: np.ndarray, fold: int) -> dict
             row[name] = scores(l2_matrix(emb), person[t_idx], forged[t_idx], eps, a.references)
             row[name].update(train_seconds=end.meta["train_seconds"], steps=end.meta.get("steps"),
                              best_epoch=end.best_epoch, epochs=end.epochs_done,
-                             pixel_weight=model.pixels)
+                             pixel_weight=model.pixels,
+                             # the rule the model chose on validation for k references
+                             # (its _kK keys: the same rule's EERs here)
+                             reference_rule=model.references.rule)
             print(f"  {name:14s} {row[name]}", flush=True)
             # The network's own part of the embedding (all of it, unless the model holds its
             # pixels too: model.PixelFusion puts the network's first).
@@ -494,7 +508,8 @@ def main() -> None:
         methods = [k for k in rows[0] if isinstance(rows[0][k], dict) and "one_shot" in rows[0][k]]
         summary = []
         metrics = ["one_shot", "eer_random", "eer_skilled"] + [
-            f"eer_{kind}_k{k}" for k in a.references for kind in ("random", "skilled")]
+            f"eer_{kind}_k{k}{rule}" for k in a.references for kind in ("random", "skilled")
+            for rule in ("", "_mean", "_spread")]
         metrics = [m for m in metrics if any(m in rows[0][x] for x in methods)]
         for m in methods:
             line = {"method": m}

@@ -403,6 +403,13 @@ def _cmd_train(args) -> int:
                   f"false rejects {t['frr']:.2%}, false accepts of skilled forgeries "
                   f"{t['far_skilled']:.2%} and of random ones {t['far_random']:.2%}; equal "
                   f"error rates: skilled {t['eer_skilled']:.2%}, random {t['eer_random']:.2%}")
+        r = t.get("references")
+        if r:
+            from .references import ReferenceRule
+            print(f"test against {r['k']} references of the claimed class "
+                  f"({ReferenceRule(r['rule']).label}, the rule chosen on validation): false "
+                  f"rejects {r['frr']:.2%}, false accepts of {r['against']} {r['far']:.2%}; "
+                  f"equal error rate {r['eer']:.2%}")
     splits = end.meta["splits"]
     few = few_held_out_note(end.meta["holdout"], splits["val"]["classes"],
                             splits["test"]["classes"] if "test" in splits else None, t)
@@ -549,8 +556,9 @@ def _cmd_identify(args) -> int:
         if args.json:
             print(json.dumps({"name": args.name, **v.to_dict()}))
         else:
-            print(f"{'match' if v.same else 'no match'}: {printable(args.name)} at distance "
-                  f"{v.distance:.4f} (threshold {v.threshold:.4f}), confidence "
+            print(f"{'match' if v.same else 'no match'}: {printable(args.name)} at "
+                  f"{gallery.model.references.label} {v.distance:.4f} (threshold "
+                  f"{v.threshold:.4f}), confidence "
                   f"{v.confidence:.1%}")
         return 0
     r = gallery.identify(x, args.threshold)
@@ -559,7 +567,8 @@ def _cmd_identify(args) -> int:
                                                       for n, v in r.ranking]}))
         return 0
     best = r.ranking[0][1]
-    print(f"{printable(r.name)}: distance {best.distance:.4f} (threshold {best.threshold:.4f}), "
+    print(f"{printable(r.name)}: {gallery.model.references.label} {best.distance:.4f} "
+          f"(threshold {best.threshold:.4f}), "
           f"confidence {best.confidence:.1%}" if r.name is not None else
           f"unknown: nobody enrolled within the threshold {best.threshold:.4f} (nearest: "
           f"{printable(r.ranking[0][0])} at {best.distance:.4f})")

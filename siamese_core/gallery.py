@@ -62,8 +62,8 @@ class Identity:
 @dataclass(frozen=True)
 class Identification:
     """1:N: the identity a questioned image is taken for (``name``; None: unknown, no identity
-    within the threshold) and every identity's verdict, nearest first (median distance to its
-    samples, as in ``Gallery.verify``)."""
+    within the threshold) and every identity's verdict, nearest first (its score against each
+    identity's samples, as in ``Gallery.verify``)."""
 
     name: str | None
     ranking: tuple[tuple[str, Verdict], ...]
@@ -257,27 +257,30 @@ class Gallery:
         with closing(self._connect()) as con, con:
             return con.execute("DELETE FROM identities WHERE name = ?", (name,)).rowcount > 0
 
-    def _distances(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _scores(self, x: np.ndarray) -> dict[str, float]:
+        """Per identity: the questioned input's score against its samples, by the model's
+        rule for several references (``SiameseModel.references``)."""
         q = self.model.embed(np.asarray(x)[None])[0]
         with closing(self._connect()) as con:
             gallery = self._embeddings(con)
-        return {n: np.linalg.norm(e - q[None], axis=1) for n, e in gallery.items()}
+        rule = self.model.references
+        return {n: rule.score(np.linalg.norm(e - q[None], axis=1), e) for n, e in gallery.items()}
 
     def verify(self, name: str, x: np.ndarray, threshold: float | None = None) -> Verdict:
         """1:1: is the prepared input ``x`` [S, S] the identity ``name``? The verdict is on the
-        median distance to its samples, as ``SiameseModel.verify`` decides."""
-        d = self._distances(x)
-        if name not in d:
+        score of the distances to its samples, as ``SiameseModel.verify`` decides."""
+        s = self._scores(x)
+        if name not in s:
             raise GalleryError(f"nobody called {name!r} is enrolled")
-        return self.model.verdict(float(np.median(d[name])), threshold)
+        return self.model.verdict(s[name], threshold)
 
     def identify(self, x: np.ndarray, threshold: float | None = None) -> Identification:
         """1:N: which enrolled identity is the prepared input ``x``, if any?"""
-        d = self._distances(x)
-        if not d:
+        s = self._scores(x)
+        if not s:
             raise GalleryError("nobody is enrolled yet")
-        ranking = sorted(((n, self.model.verdict(float(np.median(v)), threshold))
-                          for n, v in d.items()), key=lambda nv: (nv[1].distance, nv[0]))
+        ranking = sorted(((n, self.model.verdict(v, threshold)) for n, v in s.items()),
+                         key=lambda nv: (nv[1].distance, nv[0]))
         best = ranking[0]
         return Identification(best[0] if best[1].same else None, tuple(ranking))
 

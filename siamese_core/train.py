@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import forgery, weights
+from . import forgery, references, weights
 from .calibrate import (ALL_PAIRS_MAX, Calibration, calibrate, evaluate_embeddings,
                         holdout_interval, operating_points, pca_2d)
 from .config import TrainConfig
@@ -564,6 +564,13 @@ class Trainer:
                                        cal.threshold))
         e_val = self.embed(self.x_val, tt)
         val_rates = self._forgery_rates(self.val_ds, e_val, cal.threshold)
+        # Several references of one identity: the score's rule chosen on validation.
+        rule, chosen = references.choose(e_val, self.val_ds.labels,
+                                         *self._forgery_embeddings(self.val_ds), seed=cfg.seed)
+        if test is not None and chosen:
+            test["references"] = references.enrolment_rates(
+                emb, self.test_ds.labels, rule, cal.threshold, chosen["k"],
+                *self._forgery_embeddings(self.test_ds), seed=cfg.seed) or None
         random_points = None
         if val_rates:   # the threshold control also says how often another person passes
             a, b = self.val_pairs.a, self.val_pairs.b
@@ -582,6 +589,7 @@ class Trainer:
             # operating points are of skilled forgeries, and validation says both kinds.
             "calibrated_on": "skilled forgeries" if self.val_skilled is not None else "pairs",
             "validation_rates": val_rates or None,
+            "references": {**rule.to_dict(), **chosen},
             "operating_points": operating_points(best["d"], best["y"]),
             "operating_points_random": random_points,
             "train": cfg.to_dict(),
@@ -622,12 +630,19 @@ class Trainer:
         self.model_cfg = replace(self.model_cfg, pixels=round(w, 6))
         self._save_as(with_pixels(self.emb, self.model_cfg))
 
+    def _forgery_embeddings(self, ds: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A split's forgeries embedded as the saved model embeds, and whom each imitates."""
+        if not ds.n_forgeries:
+            return None, None
+        return (self.embed(ds.forgeries[..., None].astype(np.float32), self.cfg.test_time),
+                ds.forgery_of)
+
     def _forgery_rates(self, ds: Dataset, emb: np.ndarray, threshold: float) -> dict:
         """``forgery.verification_rates`` of a split with forgeries ({} without)."""
-        if not ds.n_forgeries:
+        f_emb, of = self._forgery_embeddings(ds)
+        if f_emb is None:
             return {}
-        f_emb = self.embed(ds.forgeries[..., None].astype(np.float32), self.cfg.test_time)
-        return forgery.verification_rates(emb, ds.labels, f_emb, ds.forgery_of, threshold,
+        return forgery.verification_rates(emb, ds.labels, f_emb, of, threshold,
                                           seed=self.cfg.seed)
 
     def _emit(self, hook: str, event) -> None:

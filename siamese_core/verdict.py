@@ -14,6 +14,7 @@ from . import weights
 from .calibrate import confidence
 from .errors import ImageError, WeightsError
 from .preprocess import Prep, image_kind, prepare
+from .references import ReferenceRule
 from .test_time import embedder
 
 
@@ -33,7 +34,8 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Verification:
-    """A questioned image against a class's references: the verdict (on the median distance)
+    """A questioned image against a class's references: the verdict (on their score, by the
+    model's ``references`` rule)
     and every reference's distance, nearest first (``order`` indexes the references)."""
 
     verdict: Verdict
@@ -176,9 +178,9 @@ class SiameseModel:
     def verify(self, query: np.ndarray, references: np.ndarray,
                threshold: float | None = None) -> "Verification":
         """Is ``query`` (a prepared input [S, S]) of the same class as ``references`` [N, S, S]?
-        The verdict is on the median distance to the references: one odd reference cannot swing
-        it, and with one reference it is the plain pair verdict the threshold was calibrated
-        for."""
+        The verdict is on one score of the distances to the references, by the rule the model
+        chose on validation (``self.references``; the median for models that record none); with
+        one reference it is the plain pair verdict the threshold was calibrated for."""
         refs = np.asarray(references)
         if refs.ndim == 3:
             # The questioned image is not its own reference (picked from the same dataset).
@@ -189,7 +191,8 @@ class SiameseModel:
         e = self.embed(np.concatenate([np.asarray(query)[None], refs]))
         d = np.linalg.norm(e[1:] - e[0][None], axis=1)
         order = np.argsort(d, kind="stable")
-        return Verification(self.verdict(float(np.median(d)), threshold), d[order], order)
+        return Verification(self.verdict(self.references.score(d, e[1:]), threshold),
+                            d[order], order)
 
     def rates_at(self, threshold: float) -> tuple[float, float] | None:
         """Validation (false-accept, false-reject) rates at ``threshold``, if the model has its
@@ -197,6 +200,12 @@ class SiameseModel:
         from .calibrate import rates_at
         points = self.meta.get("operating_points")
         return rates_at(points, threshold) if points else None
+
+    @property
+    def references(self) -> ReferenceRule:
+        """How distances to several references of one identity become one score
+        (``references.py``), as chosen on validation when the model was trained."""
+        return ReferenceRule.from_meta(self.meta)
 
     @property
     def skilled(self) -> bool:

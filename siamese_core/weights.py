@@ -179,6 +179,15 @@ def check_meta(meta, name: str = "metadata") -> None:
     if meta.get("test_time", "none") not in TEST_TIMES:
         raise bad(f"unknown test_time {meta['test_time']!r}: this program knows "
                   f"{' and '.join(TEST_TIMES)}")
+    refs = meta.get("references")
+    if refs is not None:
+        from .references import RULES
+        if not isinstance(refs, dict) or refs.get("rule") not in RULES:
+            raise bad(f"references must name a rule ({', '.join(RULES)})")
+        try:
+            V.number("references typical", refs.get("typical", 0.0), 0, 1e6, error=WeightsError)
+        except WeightsError as e:
+            raise bad(str(e)) from None
     prep = meta.get("preprocess")
     if prep is not None:
         from .errors import ImageError

@@ -243,13 +243,45 @@ def test_verification_against_k_references_takes_the_median():
     dist[0, 1] = dist[1, 0] = 2.0
     np.fill_diagonal(dist, 0)
     # Three references: the odd pair is at most one of three distances, the median is 0.2.
-    assert reference_eers(dist, person, forged, 3) == {"eer_random_k3": 0.0,
-                                                       "eer_skilled_k3": 0.0}
+    three = reference_eers(dist, person, forged, 3)
+    assert three["eer_random_k3"] == 0.0 and three["eer_skilled_k3"] == 0.0
+    # ... while the mean is pulled by it: some genuine images of person 0 score beyond a
+    # forgery.
+    assert three["eer_skilled_k3_mean"] > 0
+    assert set(three) == {f"eer_{kind}_k3{rule}" for kind in ("random", "skilled")
+                          for rule in ("", "_mean", "_spread")}
     # One reference: where it is image 0 and the questioned image 1 (or back), the genuine
     # pair is at 2.0 and loses to every forgery.
     one = reference_eers(dist, person, forged, 1)
     assert one["eer_skilled_k1"] > 0 and one["eer_random_k1"] > 0
     assert reference_eers(dist, person, forged, 5) == {}     # nobody has more than 5 genuine
+
+
+def test_verification_spread_rule_holds_each_writer_to_their_own_variation():
+    """bench/verification.reference_scores' spread rule: a consistent writer (genuine pairs
+    0.1 apart, forgeries 0.3) and a variable one (0.5 apart, forgeries 0.7): no distance
+    separates both writers' genuine signatures from their forgeries, the mean less each
+    writer's own spread does."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from verification import reference_eers, reference_scores
+    finally:
+        sys.path.remove(str(BENCH))
+    import numpy as np
+    person = np.array([0] * 7 + [1] * 7)
+    forged = np.array(([False] * 5 + [True] * 2) * 2)
+    dist = np.full((14, 14), 2.0)
+    for p, (g, f) in enumerate(((0.1, 0.3), (0.5, 0.7))):
+        gen, forg = (person == p) & ~forged, (person == p) & forged
+        dist[np.ix_(gen, gen)] = g
+        dist[np.ix_(gen, forg)] = dist[np.ix_(forg, gen)] = f
+    np.fill_diagonal(dist, 0)
+    r = reference_eers(dist, person, forged, 3)
+    assert r["eer_skilled_k3"] == r["eer_skilled_k3_mean"] == 50.0
+    assert r["eer_skilled_k3_spread"] == 0.0
+    s = reference_scores(dist, np.array([0, 1, 2]), np.array([3, 5]))
+    np.testing.assert_allclose(s["_spread"], [0.0, 0.2])
+    np.testing.assert_allclose(s[""], [0.1, 0.3])
 
 
 def test_fused_distances_are_scale_free_sums():
@@ -278,6 +310,7 @@ def test_verification_smoke_with_forgeries(tmp_path, signature_zip):
             "raw_ink", "ours_ink+raw", "ours_ink_tta+raw"} <= set(fold)
     # A model with its pixels (--set pixels=true) is also scored on its network's part alone.
     assert 0 < fold["ours_ink"]["pixel_weight"] < 1
+    assert fold["ours_ink"]["reference_rule"] in ("median", "mean", "spread")
     assert {"ours_ink_network", "ours_ink_tta_network"} <= set(fold)
     assert fold["ours_ink_network"]["mean_distance_same"] != pytest.approx(
         fold["ours_ink"]["mean_distance_same"], rel=1e-6)

@@ -538,7 +538,7 @@ def test_enrol_and_identify(tmp_path, digit_pngs):
     r = cli("enrol", "--gallery", g, "--name", "seven", digit_pngs["seven"])
     assert r.returncode == 0 and "2 identities" in r.stdout, r.stderr
     r = cli("identify", "--gallery", g, digit_pngs["three_b"])
-    assert r.returncode == 0 and r.stdout.startswith("three: distance "), r.stdout
+    assert r.returncode == 0 and r.stdout.startswith("three: median distance "), r.stdout
     assert r.stdout.splitlines()[1].split()[1] == "three"          # nearest first
     r = cli("identify", "--gallery", g, digit_pngs["three_b"], "--json")
     out = json.loads(r.stdout)

@@ -58,6 +58,25 @@ def test_enrolled_digits_are_identified_and_a_stranger_is_unknown(tmp_path, ship
     assert not g.verify("digit 7", x, threshold=v.distance / 2).same
 
 
+def test_a_spread_model_scores_identities_by_their_own_spread(tmp_path, shipped, mnist_test):
+    """With the spread rule (chosen on validation for signatures) each identity is held to
+    its own samples' spread: 1:1 and 1:N score by ``references.ReferenceRule``."""
+    from siamese_core.references import ReferenceRule, spread
+    m = SiameseModel(shipped._session, {**shipped.meta, "references": {
+        "rule": "spread", "typical": 0.3}}, shipped.prefix)
+    g = Gallery(tmp_path / "g.sqlite", m)
+    g.enrol("seven", _digits(mnist_test, 7, 4))
+    g.enrol("one", _digits(mnist_test, 1, 4))
+    x = _digits(mnist_test, 7, 1, start=10)[0]
+    e = m.embed(np.concatenate([x[None], _digits(mnist_test, 7, 4)]))
+    d = np.linalg.norm(e[1:] - e[0], axis=1)
+    want = d.mean() - spread(e[1:]) + 0.3
+    assert g.verify("seven", x).distance == pytest.approx(want, abs=1e-5)
+    r = g.identify(x)
+    assert r.ranking[0][0] == "seven" and r.ranking[0][1].distance == pytest.approx(want, abs=1e-5)
+    assert ReferenceRule.from_meta(m.meta).score(d, e[1:]) == pytest.approx(want)
+
+
 def test_enrol_rules(tmp_path, shipped, mnist_test):
     g = Gallery(tmp_path / "g.sqlite", shipped)
     three = _digits(mnist_test, 3, MAX_SAMPLES + 2)

@@ -449,6 +449,44 @@ def test_forgeries_train_as_hard_negatives_and_are_reported(tmp_path, signature_
         meta["validation_rates"]["far_skilled"], abs=0.15)
 
 
+def test_the_reference_rule_is_chosen_on_validation_and_reported_on_test(tmp_path):
+    """Several references of one writer: the rule that scores them is chosen on the
+    validation writers against their skilled forgeries, recorded in the model (which then
+    verifies by it) and measured on the test writers at the threshold."""
+    from siamese_core.config import recipe
+    from siamese_core.references import RULES, ReferenceRule, enrolment_scores
+    from siamese_core.train import Trainer
+    from tests.conftest import signature_images, write_zip
+    z = write_zip(tmp_path / "sigs.zip", signature_images(n_writers=24, genuine=7))
+    t = Trainer(recipe(f"zip:{z}", kind="ink", epochs=1, seconds=None, rotated_classes=False,
+                       val_pairs=100), out=tmp_path / "sig")
+    end = t.run()
+    refs, test = end.meta["references"], end.meta["test"]["references"]
+    assert refs["rule"] in RULES and set(refs["eer"]) == set(RULES) and refs["k"] == 5
+    assert refs["against"] == "skilled forgeries" and refs["classes"] >= 3
+    assert refs["eer"][refs["rule"]] == min(refs["eer"].values())
+    assert refs["typical"] > 0
+    assert test["k"] == 5 and test["rule"] == refs["rule"] and 0 <= test["far"] <= 1
+    # The test numbers are of the saved model's embeddings, by the recorded rule.
+    m = SiameseModel.load(tmp_path / "sig")
+    assert m.references == ReferenceRule(refs["rule"], refs["typical"])
+    ds = t.test_ds
+    emb = m.embed(ds.images)
+    f_emb = m.embed(ds.forgeries)
+    same, other = enrolment_scores(emb, ds.labels, 5, m.references, f_emb, ds.forgery_of,
+                                   seed=t.cfg.seed)
+    assert test["frr"] == pytest.approx(np.mean(same > m.threshold), abs=1e-6)
+    assert test["far"] == pytest.approx(np.mean(other <= m.threshold), abs=1e-6)
+    # A rule this program does not know is refused in one line, as any bad metadata.
+    for bad, words in (({"rule": "max"}, "references must name a rule"),
+                       ({"rule": "spread", "typical": -1}, "references typical")):
+        meta = json.loads(W.paths(tmp_path / "sig")["json"].read_text())
+        meta["references"] = bad
+        W.paths(tmp_path / "sig")["json"].write_text(json.dumps(meta))
+        with pytest.raises(WeightsError, match=words):
+            SiameseModel.load(tmp_path / "sig")
+
+
 def test_wide_inputs_keep_their_shape_from_training_to_a_verdict(tmp_path, signature_zip):
     """Issue 21, 2: ``input_aspect=2`` trains a network on 40 x 80 inputs (turned copies by
     180 degrees only), records the width in the model and its preprocessing, and the loaded

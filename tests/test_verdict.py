@@ -159,6 +159,20 @@ def test_verify_against_references(model, mnist_test):
         model.verify(threes[0], threes[:1])
 
 
+def test_verify_scores_by_the_models_reference_rule(model, mnist_test):
+    """A model that chose the spread rule on validation (``references`` in its metadata)
+    judges references by it: the mean distance less the references' own spread."""
+    from siamese_core.references import ReferenceRule, spread
+    threes = mnist_test.images[mnist_test.labels == 3]
+    assert model.references == ReferenceRule("median")       # recorded by none: the median
+    ruled = SiameseModel(model._session, {**model.meta, "references": {
+        "rule": "spread", "typical": 0.25}}, model.prefix)
+    r = ruled.verify(threes[0], threes[1:6])
+    e = model.embed(threes[1:6])
+    assert r.verdict.distance == pytest.approx(r.distances.mean() - spread(e) + 0.25, abs=1e-5)
+    assert r.verdict.distance != pytest.approx(float(np.median(r.distances)), abs=1e-3)
+
+
 def test_class_references_and_judged_pairs(model, mnist_test):
     from dataclasses import replace
 

@@ -24,7 +24,7 @@ from siamese_studio.ui.common import ACTIVE_MODEL, GALLERY, protected, say
 from siamese_studio.ui.runs_view import remember
 from siamese_studio.ui.text import plain
 from siamese_studio.ui.uploads import MAX_GALLERY_MB, file_uploader
-from siamese_studio.ui.verify import threshold_control
+from siamese_studio.ui.verify import references_note, threshold_control
 
 IMPORTED = "gallery_imported"     # session key: digests of the gallery files already imported
 SHOWN = 8                         # thumbnails shown per identity
@@ -126,6 +126,9 @@ def _answer(g: Gallery | None, x) -> None:
         st.caption("A stranger gets one chance per enrolled identity to come within the "
                    "threshold, so more strangers pass than the false-accept rate of pairs "
                    "below says: lower it for a strict gallery (BENCHMARKS.md §12).")
+        note = references_note(g.model)
+        if note:
+            st.caption(note)
         t = threshold_control(g.model, "gallery")
     try:
         r = g.identify(x, t)
@@ -135,23 +138,24 @@ def _answer(g: Gallery | None, x) -> None:
     best_name, best = r.ranking[0]
     c = st.columns(2)
     c[0].metric("Identified as", plain(r.name) if r.name is not None else "unknown")
-    c[1].metric("Nearest distance", f"{best.distance:.3f}",
-                help="median distance to the nearest identity's images")
+    rule = g.model.references
+    c[1].metric("Nearest", f"{best.distance:.3f}",
+                help=f"{rule.describe()}: of the nearest identity's images")
     if r.name is None:
         st.caption(f"Nobody enrolled is within the threshold {best.threshold:.3f}: the nearest, "
                    f"{plain(best_name)}, is at {best.distance:.3f}. A person never enrolled "
                    f"should come out unknown.")
     else:
         st.caption(f"Taken for **{plain(r.name)}** (confidence {best.confidence:.0%}): the "
-                   f"median distance to their images is at or under the threshold "
+                   f"{rule.label} to their images is at or under the threshold "
                    f"{best.threshold:.3f}.")
-    st.dataframe([{"identity": n, "median distance": round(v.distance, 3),
+    st.dataframe([{"identity": n, rule.label: round(v.distance, 3),
                    "verdict": "match" if v.same else "no match"} for n, v in r.ranking[:5]],
                  hide_index=True)
     who = st.selectbox("Verify against one identity (1:1)", names, key="verify_identity",
                        index=names.index(best_name))
     v = g.verify(who, x, t)
-    st.markdown(f"**{'Match' if v.same else 'No match'}** with {plain(who)}: median distance "
+    st.markdown(f"**{'Match' if v.same else 'No match'}** with {plain(who)}: {rule.label} "
                 f"{v.distance:.3f} ({'at or under' if v.same else 'over'} {v.threshold:.3f}), "
                 f"confidence {v.confidence:.0%}.")
 

@@ -11,6 +11,7 @@ from siamese_core import weights as W
 from siamese_core.cli import command_for
 from siamese_core.config import demo_config
 from siamese_core.data import few_held_out_note, is_user_spec
+from siamese_core.references import ReferenceRule
 from siamese_core.jobs import TrainingJob, smoothed
 from siamese_studio.ui.charts import class_legend
 from siamese_studio.ui.common import ACTIVE_MODEL, dataset_label, say, upload_name, versus_shipped
@@ -227,6 +228,12 @@ def render_done(job: TrainingJob, s) -> None:
             c[2].metric("False accepts: random", f"{t['far_random']:.2%}")
             c[3].metric("Equal error rate: skilled", f"{t['eer_skilled']:.2%}",
                         help=f"random forgeries: {t['eer_random']:.2%}")
+        r = t.get("references")
+        if r:
+            st.caption(f"Against {r['k']} references of the claimed class (as Verify and the "
+                       f"gallery judge: {ReferenceRule(r['rule']).describe()}, the rule chosen "
+                       f"on validation): false rejects {r['frr']:.2%}, false accepts of "
+                       f"{r['against']} {r['far']:.2%}, equal error rate {r['eer']:.2%}.")
     splits = meta.get("splits", {})
     few = few_held_out_note(meta.get("holdout", "image"), splits.get("val", {}).get("classes", 0),
                             splits["test"]["classes"] if "test" in splits else None, t)

@@ -62,12 +62,32 @@ def verify_panel(m, prepared, what: str) -> None:
     c = result.columns(3)
     # Short values: a class name in a metric is cut off ("not Balinese/char…").
     c[0].metric("Verdict", "match" if v.same else "no match")
-    c[1].metric("Median distance", f"{v.distance:.3f}",
-                help=f"to the {len(r.distances)} reference images; nearest first on the left")
+    rule = m.references
+    c[1].metric(rule.label.capitalize(), f"{v.distance:.3f}",
+                help=f"{rule.describe()}, to the {len(r.distances)} reference images; nearest "
+                     f"first on the left")
     c[2].metric("Confidence", f"{v.confidence:.0%}")
     result.caption(f"The questioned image {'is' if v.same else 'is not'} taken for **{plain(name)}**: "
-                   f"its median distance to the references is {v.distance:.3f}, "
+                   f"{rule.describe()} is {v.distance:.3f}, "
                    f"{'at or under' if v.same else 'over'} the threshold {t:.3f}.")
+    note = references_note(m)
+    if note:
+        result.caption(note)
+
+
+def references_note(m) -> str | None:
+    """What the model measured on its test classes against several references, by its rule at
+    its calibrated threshold (None when training could not measure it)."""
+    r = (m.meta.get("test") or {}).get("references")
+    if not r:
+        return None
+    chosen = m.meta.get("references") or {}
+    why = (" (chosen on validation: equal error rates "
+           + ", ".join(f"{k} {v:.1%}" for k, v in chosen["eer"].items()) + ")"
+           if chosen.get("eer") else "")
+    return (f"The score of several references is {m.references.describe()}{why}. On the test "
+            f"classes with {r['k']} references, at the calibrated threshold: false rejects "
+            f"{r['frr']:.1%}, false accepts of {r['against']} {r['far']:.1%}.")
 
 
 def threshold_control(m, where: str = "verify") -> float:
