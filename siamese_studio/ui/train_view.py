@@ -230,10 +230,15 @@ def render_done(job: TrainingJob, s) -> None:
                         help=f"random forgeries: {t['eer_random']:.2%}")
         r = t.get("references")
         if r:
-            st.caption(f"Against {r['k']} references of the claimed class (as Verify and the "
-                       f"gallery judge: {ReferenceRule(r['rule']).describe()}, the rule chosen "
-                       f"on validation): false rejects {r['frr']:.2%}, false accepts of "
-                       f"{r['against']} {r['far']:.2%}, equal error rate {r['eer']:.2%}.")
+            st.markdown(f"**Against {r['k']} references** of the claimed class, as Verify and "
+                        f"the gallery judge, at the same threshold:")
+            c = st.columns(4)
+            c[0].metric("False rejects", f"{r['frr']:.2%}")
+            c[1].metric(f"False accepts: {'skilled' if 'forg' in r['against'] else 'others'}",
+                        f"{r['far']:.2%}", help=f"{r['against']} taken for the claimed class")
+            c[2].metric("Equal error rate", f"{r['eer']:.2%}")
+            st.caption(f"The score of several references, by the rule chosen on validation: "
+                       f"{ReferenceRule(r['rule']).describe()}.")
     splits = meta.get("splits", {})
     few = few_held_out_note(meta.get("holdout", "image"), splits.get("val", {}).get("classes", 0),
                             splits["test"]["classes"] if "test" in splits else None, t)

@@ -68,7 +68,7 @@ def verify_panel(m, prepared, what: str) -> None:
                      f"first on the left")
     c[2].metric("Confidence", f"{v.confidence:.0%}")
     result.caption(f"The questioned image {'is' if v.same else 'is not'} taken for **{plain(name)}**: "
-                   f"{rule.describe()} is {v.distance:.3f}, "
+                   f"its {rule.label} to the references is {v.distance:.3f}, "
                    f"{'at or under' if v.same else 'over'} the threshold {t:.3f}.")
     note = references_note(m)
     if note:
@@ -82,10 +82,12 @@ def references_note(m) -> str | None:
     if not r:
         return None
     chosen = m.meta.get("references") or {}
-    why = (" (chosen on validation: equal error rates "
-           + ", ".join(f"{k} {v:.1%}" for k, v in chosen["eer"].items()) + ")"
-           if chosen.get("eer") else "")
-    return (f"The score of several references is {m.references.describe()}{why}. On the test "
+    eer = chosen.get("eer") or {}
+    why = ("; chosen on validation, where its equal error rate was "
+           f"{eer[m.references.rule]:.1%} (" + ", ".join(f"{k} {v:.1%}" for k, v in eer.items()
+                                                      if k != m.references.rule) + ")"
+           if m.references.rule in eer else "")
+    return (f"{m.references.label.capitalize()}: {m.references.describe()}{why}. On the test "
             f"classes with {r['k']} references, at the calibrated threshold: false rejects "
             f"{r['frr']:.1%}, false accepts of {r['against']} {r['far']:.1%}.")
 

@@ -192,17 +192,17 @@ def test_signatures_with_forgeries_upload_train_and_report_skilled_false_accepts
                                                                                  shots):
     """Issue 21's signature flow in a browser: a zip with forgeries → writers, genuine and
     forged counts, the pen left out (binary, thin) → train → the skilled forgeries'
-    false-accept rate on the finished page."""
+    false-accept rate on the finished page, and against 5 references of a writer."""
     from tests.conftest import signature_images
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        for cls, imgs in signature_images().items():
+        for cls, imgs in signature_images(n_writers=24, genuine=7).items():
             for i, im in enumerate(imgs):
                 z.writestr(f"sigs/{cls}/{i}.png", png(Image.fromarray(im)))
     go(page, server, "Your data", "zip of class folders")
     upload(page, buf.getvalue(), "signatures.zip")
-    assert metric(page, "People", timeout=60) == "8"
-    assert metric(page, "Skilled forgeries") == "32"
+    assert metric(page, "People", timeout=60) == "24"
+    assert metric(page, "Skilled forgeries") == "96"
     page.get_by_text("Genuine and forged images per person").wait_for()
     page.get_by_text("every stroke thinned to one pixel", exact=False).wait_for()   # the pen
     shots(page, "signatures")
@@ -215,6 +215,9 @@ def test_signatures_with_forgeries_upload_train_and_report_skilled_false_accepts
     page.get_by_text("genuine pairs against skilled forgeries").first.wait_for()
     assert metric(page, "False accepts: skilled").endswith("%")
     assert metric(page, "Equal error rate: skilled").endswith("%")
+    # Several references of a writer: the rule chosen on validation, and its test rates.
+    page.get_by_text("Against 5 references").first.wait_for()
+    page.get_by_text("The score of several references, by the rule chosen on validation").wait_for()
     no_exceptions(page)
     no_server_paths(page)
     shots(page, "skilled-far")
