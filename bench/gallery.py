@@ -25,6 +25,7 @@ import numpy as np
 from common import save, table
 
 from siamese_core import SiameseModel, load_dataset
+from siamese_core.references import RULES
 from siamese_core.gallery import Gallery
 
 
@@ -126,9 +127,16 @@ def main() -> None:
                     help="also at the thresholds with these validation false-accept rates")
     ap.add_argument("--ratios", type=float, nargs="*", default=[],
                     help="also try the ratio rule d1/d2 <= R against a lower threshold alone")
+    ap.add_argument("--rule", choices=RULES, default=None,
+                    help="score identities by this rule for several images instead of the one "
+                         "the model chose on validation (a paired comparison on one model)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     m = SiameseModel.load(args.weights)
+    chosen = m.references
+    if args.rule is not None:
+        m = SiameseModel(m._session, {**m.meta, "references": {
+            **(m.meta.get("references") or {}), "rule": args.rule}}, m.prefix)
     spec = args.dataset or m.meta["dataset"]
     ds = load_dataset(spec, "test", m.meta.get("holdout", "auto"), m.prep)
     n = np.bincount(ds.labels)
@@ -138,7 +146,8 @@ def main() -> None:
     print(f"{Path(args.weights).name} on {len(np.unique(ds.labels))} people of its test split "
           f"(never trained on), {args.repeats} random enrolled/stranger divisions per row, at "
           f"the calibrated threshold {m.threshold:.3f} and at validation false-accept rates "
-          f"{', '.join(f'{f:.0%}' for f in args.far)}:")
+          f"{', '.join(f'{f:.0%}' for f in args.far)}; identities scored by the {m.references.label} "
+          f"(the model chose the {chosen.label}):")
     print(table(rows, list(rows[0])))
     ratio = [row for k in shots if args.ratios for row in
              ratio_rows(m, *nearest_two(m, ds, k, args.repeats, args.seed), k, args.ratios)]
@@ -147,7 +156,8 @@ def main() -> None:
               "calibrated threshold, against the threshold alone identifying as many:")
         print(table(ratio, list(ratio[0])))
     print("saved", save("gallery", {"weights": args.weights, "dataset": spec, "rows": rows,
-                                    "ratio_rule": ratio}, args.out))
+                                    "ratio_rule": ratio, "rule": m.references.rule,
+                                    "chosen_rule": chosen.rule}, args.out))
 
 
 if __name__ == "__main__":

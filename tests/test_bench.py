@@ -355,8 +355,11 @@ def test_gallery_smoke(tmp_path, photo_zip):
     out = tmp_path / "run" / "faces"
     train(recipe(f"zip:{photo_zip}", kind="photo", epochs=1, seconds=None), [], out=out)
     text, data = run("gallery", "--weights", str(out), "--shots", "1", "2", "--repeats", "2",
-                     "--ratios", "1.0", "0.5", tmp_path=tmp_path)
+                     "--ratios", "1.0", "0.5", "--rule", "spread", tmp_path=tmp_path)
     assert "never trained on" in text and [r["k"] for r in data["rows"]] == [1, 2, 1, 2]
+    # --rule: identities scored by another rule than the model's own (a paired comparison).
+    assert data["rule"] == "spread" and data["chosen_rule"] in ("median", "mean", "spread")
+    assert "identities scored by the adjusted distance" in text
     # 2 test people, both enrolled (at least 2 always are): 2 repeats x 2 people x (6 - k).
     assert [r["questions"] for r in data["rows"]] == [20, 16, 20, 16]
     # The calibrated threshold, then the stricter one of 1 % validation false accepts.
