@@ -119,9 +119,10 @@ def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: Referenc
 
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    forged = f_emb is not None and forgery_of is not None and len(forgery_of) > 0
+    of = np.asarray(forgery_of) if forgery_of is not None else np.zeros(0, np.int64)
+    forged = f_emb is not None and len(of) > 0
     classes, counts = np.unique(labels, return_counts=True)
-    usable = classes[(counts > k) & (np.isin(classes, forgery_of) if forged else True)]
+    usable = classes[(counts > k) & (np.isin(classes, of) if forged else True)]
     usable = _some(usable, seed)
     if not forged:   # impostors: other classes' images, of the same classes (bounded time)
         rows = np.isin(labels, usable)
@@ -132,7 +133,7 @@ def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: Referenc
     same, other = [], []
     for c in usable:
         mine = np.flatnonzero(labels == c)
-        impostors = np.flatnonzero(forgery_of == c) if forged else np.flatnonzero(labels != c)
+        impostors = np.flatnonzero(of == c) if forged else np.flatnonzero(labels != c)
         if not len(impostors):
             continue
         if len(impostors) > max_impostors:
@@ -140,7 +141,7 @@ def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: Referenc
         for _ in range(draws):
             ref = rng.choice(mine, k, replace=False)
             rest = np.setdiff1d(mine, ref)
-            d_imp = f_dist[np.ix_(ref, impostors)] if forged else dist[np.ix_(ref, impostors)]
+            d_imp = (f_dist if f_dist is not None else dist)[np.ix_(ref, impostors)]
             same.append(rule.scores(dist[np.ix_(ref, rest)], emb[ref]))
             other.append(rule.scores(d_imp, emb[ref]))
     if not same:
@@ -155,10 +156,11 @@ def choose(emb: np.ndarray, labels: np.ndarray, f_emb: np.ndarray | None = None,
     "skilled forgeries" | "other classes", "classes": n}``. Too few classes with enough
     images: the median, and ``{}``. A tie keeps the earlier rule of ``RULES``."""
     labels = np.asarray(labels)
-    forged = forgery_of is not None and len(forgery_of) > 0
+    of = np.asarray(forgery_of) if forgery_of is not None else np.zeros(0, np.int64)
+    forged = len(of) > 0
     classes, counts = np.unique(labels, return_counts=True)
     if forged:      # only classes with forgeries can be scored against them
-        counts = counts[np.isin(classes, forgery_of)]
+        counts = counts[np.isin(classes, of)]
     k = next((k for k in CHOOSE_K if (counts > k).sum() >= MIN_CLASSES), None)
     if k is None:
         return ReferenceRule(), {}

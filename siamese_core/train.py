@@ -567,7 +567,7 @@ class Trainer:
         # Several references of one identity: the score's rule chosen on validation.
         rule, chosen = references.choose(e_val, self.val_ds.labels,
                                          *self._forgery_embeddings(self.val_ds), seed=cfg.seed)
-        if test is not None and chosen:
+        if test is not None and self.test_ds is not None and chosen:
             test["references"] = references.enrolment_rates(
                 emb, self.test_ds.labels, rule, cal.threshold, chosen["k"],
                 *self._forgery_embeddings(self.test_ds), seed=cfg.seed) or None
@@ -640,7 +640,7 @@ class Trainer:
     def _forgery_rates(self, ds: Dataset, emb: np.ndarray, threshold: float) -> dict:
         """``forgery.verification_rates`` of a split with forgeries ({} without)."""
         f_emb, of = self._forgery_embeddings(ds)
-        if f_emb is None:
+        if f_emb is None or of is None:
             return {}
         return forgery.verification_rates(emb, ds.labels, f_emb, of, threshold,
                                           seed=self.cfg.seed)
