@@ -327,11 +327,13 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
              episodes: int = 2000) -> dict:
     """Pair accuracy at the model's stored threshold on fresh balanced pairs, the same over every
     pair of (up to ``ALL_PAIRS_MAX``) images, ROC AUC, EER and N-way one-shot accuracy (N = the
-    classes, at most 20; nearest of one support image per class)."""
+    classes, at most 20; nearest of one support image per class); with forgeries their rates;
+    against k references by the model's rule (``_reference_rates``)."""
     from .calibrate import all_pairs_accuracy, evaluate_embeddings
 
     check_fits(model, dataset)
     emb = model.embed(dataset.images)
+    f_emb = model.embed(dataset.forgeries) if getattr(dataset, "n_forgeries", 0) else None
     sub = _all_pairs_subset(dataset.labels, seed)
     # The same measurement the trainer makes of its test split, plus the all-pairs accuracy.
     e = evaluate_embeddings(emb, dataset.labels, model.threshold, n_pairs, episodes, seed)
@@ -345,20 +347,41 @@ def evaluate(model: SiameseModel, dataset, n_pairs: int = 10_000, seed: int = 0,
         "best_threshold_here": e["best_threshold_here"],
         "best_accuracy_here": e["best_accuracy_here"],
         f"one_shot_{e['n_way']}way": e["one_shot"], "one_shot_episodes": episodes,
-        **_forgery_rates(model, dataset, emb, seed),
+        **_forgery_rates(model, dataset, emb, f_emb, seed),
+        **_reference_rates(model, dataset, emb, f_emb, seed),
     }
 
 
-def _forgery_rates(model: SiameseModel, dataset, emb: np.ndarray, seed: int) -> dict:
+def _forgery_rates(model: SiameseModel, dataset, emb: np.ndarray, f_emb: np.ndarray | None,
+                   seed: int) -> dict:
     """A split with skilled forgeries: false rejects, both false-accept rates and both equal
     error rates at the model's threshold (``forgery.verification_rates``)."""
-    if not getattr(dataset, "n_forgeries", 0):
+    if f_emb is None:
         return {}
     from .forgery import verification_rates
-    r = verification_rates(emb, dataset.labels, model.embed(dataset.forgeries),
-                           dataset.forgery_of, model.threshold, seed=seed)
+    r = verification_rates(emb, dataset.labels, f_emb, dataset.forgery_of, model.threshold,
+                           seed=seed)
     return {k: r[k] for k in ("frr", "far_random", "far_skilled", "eer_random", "eer_skilled",
                               "n_forgeries")}
+
+
+def _reference_rates(model: SiameseModel, dataset, emb: np.ndarray, f_emb: np.ndarray | None,
+                     seed: int) -> dict:
+    """Verification against k references of the claimed class by the model's rule, at its
+    threshold (``references.enrolment_rates``; k as training measured it, else 5 or 3):
+    ``references_k``, ``_frr``, ``_far`` (of skilled forgeries where there are any) and
+    ``_eer``; {} when no class has enough images."""
+    from .references import CHOOSE_K, enrolment_rates
+    recorded = (model.meta.get("references") or {}).get("k")
+    for k in ([int(recorded)] if recorded else list(CHOOSE_K)):
+        r = enrolment_rates(emb, dataset.labels, model.references, model.threshold, k, f_emb,
+                            getattr(dataset, "forgery_of", None) if f_emb is not None else None,
+                            seed=seed)
+        if r:
+            return {"references_k": k, "references_rule": r["rule"],
+                    "references_frr": r["frr"], "references_far": r["far"],
+                    "references_eer": r["eer"]}
+    return {}
 
 
 def compare_models(a: SiameseModel, b: SiameseModel, dataset, n_boot: int = 1000,

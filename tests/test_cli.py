@@ -48,6 +48,10 @@ def test_evaluate_json():
         assert k in v
     assert v["n_pairs"] == 2000 and v["pair_accuracy"] > 0.95 and v["one_shot_episodes"] >= 1000
     assert v["all_pairs_images"] == 1000 and v["all_pairs_accuracy"] > 0.95
+    # Against 5 references of the claimed digit, by the rule the model records (the shipped
+    # model records none: the median): fewer errors than single pairs.
+    assert v["references_k"] == 5 and v["references_rule"] == "median"
+    assert v["references_eer"] < v["eer"] and 0 <= v["references_far"] < 0.05
 
 
 def test_evaluate_against_another_model():

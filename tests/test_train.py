@@ -477,6 +477,13 @@ def test_the_reference_rule_is_chosen_on_validation_and_reported_on_test(tmp_pat
                                    seed=t.cfg.seed)
     assert test["frr"] == pytest.approx(np.mean(same > m.threshold), abs=1e-6)
     assert test["far"] == pytest.approx(np.mean(other <= m.threshold), abs=1e-6)
+    # `evaluate` (the CLI's) measures the same on the same split and draws.
+    from siamese_core.verdict import evaluate
+    r = evaluate(m, ds, n_pairs=200, seed=t.cfg.seed, episodes=50)
+    assert (r["references_k"], r["references_rule"]) == (5, refs["rule"])
+    assert (r["references_frr"], r["references_far"]) == pytest.approx((test["frr"], test["far"]),
+                                                                       abs=1e-6)
+    assert "far_skilled" in r
     # A rule this program does not know is refused in one line, as any bad metadata.
     for bad, words in (({"rule": "max"}, "references must name a rule"),
                        ({"rule": "spread", "typical": -1}, "references typical")):
