@@ -130,13 +130,16 @@ def episodes(person: np.ndarray, forged: np.ndarray, n_way: int, count: int, see
 
 def reference_scores(dist: np.ndarray, ref: np.ndarray, questioned: np.ndarray) -> dict:
     """Each rule's score of ``questioned`` images against the references ``ref`` (lower: more
-    alike): ``median`` of the distances (``Gallery.verify`` until now), their ``mean``, and
-    ``spread``: the mean less the references' own mean distance among themselves (a
-    writer-dependent score: a person who signs alike every time is held to it; with one
-    reference there is no spread and it is the mean)."""
+    alike), as ``siamese_core.references.ReferenceRule`` scores them: ``median`` of the
+    distances (``Gallery.verify`` until now), their ``mean``, and ``spread``: the mean less the
+    references' own mean distance among themselves (a writer-dependent score: a person who
+    signs alike every time is held to it; under 3 references it is the mean). The library's
+    constant ``typical`` is left out: it moves every score alike, no EER."""
+    from siamese_core.references import ReferenceRule, spread_of
     d = dist[np.ix_(ref, questioned)]
-    spread = (dist[np.ix_(ref, ref)].sum() / (len(ref) * (len(ref) - 1))) if len(ref) > 1 else 0.0
-    return {"": np.median(d, axis=0), "_mean": d.mean(axis=0), "_spread": d.mean(axis=0) - spread}
+    own = spread_of(dist[np.ix_(ref, ref)])
+    return {key: ReferenceRule(rule).scores_at(d, own)
+            for key, rule in (("", "median"), ("_mean", "mean"), ("_spread", "spread"))}
 
 
 def reference_eers(dist: np.ndarray, person: np.ndarray, forged: np.ndarray, k: int,

@@ -37,7 +37,7 @@ def calibrate(distances: np.ndarray, same: np.ndarray, balanced: bool = False) -
     report ROC AUC, the equal error rate and a logistic confidence slope. ``balanced``: the
     accuracy is the mean of the same and the different pairs' (for pair sets of unequal
     sizes: a few skilled forgeries against many genuine pairs would otherwise all be let in)."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import roc_auc_score
 
     d = np.asarray(distances, dtype=np.float64).ravel()
     y = (np.asarray(same).ravel() == SAME)
@@ -58,10 +58,9 @@ def calibrate(distances: np.ndarray, same: np.ndarray, balanced: bool = False) -
         threshold = ds[-1] + 1e-6
     else:
         threshold = 0.5 * (ds[k - 1] + ds[k])
-    fpr, tpr, thr = roc_curve(y, -d)
-    i = int(np.argmin(np.abs(fpr - (1.0 - tpr))))
-    eer = float(0.5 * (fpr[i] + 1.0 - tpr[i]))
-    eer_threshold = float(-thr[i]) if np.isfinite(thr[i]) else float(ds[0])
+    eer, eer_threshold = equal_error(d, y)
+    if not np.isfinite(eer_threshold):
+        eer_threshold = float(ds[0])
     return Calibration(
         threshold=float(threshold),
         accuracy=float(correct[k] if balanced else correct[k] / len(d)),
@@ -71,6 +70,15 @@ def calibrate(distances: np.ndarray, same: np.ndarray, balanced: bool = False) -
         slope=_confidence_slope(d, y, float(threshold)),
         n_pairs=len(d),
     )
+
+
+def equal_error(distances: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """The equal error rate of distances (same <=> ``same`` true; lower: more alike) and the
+    distance where false accepts and false rejects meet (infinite where the ROC starts)."""
+    from sklearn.metrics import roc_curve
+    fpr, tpr, thr = roc_curve(np.asarray(same, dtype=bool), -np.asarray(distances))
+    i = int(np.argmin(np.abs(fpr - (1.0 - tpr))))
+    return float(0.5 * (fpr[i] + 1.0 - tpr[i])), float(-thr[i])
 
 
 def _confidence_slope(d: np.ndarray, y: np.ndarray, threshold: float) -> float:

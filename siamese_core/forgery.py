@@ -81,7 +81,7 @@ def verification_rates(emb: np.ndarray, labels: np.ndarray, f_emb: np.ndarray,
     rates of random forgeries (genuine images of two people) and of skilled forgeries (a
     genuine image and a forgery of that person), and the equal error rate against each kind.
     Pairs of each kind: all of them, or ``max_pairs`` drawn at random."""
-    from .calibrate import calibrate
+    from .calibrate import equal_error
 
     rng = np.random.default_rng(seed)
     i, j = np.triu_indices(len(labels), 1)
@@ -94,9 +94,8 @@ def verification_rates(emb: np.ndarray, labels: np.ndarray, f_emb: np.ndarray,
     d_skill = np.linalg.norm(emb[si] - f_emb[sf], axis=1)
 
     def eer(neg: np.ndarray) -> float:
-        d = np.concatenate([d_gen, neg])
-        y = np.concatenate([np.ones(len(d_gen), np.int64), np.zeros(len(neg), np.int64)])
-        return calibrate(d, y).eer
+        return equal_error(np.concatenate([d_gen, neg]),
+                           np.r_[np.ones(len(d_gen), bool), np.zeros(len(neg), bool)])[0]
     return {"frr": float(np.mean(d_gen > threshold)),
             "far_random": float(np.mean(d_rand <= threshold)),
             "far_skilled": float(np.mean(d_skill <= threshold)),

@@ -50,11 +50,15 @@ class ReferenceRule:
 
     def scores(self, distances: np.ndarray, references: np.ndarray) -> np.ndarray:
         """``score`` of several questioned inputs at once: ``distances`` [N, Q] -> [Q]."""
+        return self.scores_at(distances, spread(references) if self.rule == "spread" else 0.0)
+
+    def scores_at(self, distances: np.ndarray, own_spread: float) -> np.ndarray:
+        """``scores`` where the references' ``spread`` is known already."""
         d = np.asarray(distances, dtype=np.float64)
         if self.rule == "median":
             return np.median(d, axis=0)
         if self.rule == "spread" and len(d) >= MIN_SPREAD:
-            return d.mean(axis=0) - spread(references) + self.typical
+            return d.mean(axis=0) - own_spread + self.typical
         return d.mean(axis=0)
 
     @property
@@ -84,9 +88,13 @@ def spread(embeddings: np.ndarray) -> float:
     """The mean distance between two of the rows of ``embeddings`` (0 for fewer than two)."""
     from .calibrate import pairwise_distances
     e = np.asarray(embeddings, dtype=np.float64)
-    if len(e) < 2:
-        return 0.0
-    return float(pairwise_distances(e, e)[np.triu_indices(len(e), 1)].mean())
+    return spread_of(pairwise_distances(e, e))
+
+
+def spread_of(among: np.ndarray) -> float:
+    """``spread`` from the references' distance matrix [N, N] (0 for fewer than two)."""
+    n = len(among)
+    return float(among[np.triu_indices(n, 1)].mean()) if n > 1 else 0.0
 
 
 def _some(classes: np.ndarray, seed: int) -> np.ndarray:
@@ -99,11 +107,9 @@ def _some(classes: np.ndarray, seed: int) -> np.ndarray:
 
 def _eer(same: np.ndarray, other: np.ndarray) -> float:
     """Equal error rate of scores (lower: more alike) of genuine and impostor trials."""
-    from sklearn.metrics import roc_curve
-    y = np.concatenate([np.ones(len(same)), np.zeros(len(other))])
-    fpr, tpr, _ = roc_curve(y, -np.concatenate([same, other]))
-    i = int(np.argmin(np.abs(fpr - (1.0 - tpr))))
-    return float(0.5 * (fpr[i] + 1.0 - tpr[i]))
+    from .calibrate import equal_error
+    return equal_error(np.concatenate([same, other]),
+                       np.r_[np.ones(len(same), bool), np.zeros(len(other), bool)])[0]
 
 
 def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: ReferenceRule,
@@ -111,10 +117,19 @@ def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: Referenc
                      draws: int = 10, max_impostors: int = 200, seed: int = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Scores by ``rule`` of enrolments of ``k`` images of each class with more than ``k``
-    (at most ``MAX_CLASSES`` of them): (the class's other images, the impostors). Impostors are the class's skilled forgeries
-    where ``f_emb``/``forgery_of`` give any, else at most ``max_impostors`` of the other
-    classes' images. ``draws`` random enrolments a class, from ``seed``: every rule is scored
-    on the same ones."""
+    (at most ``MAX_CLASSES`` of them): (the class's other images, the impostors). Impostors
+    are the class's skilled forgeries where ``f_emb``/``forgery_of`` give any, else at most
+    ``max_impostors`` of the other classes' images. ``draws`` random enrolments a class, from
+    ``seed``: every rule is scored on the same ones."""
+    return _enrolments(emb, labels, k, (rule,), f_emb, forgery_of, draws, max_impostors,
+                       seed)[rule.rule]
+
+
+def _enrolments(emb: np.ndarray, labels: np.ndarray, k: int, rules: tuple[ReferenceRule, ...],
+                f_emb: np.ndarray | None, forgery_of: np.ndarray | None, draws: int = 10,
+                max_impostors: int = 200, seed: int = 0
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``enrolment_scores`` of several rules over one set of distances and draws."""
     from .calibrate import pairwise_distances
 
     rng = np.random.default_rng(seed)
@@ -130,7 +145,7 @@ def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: Referenc
     emb = np.asarray(emb, dtype=np.float64)
     dist = pairwise_distances(emb, emb)
     f_dist = pairwise_distances(emb, np.asarray(f_emb, dtype=np.float64)) if forged else None
-    same, other = [], []
+    scored: dict[str, tuple[list, list]] = {r.rule: ([], []) for r in rules}
     for c in usable:
         mine = np.flatnonzero(labels == c)
         impostors = np.flatnonzero(of == c) if forged else np.flatnonzero(labels != c)
@@ -141,12 +156,14 @@ def enrolment_scores(emb: np.ndarray, labels: np.ndarray, k: int, rule: Referenc
         for _ in range(draws):
             ref = rng.choice(mine, k, replace=False)
             rest = np.setdiff1d(mine, ref)
+            d_same = dist[np.ix_(ref, rest)]
             d_imp = (f_dist if f_dist is not None else dist)[np.ix_(ref, impostors)]
-            same.append(rule.scores(dist[np.ix_(ref, rest)], emb[ref]))
-            other.append(rule.scores(d_imp, emb[ref]))
-    if not same:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(same), np.concatenate(other)
+            own = spread_of(dist[np.ix_(ref, ref)])
+            for r in rules:
+                scored[r.rule][0].append(r.scores_at(d_same, own))
+                scored[r.rule][1].append(r.scores_at(d_imp, own))
+    return {name: (np.concatenate(same), np.concatenate(other)) if same
+            else (np.zeros(0), np.zeros(0)) for name, (same, other) in scored.items()}
 
 
 def choose(emb: np.ndarray, labels: np.ndarray, f_emb: np.ndarray | None = None,
@@ -169,12 +186,9 @@ def choose(emb: np.ndarray, labels: np.ndarray, f_emb: np.ndarray | None = None,
     within = [pairwise_distances(emb[labels == c], emb[labels == c])
               for c in _some(classes, seed)]
     typical = float(np.concatenate([w[np.triu_indices(len(w), 1)] for w in within]).mean())
-    eers = {}
-    for name in RULES:
-        s, o = enrolment_scores(emb, labels, k, ReferenceRule(name, typical), f_emb, forgery_of,
-                                seed=seed)
-        if len(s) and len(o):
-            eers[name] = _eer(s, o)
+    scored = _enrolments(emb, labels, k, tuple(ReferenceRule(r, typical) for r in RULES),
+                         f_emb, forgery_of, seed=seed)
+    eers = {name: _eer(s, o) for name, (s, o) in scored.items() if len(s) and len(o)}
     if not eers:
         return ReferenceRule(), {}
     best = min(eers, key=lambda r: (eers[r], RULES.index(r)))

@@ -559,18 +559,19 @@ class Trainer:
             # validation.
             emb = self.embed(self.test_ds.images[..., None].astype(np.float32), tt)
             test = evaluate_embeddings(emb, self.test_ds.labels, cal.threshold, seed=cfg.seed)
-            test.update(self._forgery_rates(self.test_ds, emb, cal.threshold))
+            f_test = self._forgery_embeddings(self.test_ds)
+            test.update(self._forgery_rates(self.test_ds, emb, f_test, cal.threshold))
             test.update(self._interval(emb, self.test_ds.labels, test["pair_accuracy"],
                                        cal.threshold))
         e_val = self.embed(self.x_val, tt)
-        val_rates = self._forgery_rates(self.val_ds, e_val, cal.threshold)
+        f_val = self._forgery_embeddings(self.val_ds)
+        val_rates = self._forgery_rates(self.val_ds, e_val, f_val, cal.threshold)
         # Several references of one identity: the score's rule chosen on validation.
-        rule, chosen = references.choose(e_val, self.val_ds.labels,
-                                         *self._forgery_embeddings(self.val_ds), seed=cfg.seed)
+        rule, chosen = references.choose(e_val, self.val_ds.labels, *f_val, seed=cfg.seed)
         if test is not None and self.test_ds is not None and chosen:
             test["references"] = references.enrolment_rates(
-                emb, self.test_ds.labels, rule, cal.threshold, chosen["k"],
-                *self._forgery_embeddings(self.test_ds), seed=cfg.seed) or None
+                emb, self.test_ds.labels, rule, cal.threshold, chosen["k"], *f_test,
+                seed=cfg.seed) or None
         random_points = None
         if val_rates:   # the threshold control also says how often another person passes
             a, b = self.val_pairs.a, self.val_pairs.b
@@ -637,9 +638,12 @@ class Trainer:
         return (self.embed(ds.forgeries[..., None].astype(np.float32), self.cfg.test_time),
                 ds.forgery_of)
 
-    def _forgery_rates(self, ds: Dataset, emb: np.ndarray, threshold: float) -> dict:
-        """``forgery.verification_rates`` of a split with forgeries ({} without)."""
-        f_emb, of = self._forgery_embeddings(ds)
+    def _forgery_rates(self, ds: Dataset, emb: np.ndarray,
+                       forged: tuple[np.ndarray | None, np.ndarray | None],
+                       threshold: float) -> dict:
+        """``forgery.verification_rates`` of a split with forgeries ({} without); ``forged``:
+        its ``_forgery_embeddings``."""
+        f_emb, of = forged
         if f_emb is None or of is None:
             return {}
         return forgery.verification_rates(emb, ds.labels, f_emb, of, threshold,
